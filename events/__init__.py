@@ -1,0 +1,1 @@
+"""The event language and the PostgreSQL event store (the business record)."""

@@ -1,0 +1,53 @@
+"""Connection pools and databases. Nothing here runs at import time."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from events.migrate import apply_migrations
+
+
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    """A pool for ``dsn`` with migrations applied (idempotent; safe from many processes)."""
+    async with _connection(dsn) as conn:
+        await apply_migrations(conn)
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+    assert pool is not None
+    return pool
+
+
+def with_database(dsn: str, database: str) -> str:
+    """``dsn`` pointing at another database on the same server."""
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(path="/" + database))
+
+
+async def create_database(dsn: str, database: str) -> str:
+    """Create ``database`` on the server of ``dsn`` if missing; return its DSN."""
+    async with _connection(dsn) as conn:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)
+        if not exists:
+            # Identifiers cannot be parameters; quote_ident makes the name safe.
+            quoted = await conn.fetchval("SELECT quote_ident($1)", database)
+            await conn.execute(f"CREATE DATABASE {quoted}")
+    return with_database(dsn, database)
+
+
+async def drop_database(dsn: str, database: str) -> None:
+    async with _connection(dsn) as conn:
+        quoted = await conn.fetchval("SELECT quote_ident($1)", database)
+        await conn.execute(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
+
+
+class _connection:
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+
+    async def __aenter__(self) -> asyncpg.Connection:
+        self._conn = await asyncpg.connect(self._dsn)
+        return self._conn
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._conn.close()

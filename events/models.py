@@ -1,0 +1,331 @@
+"""The event language: one frozen pydantic model per event type, and the envelope.
+
+Contract:
+* ``type`` strings are stable forever; payload fields may be added (with defaults)
+  but never renamed or removed, because stored events must keep parsing.
+* Events are facts in the past tense. They carry no behaviour; ``workflows.evolve``
+  gives them meaning.
+* ``NewEvent`` is what the domain produces; ``RecordedEvent`` is what the store
+  returns after appending it (global position, recorded time and the hash chain).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal, Union
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from events.vocabulary import (
+    Category,
+    CompensationKind,
+    CustomerTier,
+    DeadlineKind,
+    EscalationCause,
+    LifecycleStage,
+    NoteVisibility,
+    PauseReason,
+    Priority,
+    Role,
+    RootCause,
+    Severity,
+    SignalKind,
+    SourceKind,
+    WithdrawReason,
+)
+
+# Text limits are part of the contract: they keep a hostile caller from storing
+# megabytes in one event, and control characters out of audit trails.
+_NO_CONTROL = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+Identifier = Annotated[
+    str, StringConstraints(min_length=1, max_length=128, strip_whitespace=True, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=300, strip_whitespace=True, pattern=_NO_CONTROL)]
+LongText = Annotated[str, StringConstraints(min_length=1, max_length=10_000, strip_whitespace=True, pattern=_NO_CONTROL)]
+Money = Annotated[Decimal, Field(ge=0, le=Decimal("1000000000"), max_digits=14, decimal_places=2)]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Actor(Frozen):
+    """Who caused an event: a person or service with a role, or the system itself."""
+
+    id: Identifier
+    role: Role
+
+
+SYSTEM_ACTOR = Actor(id="system", role=Role.SYSTEM)
+
+
+class Customer(Frozen):
+    id: Identifier
+    name: ShortText
+    tier: CustomerTier
+    annual_value: Money = Decimal(0)
+
+
+class Compensation(Frozen):
+    kind: CompensationKind
+    amount: Money
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "USD"
+
+
+class EarlyWarningSignal(Frozen):
+    kind: SignalKind
+    value: float
+    detail: ShortText | None = None
+
+
+# --------------------------------------------------------------------------- payloads
+
+
+class Opened(Frozen):
+    type: Literal["escalation.opened"] = "escalation.opened"
+    case_id: Identifier
+    customer: Customer
+    category: Category
+    lifecycle_stage: LifecycleStage
+    severity: Severity
+    priority: Priority
+    priority_override_reason: ShortText | None = None
+    title: ShortText
+    description: LongText
+    source: SourceKind
+    requested_by: Identifier
+    signal: EarlyWarningSignal | None = None
+    policy_label: ShortText
+    policy_hash: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    # The full validated policy content, so replay never depends on the file on disk.
+    policy: dict[str, Any]
+    calendar: ShortText = "24x7"
+
+
+class PriorityChanged(Frozen):
+    type: Literal["escalation.priority_changed"] = "escalation.priority_changed"
+    from_priority: Priority
+    to_priority: Priority
+    reason: ShortText
+
+
+class OwnerAssigned(Frozen):
+    type: Literal["escalation.owner_assigned"] = "escalation.owner_assigned"
+    owner: Identifier
+    previous_owner: Identifier | None
+    is_handoff: bool
+    reason: ShortText | None = None
+
+
+class Acknowledged(Frozen):
+    type: Literal["escalation.acknowledged"] = "escalation.acknowledged"
+    by: Identifier
+    level: int
+
+
+class NoteAdded(Frozen):
+    type: Literal["escalation.note_added"] = "escalation.note_added"
+    visibility: NoteVisibility
+    text: LongText
+
+
+class EscalationRequested(Frozen):
+    type: Literal["escalation.escalation_requested"] = "escalation.escalation_requested"
+    by: Identifier
+    reason: ShortText
+    wanted_level: int
+
+
+class EscalationDeclined(Frozen):
+    type: Literal["escalation.escalation_declined"] = "escalation.escalation_declined"
+    by: Identifier
+    reason: ShortText
+
+
+class Escalated(Frozen):
+    type: Literal["escalation.escalated"] = "escalation.escalated"
+    from_level: int
+    to_level: int
+    cause: EscalationCause
+    reason: ShortText | None = None
+
+
+class DeEscalated(Frozen):
+    type: Literal["escalation.de_escalated"] = "escalation.de_escalated"
+    from_level: int
+    to_level: int
+    reason: ShortText
+
+
+class Paused(Frozen):
+    type: Literal["escalation.paused"] = "escalation.paused"
+    reason: PauseReason
+    note: ShortText | None = None
+
+
+class Resumed(Frozen):
+    type: Literal["escalation.resumed"] = "escalation.resumed"
+    paused_seconds: float
+
+
+class DeadlineWarning(Frozen):
+    type: Literal["escalation.deadline_warning"] = "escalation.deadline_warning"
+    kind: DeadlineKind
+    level: int
+    due_at: AwareDatetime
+    detected_at: AwareDatetime
+
+
+class DeadlineBreached(Frozen):
+    type: Literal["escalation.deadline_breached"] = "escalation.deadline_breached"
+    kind: DeadlineKind
+    level: int
+    due_at: AwareDatetime
+    detected_at: AwareDatetime
+    # When the same clock fires again (re-armed for the next level, the update
+    # cadence, or the repeat interval at the top); None when it does not.
+    next_due_at: AwareDatetime | None
+
+
+class ResolutionProposed(Frozen):
+    type: Literal["escalation.resolution_proposed"] = "escalation.resolution_proposed"
+    summary: LongText
+    root_cause: RootCause
+    root_cause_text: ShortText
+    compensation: Compensation | None = None
+    needs_compensation_approval: bool
+    needs_sign_off: bool
+
+
+class CompensationDecided(Frozen):
+    type: Literal["escalation.compensation_decided"] = "escalation.compensation_decided"
+    approved: bool
+    amount: Money
+    by: Identifier
+    reason: ShortText | None = None
+
+
+class SignedOff(Frozen):
+    type: Literal["escalation.signed_off"] = "escalation.signed_off"
+    by: Identifier
+
+
+class CustomerResponded(Frozen):
+    type: Literal["escalation.customer_responded"] = "escalation.customer_responded"
+    accepted: bool
+    comment: ShortText | None = None
+
+
+class Resolved(Frozen):
+    type: Literal["escalation.resolved"] = "escalation.resolved"
+    root_cause: RootCause
+    compensation_paid: Money = Decimal(0)
+
+
+class FollowUpDue(Frozen):
+    type: Literal["escalation.follow_up_due"] = "escalation.follow_up_due"
+    due_at: AwareDatetime
+    detected_at: AwareDatetime
+
+
+class FollowUpCompleted(Frozen):
+    type: Literal["escalation.follow_up_completed"] = "escalation.follow_up_completed"
+    satisfaction: Annotated[int, Field(ge=1, le=5)]
+    comment: ShortText | None = None
+
+
+class Closed(Frozen):
+    type: Literal["escalation.closed"] = "escalation.closed"
+    note: ShortText | None = None
+
+
+class Reopened(Frozen):
+    type: Literal["escalation.reopened"] = "escalation.reopened"
+    reason: ShortText
+
+
+class Withdrawn(Frozen):
+    type: Literal["escalation.withdrawn"] = "escalation.withdrawn"
+    reason: WithdrawReason
+    note: ShortText | None = None
+
+
+class SignalAttached(Frozen):
+    type: Literal["escalation.signal_attached"] = "escalation.signal_attached"
+    signal: EarlyWarningSignal
+
+
+EventData = Annotated[
+    Union[
+        Opened,
+        PriorityChanged,
+        OwnerAssigned,
+        Acknowledged,
+        NoteAdded,
+        EscalationRequested,
+        EscalationDeclined,
+        Escalated,
+        DeEscalated,
+        Paused,
+        Resumed,
+        DeadlineWarning,
+        DeadlineBreached,
+        ResolutionProposed,
+        CompensationDecided,
+        SignedOff,
+        CustomerResponded,
+        Resolved,
+        FollowUpDue,
+        FollowUpCompleted,
+        Closed,
+        Reopened,
+        Withdrawn,
+        SignalAttached,
+    ],
+    Field(discriminator="type"),
+]
+
+EVENT_TYPES: tuple[str, ...] = tuple(
+    cls.model_fields["type"].default for cls in EventData.__origin__.__args__  # type: ignore[attr-defined]
+)
+
+
+# --------------------------------------------------------------------------- envelope
+
+
+class NewEvent(Frozen):
+    """An event decided by the domain, not yet stored.
+
+    ``command_key`` is the idempotency key of the command that produced it (None
+    for events the system produced from a timer); it is what makes commands
+    idempotent across continue-as-new, because the key lives in the record.
+    """
+
+    event_id: UUID
+    stream_id: Identifier
+    version: Annotated[int, Field(ge=1)]
+    occurred_at: AwareDatetime
+    actor: Actor
+    command_key: Identifier | None = None
+    correlation_id: Identifier | None = None
+    causation_id: Identifier | None = None
+    data: EventData
+
+    @property
+    def type(self) -> str:
+        return self.data.type
+
+
+class RecordedEvent(NewEvent):
+    """An event as stored: ``hash = sha256(prev_hash || body)`` per stream."""
+
+    position: int
+    recorded_at: datetime
+    prev_hash: str
+    hash: str
+
+
+def stream_id_for(case_id: str) -> str:
+    return f"escalation-{case_id}"
