@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
@@ -43,7 +43,9 @@ Identifier = Annotated[
     str, StringConstraints(min_length=1, max_length=128, strip_whitespace=True, pattern=r"^[^\x00-\x1f\x7f]+$")
 ]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=300, strip_whitespace=True, pattern=_NO_CONTROL)]
-LongText = Annotated[str, StringConstraints(min_length=1, max_length=10_000, strip_whitespace=True, pattern=_NO_CONTROL)]
+LongText = Annotated[
+    str, StringConstraints(min_length=1, max_length=10_000, strip_whitespace=True, pattern=_NO_CONTROL)
+]
 Money = Annotated[Decimal, Field(ge=0, le=Decimal("1000000000"), max_digits=14, decimal_places=2)]
 
 
@@ -258,37 +260,36 @@ class SignalAttached(Frozen):
 
 
 EventData = Annotated[
-    Union[
-        Opened,
-        PriorityChanged,
-        OwnerAssigned,
-        Acknowledged,
-        NoteAdded,
-        EscalationRequested,
-        EscalationDeclined,
-        Escalated,
-        DeEscalated,
-        Paused,
-        Resumed,
-        DeadlineWarning,
-        DeadlineBreached,
-        ResolutionProposed,
-        CompensationDecided,
-        SignedOff,
-        CustomerResponded,
-        Resolved,
-        FollowUpDue,
-        FollowUpCompleted,
-        Closed,
-        Reopened,
-        Withdrawn,
-        SignalAttached,
-    ],
+    Opened
+    | PriorityChanged
+    | OwnerAssigned
+    | Acknowledged
+    | NoteAdded
+    | EscalationRequested
+    | EscalationDeclined
+    | Escalated
+    | DeEscalated
+    | Paused
+    | Resumed
+    | DeadlineWarning
+    | DeadlineBreached
+    | ResolutionProposed
+    | CompensationDecided
+    | SignedOff
+    | CustomerResponded
+    | Resolved
+    | FollowUpDue
+    | FollowUpCompleted
+    | Closed
+    | Reopened
+    | Withdrawn
+    | SignalAttached,
     Field(discriminator="type"),
 ]
 
 EVENT_TYPES: tuple[str, ...] = tuple(
-    cls.model_fields["type"].default for cls in EventData.__origin__.__args__  # type: ignore[attr-defined]
+    cls.model_fields["type"].default
+    for cls in EventData.__origin__.__args__  # type: ignore[attr-defined]
 )
 
 

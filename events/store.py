@@ -21,10 +21,10 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import asyncpg
 
+from events.canonical import canonical_json
 from events.models import NewEvent, RecordedEvent
 
 ZERO_HASH = "0" * 64
@@ -43,14 +43,6 @@ class EventStoreError(Exception):
 
 class ConcurrencyConflict(EventStoreError):
     """The stream is not at the expected version, or an event id is reused elsewhere."""
-
-
-def canonical_json(value: Any) -> str:
-    """The one serialisation we hash: sorted keys, no spaces, ASCII only.
-
-    ASCII-only makes the stored bytes independent of the database encoding.
-    """
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
 def chain_hash(prev_hash: str, body: str) -> str:
@@ -195,7 +187,9 @@ class EventStore:
         expected_prev = ZERO_HASH
         for expected_version, row in enumerate(rows, start=1):
             if row["version"] != expected_version:
-                return ChainBreak(stream_id, row["version"], row["position"], f"gap: expected version {expected_version}")
+                return ChainBreak(
+                    stream_id, row["version"], row["position"], f"gap: expected version {expected_version}"
+                )
             if row["prev_hash"] != expected_prev:
                 return ChainBreak(stream_id, row["version"], row["position"], "prev_hash is not the previous hash")
             if chain_hash(row["prev_hash"], row["body"]) != row["hash"]:

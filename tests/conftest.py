@@ -20,8 +20,6 @@ from events.database import create_database, create_pool, drop_database
 from events.store import EventStore
 
 
-
-
 @pytest.fixture(scope="session")
 def server_dsn() -> str:
     url = os.environ.get("DATABASE_URL")

@@ -21,7 +21,7 @@ async def test_append_assigns_gapless_versions_and_a_hash_chain(store: EventStor
     assert [e.version for e in stored] == [1, 2, 3, 4, 5]
     assert [e.event_id for e in stored] == [e.event_id for e in first + second]
     assert stored[0].prev_hash == ZERO_HASH
-    for prev, cur in zip(stored, stored[1:]):
+    for prev, cur in zip(stored, stored[1:], strict=False):
         assert cur.prev_hash == prev.hash
     assert await store.verify_stream(stream) is None
 

@@ -1,0 +1,455 @@
+"""``decide(state, command, now) -> events``: every business rule, and no I/O.
+
+Contract:
+* Returns the event payloads the command produces, in order; the caller wraps
+  them in envelopes, stores them, then folds them with ``evolve``.
+* Refuses with ``DomainError`` naming the rule; a refusal produces no events
+  (invariant 8). The actor's role is checked first (``permission.<command>``).
+* Never reads a clock: ``now`` is passed in, so the same inputs always give the
+  same events (the workflow passes ``workflow.now()``).
+* ``DeadlineReached`` enforces everything due at ``now``, oldest first, so
+  deadlines that fell while no worker ran are each enforced once, in order,
+  with their true ``due_at``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from events.models import (
+    SYSTEM_ACTOR,
+    Acknowledged,
+    Actor,
+    Closed,
+    CompensationDecided,
+    CustomerResponded,
+    DeadlineBreached,
+    DeadlineWarning,
+    DeEscalated,
+    Escalated,
+    EscalationDeclined,
+    EscalationRequested,
+    EventData,
+    FollowUpCompleted,
+    FollowUpDue,
+    NewEvent,
+    NoteAdded,
+    Opened,
+    OwnerAssigned,
+    Paused,
+    PriorityChanged,
+    Reopened,
+    ResolutionProposed,
+    Resolved,
+    Resumed,
+    SignalAttached,
+    SignedOff,
+    Withdrawn,
+)
+from events.vocabulary import DeadlineKind, EscalationCause, SourceKind
+from workflows.commands import (
+    Acknowledge,
+    AddNote,
+    AssignOwner,
+    AttachSignal,
+    ChangePriority,
+    Close,
+    Command,
+    CompleteFollowUp,
+    DeadlineReached,
+    DecideCompensation,
+    DeclineEscalation,
+    DeEscalate,
+    Escalate,
+    OpenEscalation,
+    Pause,
+    ProposeResolution,
+    RecordCustomerResponse,
+    Reopen,
+    RequestEscalation,
+    Resume,
+    SignOff,
+    Withdraw,
+)
+from workflows.errors import DomainError
+from workflows.evolve import evolve
+from workflows.permissions import PERMISSIONS
+from workflows.policy import Policy
+from workflows.state import ACTIVE, EscalationState, Status
+
+# A case cannot legitimately owe more enforcements than this at one instant
+# (a year-long outage at a one-hour repeat interval is ~9,000); the bound keeps
+# a corrupt clock from looping forever inside a workflow task.
+MAX_ENFORCEMENTS_PER_TICK = 10_000
+
+
+def authorize(actor: Actor, command_name: str) -> None:
+    allowed = PERMISSIONS.get(command_name, frozenset())
+    if actor.role not in allowed:
+        roles = ", ".join(sorted(r.value for r in allowed)) or "nobody"
+        raise DomainError(
+            f"permission.{command_name}", f"role {actor.role.value!r} may not {command_name}; allowed: {roles}"
+        )
+
+
+def decide_open(command: OpenEscalation, policy: Policy) -> list[EventData]:
+    authorize(command.actor, "open")
+    if (command.priority_override is None) != (command.override_reason is None):
+        raise DomainError("open.override_needs_reason", "a priority override needs an override_reason, and vice versa")
+    if command.source == SourceKind.EARLY_WARNING and command.signal is None:
+        raise DomainError("open.early_warning_needs_signal", "an early-warning escalation must carry its signal")
+    priority = command.priority_override or policy.priority_for(command.severity, command.customer.tier)
+    return [
+        Opened(
+            case_id=command.case_id,
+            customer=command.customer,
+            category=command.category,
+            lifecycle_stage=command.lifecycle_stage,
+            severity=command.severity,
+            priority=priority,
+            priority_override_reason=command.override_reason,
+            title=command.title,
+            description=command.description,
+            source=command.source,
+            requested_by=command.actor.id,
+            signal=command.signal,
+            policy_label=policy.label,
+            policy_hash=policy.content_hash(),
+            policy=policy.content(),
+        )
+    ]
+
+
+def decide(state: EscalationState, command: Command | DeadlineReached, now: datetime) -> list[EventData]:
+    """The events ``command`` produces against ``state`` at ``now`` (see module doc)."""
+    if isinstance(command, DeadlineReached):
+        return _enforce_deadlines(state, now)
+    name = command.command  # type: ignore[attr-defined]
+    authorize(command.actor, name)
+    if state.status == Status.WITHDRAWN:
+        raise DomainError("case.withdrawn", f"case {state.case_id} was withdrawn and accepts no commands")
+    if state.status == Status.CLOSED and not isinstance(command, Reopen):
+        raise DomainError("case.closed", f"case {state.case_id} is closed; only reopen (within the window) is accepted")
+    handler = _HANDLERS[type(command)]
+    return handler(state, command, now)
+
+
+# ------------------------------------------------------------------ command handlers
+
+
+def _require_active(s: EscalationState, rule: str) -> None:
+    if s.status not in ACTIVE:
+        raise DomainError(rule, f"case {s.case_id} is {s.status.value}; this needs an open case")
+
+
+def _assign(s: EscalationState, c: AssignOwner, now: datetime) -> list[EventData]:
+    _require_active(s, "assign.case_not_active")
+    if s.owner == c.owner:
+        raise DomainError("assign.already_owner", f"{c.owner} already owns case {s.case_id}")
+    return [OwnerAssigned(owner=c.owner, previous_owner=s.owner, is_handoff=s.owner is not None, reason=c.reason)]
+
+
+def _acknowledge(s: EscalationState, c: Acknowledge, now: datetime) -> list[EventData]:
+    if s.status != Status.OPEN:
+        raise DomainError(
+            "acknowledge.not_open", f"case {s.case_id} is {s.status.value}; only an open case is acknowledged"
+        )
+    return [Acknowledged(by=c.actor.id, level=s.level)]
+
+
+def _add_note(s: EscalationState, c: AddNote, now: datetime) -> list[EventData]:
+    return [NoteAdded(visibility=c.visibility, text=c.text)]
+
+
+def _request_escalation(s: EscalationState, c: RequestEscalation, now: datetime) -> list[EventData]:
+    _require_active(s, "request_escalation.case_not_active")
+    if s.pending_request is not None:
+        raise DomainError(
+            "request_escalation.already_pending",
+            f"a request to reach level {s.pending_request.wanted_level} is already pending; decide it first",
+        )
+    wanted = c.wanted_level or s.level + 1
+    _check_higher_level(s, wanted, "request_escalation")
+    return [EscalationRequested(by=c.actor.id, reason=c.reason, wanted_level=wanted)]
+
+
+def _decline_escalation(s: EscalationState, c: DeclineEscalation, now: datetime) -> list[EventData]:
+    if s.pending_request is None:
+        raise DomainError("decline_escalation.nothing_pending", "there is no pending escalation request to decline")
+    return [EscalationDeclined(by=c.actor.id, reason=c.reason)]
+
+
+def _check_higher_level(s: EscalationState, wanted: int, command: str) -> None:
+    top = s.policy.top_level
+    if s.level >= top:
+        raise DomainError(f"{command}.already_at_top", f"case {s.case_id} is already at the top level {top}")
+    if not s.level < wanted <= top:
+        raise DomainError(
+            f"{command}.level_out_of_range", f"level must be above {s.level} and at most {top}, got {wanted}"
+        )
+
+
+def _escalate(s: EscalationState, c: Escalate, now: datetime) -> list[EventData]:
+    _require_active(s, "escalate.case_not_active")
+    to = c.to_level or s.level + 1
+    _check_higher_level(s, to, "escalate")
+    cause = EscalationCause.REQUEST if s.pending_request is not None else EscalationCause.MANUAL
+    return [Escalated(from_level=s.level, to_level=to, cause=cause, reason=c.reason)]
+
+
+def _de_escalate(s: EscalationState, c: DeEscalate, now: datetime) -> list[EventData]:
+    _require_active(s, "de_escalate.case_not_active")
+    if s.level <= 1:
+        raise DomainError("de_escalate.already_at_bottom", f"case {s.case_id} is at level 1")
+    to = c.to_level or s.level - 1
+    if not 1 <= to < s.level:
+        raise DomainError("de_escalate.level_out_of_range", f"level must be below {s.level} and at least 1, got {to}")
+    return [DeEscalated(from_level=s.level, to_level=to, reason=c.reason)]
+
+
+def _pause(s: EscalationState, c: Pause, now: datetime) -> list[EventData]:
+    _require_active(s, "pause.case_not_active")
+    if s.paused is not None:
+        raise DomainError("pause.already_paused", f"case {s.case_id} is already paused ({s.paused.reason.value})")
+    return [Paused(reason=c.reason, note=c.note)]
+
+
+def _resume(s: EscalationState, c: Resume, now: datetime) -> list[EventData]:
+    if s.paused is None:
+        raise DomainError("resume.not_paused", f"case {s.case_id} is not paused")
+    return [Resumed(paused_seconds=(now - s.paused.since).total_seconds())]
+
+
+def _change_priority(s: EscalationState, c: ChangePriority, now: datetime) -> list[EventData]:
+    _require_active(s, "change_priority.case_not_active")
+    if c.to_priority == s.priority:
+        raise DomainError("change_priority.unchanged", f"case {s.case_id} is already {s.priority.value}")
+    return [PriorityChanged(from_priority=s.priority, to_priority=c.to_priority, reason=c.reason)]
+
+
+def _propose_resolution(s: EscalationState, c: ProposeResolution, now: datetime) -> list[EventData]:
+    if s.status == Status.OPEN:
+        raise DomainError("propose_resolution.not_acknowledged", "acknowledge the case before proposing a resolution")
+    if s.status != Status.IN_PROGRESS:
+        raise DomainError(
+            "propose_resolution.not_in_progress",
+            f"case {s.case_id} is {s.status.value}; a proposal needs work in progress",
+        )
+    threshold = s.policy.compensation.approval_threshold
+    needs_approval = c.compensation is not None and c.compensation.amount > threshold
+    return [
+        ResolutionProposed(
+            summary=c.summary,
+            root_cause=c.root_cause,
+            root_cause_text=c.root_cause_text,
+            compensation=c.compensation,
+            needs_compensation_approval=needs_approval,
+            needs_sign_off=s.policy.rules(s.priority).sign_off,
+        )
+    ]
+
+
+def _decide_compensation(s: EscalationState, c: DecideCompensation, now: datetime) -> list[EventData]:
+    if s.proposal is None or not s.proposal.awaiting_compensation_approval:
+        raise DomainError("decide_compensation.nothing_awaiting", "no proposed compensation is awaiting approval")
+    assert s.proposal.compensation is not None
+    return [
+        CompensationDecided(approved=c.approved, amount=s.proposal.compensation.amount, by=c.actor.id, reason=c.reason)
+    ]
+
+
+def _sign_off(s: EscalationState, c: SignOff, now: datetime) -> list[EventData]:
+    if s.proposal is None or not s.proposal.awaiting_sign_off:
+        raise DomainError("sign_off.nothing_awaiting", "no proposed resolution is awaiting management sign-off")
+    return [SignedOff(by=c.actor.id)]
+
+
+def _customer_response(s: EscalationState, c: RecordCustomerResponse, now: datetime) -> list[EventData]:
+    if s.status != Status.RESOLUTION_PROPOSED or s.proposal is None:
+        raise DomainError("customer_response.no_proposal", "there is no proposed resolution for the customer to answer")
+    if s.proposal.awaiting_compensation_approval:
+        raise DomainError(
+            "customer_response.awaiting_compensation_approval", "the proposed compensation must be approved first"
+        )
+    if s.proposal.awaiting_sign_off:
+        raise DomainError("customer_response.awaiting_sign_off", "the proposal needs management sign-off first")
+    responded = CustomerResponded(accepted=c.accepted, comment=c.comment)
+    if not c.accepted:
+        return [responded]
+    events: list[EventData] = []
+    if s.paused is not None:
+        # Resolution ends any wait; the pause is closed so paused time is exact.
+        events.append(Resumed(paused_seconds=(now - s.paused.since).total_seconds()))
+    paid = s.proposal.compensation.amount if s.proposal.compensation is not None else 0
+    return [*events, responded, Resolved(root_cause=s.proposal.root_cause, compensation_paid=paid)]
+
+
+def _follow_up(s: EscalationState, c: CompleteFollowUp, now: datetime) -> list[EventData]:
+    if s.status != Status.RESOLVED:
+        raise DomainError(
+            "follow_up.not_resolved", f"case {s.case_id} is {s.status.value}; follow-up comes after resolution"
+        )
+    if s.follow_up_due_at is None:
+        due = s.clocks[DeadlineKind.FOLLOW_UP].due_at if DeadlineKind.FOLLOW_UP in s.clocks else None
+        raise DomainError("follow_up.not_yet_due", f"the follow-up is due at {due.isoformat() if due else 'unknown'}")
+    if s.satisfaction is not None:
+        raise DomainError("follow_up.already_done", f"the follow-up was recorded (satisfaction {s.satisfaction})")
+    return [FollowUpCompleted(satisfaction=c.satisfaction, comment=c.comment)]
+
+
+def _close(s: EscalationState, c: Close, now: datetime) -> list[EventData]:
+    if s.status != Status.RESOLVED:
+        raise DomainError("close.not_resolved", f"case {s.case_id} is {s.status.value}; only a resolved case is closed")
+    return [Closed(note=c.note)]
+
+
+def _reopen(s: EscalationState, c: Reopen, now: datetime) -> list[EventData]:
+    if s.status not in (Status.RESOLVED, Status.CLOSED) or s.resolved_at is None:
+        raise DomainError(
+            "reopen.not_resolved", f"case {s.case_id} is {s.status.value}; only a resolved or closed case is reopened"
+        )
+    until = s.resolved_at + s.policy.reopen_window
+    if now > until:
+        raise DomainError("reopen.window_closed", f"the reopen window ended at {until.isoformat()}")
+    return [Reopened(reason=c.reason)]
+
+
+def _withdraw(s: EscalationState, c: Withdraw, now: datetime) -> list[EventData]:
+    return [Withdrawn(reason=c.reason, note=c.note)]
+
+
+def _attach_signal(s: EscalationState, c: AttachSignal, now: datetime) -> list[EventData]:
+    return [SignalAttached(signal=c.signal)]
+
+
+_HANDLERS = {
+    AssignOwner: _assign,
+    Acknowledge: _acknowledge,
+    AddNote: _add_note,
+    RequestEscalation: _request_escalation,
+    DeclineEscalation: _decline_escalation,
+    Escalate: _escalate,
+    DeEscalate: _de_escalate,
+    Pause: _pause,
+    Resume: _resume,
+    ChangePriority: _change_priority,
+    ProposeResolution: _propose_resolution,
+    DecideCompensation: _decide_compensation,
+    SignOff: _sign_off,
+    RecordCustomerResponse: _customer_response,
+    CompleteFollowUp: _follow_up,
+    Close: _close,
+    Reopen: _reopen,
+    Withdraw: _withdraw,
+    AttachSignal: _attach_signal,
+}
+
+
+# ------------------------------------------------------------------ deadlines
+
+
+def next_wake(s: EscalationState) -> datetime | None:
+    """The next instant at which ``DeadlineReached`` has something to do, if any."""
+    instants = [instant for instant, _, _ in _pending(s)]
+    return min(instants) if instants else None
+
+
+def _pending(s: EscalationState) -> list[tuple[datetime, int, DeadlineKind]]:
+    """(instant, 0 for a warning / 1 for a breach, kind) for every running clock."""
+    items = []
+    for kind, clock in s.clocks.items():
+        if s.clock_suspended(kind):
+            continue
+        warning = clock.warning_at(s.policy.warning_at)
+        if warning is not None:
+            items.append((warning, 0, kind))
+        items.append((clock.due_at, 1, kind))
+    return items
+
+
+def _enforce_deadlines(state: EscalationState, now: datetime) -> list[EventData]:
+    produced: list[EventData] = []
+    s = state
+    for _ in range(MAX_ENFORCEMENTS_PER_TICK):
+        due = sorted(item for item in _pending(s) if item[0] <= now)
+        if not due:
+            return produced
+        _, is_breach, kind = due[0]
+        step = _breach(s, kind, now) if is_breach else [_warning(s, kind, now)]
+        produced.extend(step)
+        s = _fold_provisionally(s, step, now)
+    raise RuntimeError(f"case {state.case_id}: more than {MAX_ENFORCEMENTS_PER_TICK} deadlines due at once")
+
+
+def _warning(s: EscalationState, kind: DeadlineKind, now: datetime) -> EventData:
+    return DeadlineWarning(kind=kind, level=s.level, due_at=s.clocks[kind].due_at, detected_at=now)
+
+
+def _breach(s: EscalationState, kind: DeadlineKind, now: datetime) -> list[EventData]:
+    clock = s.clocks[kind]
+    due = clock.due_at
+    policy = s.policy
+    at_top = s.level >= policy.top_level
+    if kind == DeadlineKind.FOLLOW_UP:
+        return [FollowUpDue(due_at=due, detected_at=now)]
+    if kind == DeadlineKind.UPDATE:
+        return [DeadlineBreached(kind=kind, level=s.level, due_at=due, detected_at=now, next_due_at=due + clock.length)]
+    if kind == DeadlineKind.ACKNOWLEDGE:
+        interval = policy.escalation.repeat_at_top if at_top else policy.rules(s.priority).acknowledge
+    else:  # RESOLVE: repeats on the interval, each repeat escalating until the top
+        interval = policy.escalation.repeat_at_top
+    events: list[EventData] = [
+        DeadlineBreached(kind=kind, level=s.level, due_at=due, detected_at=now, next_due_at=due + interval)
+    ]
+    if not at_top:
+        events.append(Escalated(from_level=s.level, to_level=s.level + 1, cause=EscalationCause.BREACH))
+    return events
+
+
+_PROVISIONAL_ID = uuid.UUID(int=0)
+
+
+def _fold_provisionally(s: EscalationState, payloads: list[EventData], now: datetime) -> EscalationState:
+    """Fold payloads not yet stored, to see what falls due after them (ids are placeholders)."""
+    for offset, data in enumerate(payloads, start=1):
+        s = evolve(
+            s,
+            NewEvent(
+                event_id=_PROVISIONAL_ID,
+                stream_id=s.stream_id,
+                version=s.version + offset,
+                occurred_at=now,
+                actor=SYSTEM_ACTOR,
+                data=data,
+            ),
+        )
+    return s
+
+
+def envelopes(
+    stream_id: str,
+    after_version: int,
+    payloads: list[EventData],
+    *,
+    actor: Actor,
+    now: datetime,
+    ids: list[uuid.UUID],
+    command_key: str | None,
+    correlation_id: str | None = None,
+) -> list[NewEvent]:
+    """Wrap decided payloads for storage. ``ids`` come from the caller (``workflow.uuid4``)."""
+    return [
+        NewEvent(
+            event_id=event_id,
+            stream_id=stream_id,
+            version=after_version + offset,
+            occurred_at=now,
+            actor=actor,
+            command_key=command_key,
+            correlation_id=correlation_id,
+            causation_id=command_key,
+            data=data,
+        )
+        for offset, (data, event_id) in enumerate(zip(payloads, ids, strict=True), start=1)
+    ]

@@ -1,0 +1,151 @@
+"""The escalation policy: priority matrix, deadlines, escalation matrix, thresholds.
+
+Pure (no I/O except ``load_policy``, which reads one file). A policy is
+identified by the sha256 of its canonical JSON content, and the whole validated
+content is pinned into each case's opening event (invariant 10), so a case
+keeps the rules it was opened under even when the file changes.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from events.canonical import canonical_json, sha256_hex
+from events.vocabulary import CustomerTier, Priority, Role, Severity
+
+MAX_RESOLUTION = timedelta(days=30)
+_DURATION = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\s*$")
+
+
+def parse_duration(value: Any) -> Any:
+    """Accept ``"15m"``, ``"4h"``, ``"3d"``, ``"1h30m"``, ``"90s"``; pass anything else to pydantic."""
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match and any(match.groups()):
+            days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+            return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration), Field(gt=timedelta(0))]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PriorityRules(_Frozen):
+    acknowledge: Duration
+    update_every: Duration | None = None
+    resolve: Duration
+    follow_up: Duration
+    sign_off: bool = False
+
+
+class Level(_Frozen):
+    level: Annotated[int, Field(ge=1)]
+    name: str
+    role: Role
+    notify: list[str] = []
+
+
+class EscalationRules(_Frozen):
+    repeat_at_top: Duration
+    levels: list[Level]
+
+    @model_validator(mode="after")
+    def _levels_are_ordered(self) -> EscalationRules:
+        numbers = [lvl.level for lvl in self.levels]
+        if numbers != list(range(1, len(numbers) + 1)):
+            raise ValueError(f"escalation levels must be numbered 1..n in order, got {numbers}")
+        return self
+
+
+class CompensationRules(_Frozen):
+    approval_threshold: Annotated[Decimal, Field(ge=0)]
+
+
+class SystemicRules(_Frozen):
+    min_cases: Annotated[int, Field(ge=1)] = 3
+    min_customers: Annotated[int, Field(ge=1)] = 2
+    window: Duration = timedelta(days=30)
+
+
+class Policy(_Frozen):
+    label: str
+    warning_at: Annotated[float, Field(gt=0, lt=1)] = 0.75
+    max_resolution: Duration = MAX_RESOLUTION
+    reopen_window: Duration = timedelta(days=30)
+    matrix: dict[Severity, dict[CustomerTier, Priority]]
+    priorities: dict[Priority, PriorityRules]
+    escalation: EscalationRules
+    compensation: CompensationRules
+    systemic: SystemicRules = SystemicRules()
+
+    @model_validator(mode="after")
+    def _complete_and_bounded(self) -> Policy:
+        if self.max_resolution > MAX_RESOLUTION:
+            raise ValueError("max_resolution may not exceed 30 days (cases close within 30 days)")
+        for severity in Severity:
+            row = self.matrix.get(severity)
+            if row is None or set(row) != set(CustomerTier):
+                raise ValueError(
+                    f"matrix.{severity.value} must name a priority for every tier {[t.value for t in CustomerTier]}"
+                )
+        for priority in Priority:
+            rules = self.priorities.get(priority)
+            if rules is None:
+                raise ValueError(f"priorities.{priority.value} is missing")
+            if rules.resolve > self.max_resolution:
+                raise ValueError(f"priorities.{priority.value}.resolve exceeds max_resolution {self.max_resolution}")
+        return self
+
+    # -- lookups used by the domain --------------------------------------------------
+
+    def priority_for(self, severity: Severity, tier: CustomerTier) -> Priority:
+        return self.matrix[severity][tier]
+
+    def rules(self, priority: Priority) -> PriorityRules:
+        return self.priorities[priority]
+
+    @property
+    def top_level(self) -> int:
+        return len(self.escalation.levels)
+
+    def level(self, number: int) -> Level:
+        return self.escalation.levels[number - 1]
+
+    # -- identity ----------------------------------------------------------------------
+
+    def content(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def content_hash(self) -> str:
+        return sha256_hex(canonical_json(self.content()))
+
+
+class PolicyError(ValueError):
+    """The policy file is missing, not TOML, or breaks a policy rule (message says which)."""
+
+
+def load_policy(path: Path) -> Policy:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise PolicyError(f"policy file {path} does not exist") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"policy file {path} is not valid TOML: {exc}") from exc
+    try:
+        return Policy.model_validate(raw)
+    except ValidationError as exc:
+        raise PolicyError(f"policy file {path} is invalid: {exc}") from exc
+
+
+DEFAULT_POLICY_PATH = Path(__file__).resolve().parent.parent / "policies" / "default.toml"

@@ -1,0 +1,146 @@
+"""All the state of one case, in one frozen model changed only by ``evolve``."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+from events.models import Compensation, Customer
+from events.vocabulary import (
+    Category,
+    DeadlineKind,
+    LifecycleStage,
+    PauseReason,
+    Priority,
+    RootCause,
+    Severity,
+    SourceKind,
+)
+from workflows.policy import Policy
+
+
+class Status(StrEnum):
+    OPEN = "open"  # opened, not yet acknowledged
+    IN_PROGRESS = "in_progress"
+    RESOLUTION_PROPOSED = "resolution_proposed"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    WITHDRAWN = "withdrawn"
+
+
+ACTIVE = frozenset({Status.OPEN, Status.IN_PROGRESS, Status.RESOLUTION_PROPOSED})
+# Pausing stops these clocks; the acknowledge clock keeps running (the customer
+# must still hear from us while we wait on them).
+PAUSABLE = frozenset({DeadlineKind.UPDATE, DeadlineKind.RESOLVE})
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Clock(_Frozen):
+    """One running deadline: due at ``started_at + length + shift``.
+
+    ``shift`` is the paused time added since the clock started, so a pause moves
+    the deadline by exactly the paused time. ``repeat`` marks a repeat breach at
+    the top of the matrix (or of the resolution target), which gets no warning.
+    """
+
+    kind: DeadlineKind
+    started_at: datetime
+    length: timedelta
+    shift: timedelta = timedelta(0)
+    warned: bool = False
+    repeat: bool = False
+
+    @property
+    def due_at(self) -> datetime:
+        return self.started_at + self.length + self.shift
+
+    def warning_at(self, fraction: float) -> datetime | None:
+        if self.repeat or self.warned:
+            return None
+        return self.started_at + self.shift + self.length * fraction
+
+
+class PauseInfo(_Frozen):
+    reason: PauseReason
+    since: datetime
+
+
+class PendingRequest(_Frozen):
+    by: str
+    reason: str
+    wanted_level: int
+    at: datetime
+
+
+class Proposal(_Frozen):
+    summary: str
+    root_cause: RootCause
+    root_cause_text: str
+    compensation: Compensation | None
+    awaiting_compensation_approval: bool
+    awaiting_sign_off: bool
+
+
+class EscalationState(_Frozen):
+    case_id: str
+    stream_id: str
+    version: int
+    policy: Policy
+    policy_hash: str
+    policy_label: str
+    customer: Customer
+    category: Category
+    lifecycle_stage: LifecycleStage
+    severity: Severity
+    priority: Priority
+    title: str
+    source: SourceKind
+    requested_by: str
+
+    status: Status = Status.OPEN
+    level: int = 1
+    max_level_reached: int = 1
+    owner: str | None = None
+
+    opened_at: datetime
+    acknowledged_at: datetime | None = None
+    last_update_at: datetime | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    withdrawn_at: datetime | None = None
+
+    paused: PauseInfo | None = None
+    paused_seconds: float = 0.0
+    clocks: dict[DeadlineKind, Clock] = {}
+    pending_request: PendingRequest | None = None
+    proposal: Proposal | None = None
+    root_cause: RootCause | None = None
+    follow_up_due_at: datetime | None = None
+    satisfaction: int | None = None
+
+    handoffs: int = 0
+    escalations: int = 0
+    declined_requests: int = 0
+    customer_rejections: int = 0
+    reopen_count: int = 0
+    warnings: dict[DeadlineKind, int] = {}
+    breaches: dict[DeadlineKind, int] = {}
+    compensation_paid: Decimal = Decimal(0)
+    signals: int = 0
+    # Idempotency keys of the commands that produced events, with their versions.
+    # Part of the fold (the key is in each event's envelope), so it survives
+    # continue-as-new where Temporal's own update-id dedup does not reach.
+    command_keys: dict[str, list[int]] = {}
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE
+
+    def clock_suspended(self, kind: DeadlineKind) -> bool:
+        return self.paused is not None and kind in PAUSABLE
