@@ -1,0 +1,1 @@
+"""Activities: the workflow's only side effects (appending events, reading the policy)."""

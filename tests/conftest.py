@@ -19,6 +19,8 @@ from cli.embedded_postgres import start_embedded_postgres, stop_embedded_postgre
 from events.database import create_database, create_pool, drop_database
 from events.store import EventStore
 
+pytest_plugins = ["tests.temporal_fixtures"]
+
 
 @pytest.fixture(scope="session")
 def server_dsn() -> str:

@@ -1,0 +1,142 @@
+"""EscalationWorkflow on the Temporal dev server: updates, refusals, idempotency, fold."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from events.models import stream_id_for
+from events.store import EventStore
+from events.vocabulary import NoteVisibility
+from tests.domain_case import AGENT, MANAGER, SERVICE, command, open_command
+from tests.eventually import assert_eventually
+from tests.temporal_fixtures import running_worker
+from workflows.client import CommandRefused, case_handle, case_state, open_case, send_command
+from workflows.commands import Acknowledge, AddNote, AssignOwner, DecideCompensation, SignOff
+from workflows.escalation_workflow import CommandResult
+from workflows.evolve import fold
+from workflows.policy import Policy
+
+
+async def stored(store: EventStore, case_id: str):
+    return await store.read_stream(stream_id_for(case_id))
+
+
+async def test_a_command_sent_right_after_start_is_stored_after_the_opening_event(
+    dev_env: WorkflowEnvironment, pool: asyncpg.Pool, policy: Policy, store: EventStore
+) -> None:
+    async with running_worker(dev_env.client, pool, policy) as task_queue:
+        opening = open_command()
+        await open_case(dev_env.client, opening, task_queue=task_queue)
+        result = await send_command(dev_env.client, opening.case_id, command(Acknowledge))
+        assert [e.type for e in result.events] == ["escalation.acknowledged"]
+        events = await stored(store, opening.case_id)
+        assert [e.type for e in events] == ["escalation.opened", "escalation.acknowledged"]
+        assert result.state == fold(events)
+        assert await case_state(dev_env.client, opening.case_id) == fold(events)
+
+
+async def test_a_refused_command_names_its_rule_and_writes_nothing(
+    dev_env: WorkflowEnvironment, pool: asyncpg.Pool, policy: Policy, store: EventStore
+) -> None:
+    async with running_worker(dev_env.client, pool, policy) as task_queue:
+        opening = open_command()
+        await open_case(dev_env.client, opening, task_queue=task_queue)
+        await send_command(dev_env.client, opening.case_id, command(Acknowledge))
+        before = await stored(store, opening.case_id)
+        with pytest.raises(CommandRefused) as wrong_state:
+            await send_command(dev_env.client, opening.case_id, command(Acknowledge))
+        assert wrong_state.value.rule == "acknowledge.not_open"
+        with pytest.raises(CommandRefused) as wrong_role:
+            await send_command(dev_env.client, opening.case_id, command(SignOff, actor=AGENT))
+        assert wrong_role.value.rule == "permission.sign_off"
+        with pytest.raises(CommandRefused) as nothing:
+            await send_command(
+                dev_env.client, opening.case_id, command(DecideCompensation, actor=MANAGER, approved=True)
+            )
+        assert nothing.value.rule == "decide_compensation.nothing_awaiting"
+        assert "decide_compensation.nothing_awaiting" in str(nothing.value)
+        assert await stored(store, opening.case_id) == before
+
+
+async def test_a_malformed_payload_is_rejected_and_writes_nothing(
+    dev_env: WorkflowEnvironment, pool: asyncpg.Pool, policy: Policy, store: EventStore
+) -> None:
+    from temporalio.client import WorkflowUpdateFailedError
+
+    async with running_worker(dev_env.client, pool, policy) as task_queue:
+        opening = open_command()
+        handle = await open_case(dev_env.client, opening, task_queue=task_queue)
+        await send_command(dev_env.client, opening.case_id, command(Acknowledge))
+        before = await stored(store, opening.case_id)
+        # A missing field (no owner) sent as raw JSON, as a non-Python client could.
+        with pytest.raises(WorkflowUpdateFailedError):
+            await handle.execute_update(
+                "assign", {"actor": {"id": "a", "role": "agent"}, "idempotency_key": "k1", "command": "assign"}
+            )
+        assert await stored(store, opening.case_id) == before
+
+
+async def test_redelivering_a_command_changes_nothing(
+    dev_env: WorkflowEnvironment, pool: asyncpg.Pool, policy: Policy, store: EventStore
+) -> None:
+    async with running_worker(dev_env.client, pool, policy) as task_queue:
+        opening = open_command()
+        await open_case(dev_env.client, opening, task_queue=task_queue)
+        assign = command(AssignOwner, owner="bob")
+        first = await send_command(dev_env.client, opening.case_id, assign)
+        # Same update id: Temporal's own dedup answers with the first result.
+        again = await send_command(dev_env.client, opening.case_id, assign)
+        assert again.versions == first.versions
+        # Another update id (as after continue-as-new): our idempotency key answers.
+        handle = case_handle(dev_env.client, opening.case_id)
+        redelivered = await handle.execute_update("assign", assign, id="another-delivery", result_type=CommandResult)
+        assert not first.duplicate and redelivered.duplicate and redelivered.versions == first.versions
+        assert [e.type for e in await stored(store, opening.case_id)] == [
+            "escalation.opened",
+            "escalation.owner_assigned",
+        ]
+
+
+async def test_opening_the_same_case_twice_starts_one_workflow(
+    dev_env: WorkflowEnvironment, pool: asyncpg.Pool, policy: Policy, store: EventStore
+) -> None:
+    async with running_worker(dev_env.client, pool, policy) as task_queue:
+        opening = open_command()
+        first = await open_case(dev_env.client, opening, task_queue=task_queue)
+        second = await open_case(dev_env.client, opening, task_queue=task_queue)
+        assert first.result_run_id == second.result_run_id
+        await assert_eventually(lambda: stored(store, opening.case_id), lambda events: len(events) == 1)
+
+
+async def test_signals_from_services_are_recorded(
+    dev_env: WorkflowEnvironment, pool: asyncpg.Pool, policy: Policy, store: EventStore
+) -> None:
+    async with running_worker(dev_env.client, pool, policy) as task_queue:
+        opening = open_command()
+        handle = await open_case(dev_env.client, opening, task_queue=task_queue)
+        await handle.signal(
+            "add_note", command(AddNote, actor=SERVICE, visibility=NoteVisibility.INTERNAL, text="CRM: renewal at risk")
+        )
+        events = await assert_eventually(lambda: stored(store, opening.case_id), lambda events: len(events) == 2)
+        assert events[-1].data.text == "CRM: renewal at risk" and events[-1].actor == SERVICE
+
+
+async def test_continue_as_new_carries_the_state_and_the_idempotency_keys(
+    dev_env: WorkflowEnvironment, pool: asyncpg.Pool, policy: Policy, store: EventStore
+) -> None:
+    async with running_worker(dev_env.client, pool, policy) as task_queue:
+        opening = open_command()
+        handle = await open_case(dev_env.client, opening, task_queue=task_queue, max_events_per_run=3)
+        first_run = (await handle.describe()).run_id
+        notes = [command(AddNote, text=f"note {i}") for i in range(6)]
+        for note in notes:
+            await send_command(dev_env.client, opening.case_id, note)
+        # Redeliver a command from before the continue-as-new: still a no-op.
+        again = await send_command(dev_env.client, opening.case_id, notes[0])
+        assert again.duplicate
+        events = await stored(store, opening.case_id)
+        assert [e.version for e in events] == list(range(1, 8))
+        assert (await handle.describe()).run_id != first_run
+        assert await case_state(dev_env.client, opening.case_id) == fold(events)

@@ -1,0 +1,173 @@
+"""Composition root: configuration, logging, pools, the Temporal client and the worker.
+
+Nothing is created at import time; ``run_worker`` builds everything from
+``Settings`` and tears it down in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import structlog
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+
+from activities.event_store_activities import EscalationActivities
+from events.database import create_pool
+from events.store import EventStore
+from workflows.escalation_workflow import TASK_QUEUE, EscalationWorkflow
+from workflows.policy import DEFAULT_POLICY_PATH, Policy, load_policy
+
+log = structlog.get_logger("escalations.worker")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Process configuration, read from the environment by ``from_env``.
+
+    ``database_url``/``temporal_address`` may be None only for the dev stack,
+    which then starts embedded servers and fills them in.
+    """
+
+    database_url: str | None
+    temporal_address: str | None
+    namespace: str = "default"
+    task_queue: str = TASK_QUEUE
+    policy_path: Path = DEFAULT_POLICY_PATH
+    # Tuning knobs (see README "Tuning"): workflow tasks and local appends in flight.
+    max_concurrent_workflow_tasks: int = 200
+    max_concurrent_local_activities: int = 200
+    max_cached_workflows: int = 10_000
+    db_pool_size: int = 20
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        return cls(
+            database_url=env.get("DATABASE_URL") or None,
+            temporal_address=env.get("TEMPORAL_ADDRESS") or None,
+            namespace=env.get("TEMPORAL_NAMESPACE", "default"),
+            task_queue=env.get("ESCALATIONS_TASK_QUEUE", TASK_QUEUE),
+            policy_path=Path(env.get("ESCALATIONS_POLICY", str(DEFAULT_POLICY_PATH))),
+            max_concurrent_workflow_tasks=int(env.get("ESCALATIONS_MAX_WORKFLOW_TASKS", 200)),
+            max_concurrent_local_activities=int(env.get("ESCALATIONS_MAX_LOCAL_ACTIVITIES", 200)),
+            max_cached_workflows=int(env.get("ESCALATIONS_MAX_CACHED_WORKFLOWS", 10_000)),
+            db_pool_size=int(env.get("ESCALATIONS_DB_POOL_SIZE", 20)),
+        )
+
+
+def configure_logging(level: str | None = None) -> None:
+    """structlog JSON lines on stderr; stdlib logs (Temporal's) go through the same renderer."""
+    level_name = (level or os.environ.get("ESCALATIONS_LOG_LEVEL", "INFO")).upper()
+    shared = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    structlog.configure(
+        processors=[*shared, structlog.processors.format_exc_info, structlog.processors.JSONRenderer()],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level_name)),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(processors=[*shared, structlog.processors.JSONRenderer()]))
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level_name)
+
+
+async def connect_client(address: str, namespace: str = "default") -> Client:
+    return await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter)
+
+
+def build_worker(
+    client: Client,
+    store: EventStore,
+    policy: Policy,
+    *,
+    task_queue: str = TASK_QUEUE,
+    max_concurrent_workflow_tasks: int = 200,
+    max_concurrent_local_activities: int = 200,
+    max_cached_workflows: int = 10_000,
+    workflow_failure_exception_types: Sequence[type[BaseException]] = (),
+) -> Worker:
+    """The worker for ``EscalationWorkflow`` with its activities wired to ``store``."""
+    activities = EscalationActivities(store, policy)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[EscalationWorkflow],
+        activities=activities.all(),
+        max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
+        max_concurrent_local_activities=max_concurrent_local_activities,
+        max_cached_workflows=max_cached_workflows,
+        workflow_failure_exception_types=list(workflow_failure_exception_types),
+    )
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run until ``stop`` is set (or SIGINT/SIGTERM); then shut down cleanly.
+
+    Open cases need nothing special on restart: their workflows resume from
+    Temporal and their timers fire (late, if they fell due while we were down).
+    """
+    if settings.database_url is None or settings.temporal_address is None:
+        raise RuntimeError("run_worker needs DATABASE_URL and TEMPORAL_ADDRESS (or use `escalations up`)")
+    stop = stop or _stop_on_signals()
+    policy = load_policy(settings.policy_path)
+    pool: asyncpg.Pool = await create_pool(settings.database_url, max_size=settings.db_pool_size)
+    try:
+        client = await connect_client(settings.temporal_address, settings.namespace)
+        worker = build_worker(
+            client,
+            EventStore(pool),
+            policy,
+            task_queue=settings.task_queue,
+            max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+            max_concurrent_local_activities=settings.max_concurrent_local_activities,
+            max_cached_workflows=settings.max_cached_workflows,
+        )
+        log.info(
+            "worker started",
+            task_queue=settings.task_queue,
+            temporal=settings.temporal_address,
+            policy=policy.label,
+            policy_hash=policy.content_hash(),
+        )
+        async with worker:
+            await stop.wait()
+        log.info("worker stopped")
+    finally:
+        await pool.close()
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+def main() -> None:
+    """``python worker.py``: run the worker against DATABASE_URL and TEMPORAL_ADDRESS."""
+    configure_logging()
+    asyncio.run(run_worker(Settings.from_env()))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # sdk-python#300: the process can abort at interpreter exit; our work is done.
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

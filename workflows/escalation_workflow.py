@@ -1,0 +1,273 @@
+"""``EscalationWorkflow``: the thin, durable driver of one case.
+
+It owns no business rules. For every command it runs ``decide`` against the
+current state, appends the resulting events through a local activity, and only
+then folds them into its state with ``evolve`` (invariant 2). One timer loop,
+recomputed from the state after every event, turns deadlines into
+``DeadlineReached`` ticks (invariant 6).
+
+Determinism (invariant 7): time comes from ``workflow.now()``, ids from
+``workflow.uuid4()``, logs from ``workflow.logger``; the domain modules are pure
+and passed through the sandbox; nothing that does I/O is imported here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel, ConfigDict
+
+    from activities.event_store_activities import (
+        APPEND_EVENTS,
+        CURRENT_POLICY,
+        NON_RETRYABLE_APPEND_ERRORS,
+        AppendRequest,
+    )
+    from events.models import SYSTEM_ACTOR, Actor, EventData, RecordedEvent, stream_id_for
+    from workflows.commands import COMMAND_CLASSES, Command, DeadlineReached, OpenEscalation
+    from workflows.decide import decide, decide_open, envelopes, next_wake
+    from workflows.errors import DomainError
+    from workflows.evolve import evolve
+    from workflows.policy import Policy
+    from workflows.state import EscalationState, Status
+
+WORKFLOW_TYPE = "EscalationWorkflow"
+TASK_QUEUE = "escalations"
+SIGNALS = ("add_note", "attach_signal")  # facts other services send without waiting
+UPDATES = tuple(name for name in COMMAND_CLASSES if name != "open")
+
+_APPEND_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
+    non_retryable_error_types=NON_RETRYABLE_APPEND_ERRORS,
+)
+
+
+def workflow_id_for(case_id: str) -> str:
+    return f"escalation-{case_id}"
+
+
+class WorkflowInput(BaseModel):
+    """Either a case to open, or the state carried over by continue-as-new."""
+
+    model_config = ConfigDict(frozen=True)
+
+    open: OpenEscalation | None = None
+    carried: EscalationState | None = None
+    # Continue-as-new after this many events in one run (in addition to
+    # Temporal's own suggestion); small values let tests force it.
+    max_events_per_run: int = 2_000
+
+
+class CommandResult(BaseModel):
+    """The reply to a command: the events it stored and the state after them.
+
+    ``duplicate`` is true when the idempotency key was seen before; then
+    ``events`` is empty and ``versions`` lists the versions the first delivery
+    stored.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    duplicate: bool
+    versions: list[int]
+    events: list[RecordedEvent]
+    state: EscalationState
+
+
+@workflow.defn(name=WORKFLOW_TYPE)
+class EscalationWorkflow:
+    @workflow.init
+    def __init__(self, input: WorkflowInput) -> None:
+        self._state: EscalationState | None = input.carried
+        # One append at a time: versions are assigned from the state, so two
+        # concurrent handlers must not both decide against the same version.
+        self._lock = asyncio.Lock()
+        self._changed = False
+        self._events_this_run = 0
+        self._max_events_per_run = input.max_events_per_run
+        for name in UPDATES:
+            handler, validator = self._update_handler(COMMAND_CLASSES[name])
+            workflow.set_update_handler(name, handler, validator=validator)
+        for name in SIGNALS:
+            workflow.set_signal_handler(name, self._signal_handler(COMMAND_CLASSES[name]))
+
+    # ------------------------------------------------------------------ main loop
+
+    @workflow.run
+    async def run(self, input: WorkflowInput) -> EscalationState:
+        if self._state is None:
+            await self._open(input)
+        while not self._finished():
+            if self._should_continue_as_new():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(
+                    WorkflowInput(carried=self._state, max_events_per_run=self._max_events_per_run)
+                )
+            wake = self._next_wake()
+            self._changed = False
+            if wake is None:
+                await workflow.wait_condition(lambda: self._changed or self._should_continue_as_new())
+                continue
+            delay = (wake - workflow.now()).total_seconds()
+            if delay > 0:
+                try:
+                    await workflow.wait_condition(
+                        lambda: self._changed or self._should_continue_as_new(), timeout=delay
+                    )
+                    continue  # state changed: recompute the next deadline
+                except TimeoutError:
+                    pass
+            await self._tick()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.state()
+
+    async def _open(self, input: WorkflowInput) -> None:
+        if input.open is None:
+            raise ApplicationError("workflow input carries neither a case to open nor a state", non_retryable=True)
+        policy = await workflow.execute_local_activity(
+            CURRENT_POLICY, result_type=Policy, start_to_close_timeout=timedelta(seconds=10), retry_policy=_APPEND_RETRY
+        )
+        try:
+            payloads = decide_open(input.open, policy)
+        except DomainError as exc:
+            raise ApplicationError(str(exc), exc.rule, type="DomainError", non_retryable=True) from exc
+        async with self._lock:
+            await self._append(
+                stream_id_for(input.open.case_id),
+                payloads,
+                actor=input.open.actor,
+                command_key=input.open.idempotency_key,
+                correlation_id=input.open.correlation_id,
+            )
+
+    async def _tick(self) -> None:
+        async with self._lock:
+            state = self.state()
+            payloads = decide(state, DeadlineReached(), workflow.now())
+            if payloads:
+                await self._append(state.stream_id, payloads, actor=SYSTEM_ACTOR, command_key=None)
+
+    def _next_wake(self):  # -> datetime | None
+        state = self.state()
+        if state.status == Status.CLOSED and state.resolved_at is not None:
+            return state.resolved_at + state.policy.reopen_window
+        return next_wake(state)
+
+    def _finished(self) -> bool:
+        state = self.state()
+        if state.status == Status.WITHDRAWN:
+            return True
+        if state.status == Status.CLOSED and state.resolved_at is not None:
+            return workflow.now() > state.resolved_at + state.policy.reopen_window
+        return False
+
+    def _should_continue_as_new(self) -> bool:
+        return self._events_this_run >= self._max_events_per_run or workflow.info().is_continue_as_new_suggested()
+
+    # ------------------------------------------------------------------ appending
+
+    async def _append(
+        self,
+        stream_id: str,
+        payloads: list[EventData],
+        *,
+        actor: Actor,
+        command_key: str | None,
+        correlation_id: str | None = None,
+    ) -> list[RecordedEvent]:
+        """Store ``payloads`` first, then fold what was stored (caller holds the lock)."""
+        version = self._state.version if self._state is not None else 0
+        new = envelopes(
+            stream_id,
+            version,
+            payloads,
+            actor=actor,
+            now=workflow.now(),
+            ids=[workflow.uuid4() for _ in payloads],
+            command_key=command_key,
+            correlation_id=correlation_id,
+        )
+        recorded: list[RecordedEvent] = await workflow.execute_local_activity(
+            APPEND_EVENTS,
+            AppendRequest(stream_id=stream_id, expected_version=version, events=new),
+            result_type=list[RecordedEvent],
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=_APPEND_RETRY,
+        )
+        for event in recorded:
+            self._state = evolve(self._state, event)
+        self._events_this_run += len(recorded)
+        self._changed = True
+        return recorded
+
+    # ------------------------------------------------------------------ handlers
+
+    async def _execute(self, command: Command) -> CommandResult:
+        # Handlers can run before `run` has stored the opening event.
+        await workflow.wait_condition(lambda: self._state is not None)
+        async with self._lock:
+            state = self.state()
+            seen = state.command_keys.get(command.idempotency_key)
+            if seen is not None:
+                return CommandResult(duplicate=True, versions=seen, events=[], state=state)
+            try:
+                payloads = decide(state, command, workflow.now())
+            except DomainError as exc:
+                raise ApplicationError(str(exc), exc.rule, type="DomainError", non_retryable=True) from exc
+            recorded = await self._append(
+                state.stream_id,
+                payloads,
+                actor=command.actor,
+                command_key=command.idempotency_key,
+                correlation_id=command.correlation_id,
+            )
+            return CommandResult(
+                duplicate=False, versions=[e.version for e in recorded], events=recorded, state=self.state()
+            )
+
+    def _validate(self, command: Command) -> None:
+        """Reject before anything reaches history; the handler re-decides under the lock."""
+        if self._state is None or command.idempotency_key in self._state.command_keys:
+            return
+        try:
+            decide(self._state, command, workflow.now())
+        except DomainError as exc:
+            raise ApplicationError(str(exc), exc.rule, type="DomainError", non_retryable=True) from exc
+
+    def _update_handler(self, command_class: type[Command]) -> tuple[Any, Any]:
+        async def handler(command: Any) -> CommandResult:
+            return await self._execute(command)
+
+        def validator(command: Any) -> None:
+            self._validate(command)
+
+        # The SDK converts the payload using these annotations.
+        handler.__annotations__ = {"command": command_class, "return": CommandResult}
+        validator.__annotations__ = {"command": command_class, "return": type(None)}
+        return handler, validator
+
+    def _signal_handler(self, command_class: type[Command]) -> Any:
+        async def handler(command: Any) -> None:
+            try:
+                await self._execute(command)
+            except ApplicationError as exc:
+                # A signal has no caller to answer; the refusal is logged, nothing is written.
+                workflow.logger.warning("signal refused", extra={"command": command_class.__name__, "error": str(exc)})
+
+        handler.__annotations__ = {"command": command_class, "return": type(None)}
+        return handler
+
+    @workflow.query(name="state")
+    def state(self) -> EscalationState:
+        if self._state is None:
+            raise ApplicationError("the case is not stored yet", type="NotReady")
+        return self._state
