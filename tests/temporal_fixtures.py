@@ -11,13 +11,16 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from events.store import EventStore
 from worker import build_worker
+from workflows.client import open_case
+from workflows.commands import OpenEscalation
 from workflows.policy import DEFAULT_POLICY_PATH, Policy, load_policy
 
 
@@ -54,9 +57,34 @@ def policy() -> Policy:
     return load_policy(DEFAULT_POLICY_PATH)
 
 
+class Cases:
+    """Opens cases on one test's task queue and terminates them when the test ends.
+
+    Termination matters on the time-skipping server: a workflow left with a
+    pending task and no worker stops time skipping for every later test.
+    """
+
+    def __init__(self, client: Client, task_queue: str) -> None:
+        self.client = client
+        self.task_queue = task_queue
+        self._handles: list[WorkflowHandle] = []
+
+    async def open(self, command: OpenEscalation, **kwargs: object) -> WorkflowHandle:
+        handle = await open_case(self.client, command, task_queue=self.task_queue, **kwargs)
+        self._handles.append(handle)
+        return handle
+
+    async def terminate_all(self) -> None:
+        for handle in self._handles:
+            try:
+                await handle.terminate("test finished")
+            except RPCError:
+                pass  # already completed
+
+
 @asynccontextmanager
-async def running_worker(client: Client, pool: asyncpg.Pool, policy: Policy) -> AsyncIterator[str]:
-    """A worker on a task queue of its own; yields the task queue name."""
+async def running_worker(client: Client, pool: asyncpg.Pool, policy: Policy) -> AsyncIterator[Cases]:
+    """A worker on a task queue of its own, and a way to open cases on it."""
     task_queue = f"test-{uuid.uuid4().hex[:10]}"
     worker: Worker = build_worker(
         client,
@@ -66,5 +94,9 @@ async def running_worker(client: Client, pool: asyncpg.Pool, policy: Policy) -> 
         # A bug in workflow code must fail the test, not hang it in task retries.
         workflow_failure_exception_types=[Exception],
     )
-    async with worker:
-        yield task_queue
+    cases = Cases(client, task_queue)
+    try:
+        async with worker:
+            yield cases
+    finally:
+        await cases.terminate_all()

@@ -12,7 +12,7 @@ from events.vocabulary import NoteVisibility
 from tests.domain_case import AGENT, MANAGER, SERVICE, command, open_command
 from tests.eventually import assert_eventually
 from tests.temporal_fixtures import running_worker
-from workflows.client import CommandRefused, case_handle, case_state, open_case, send_command
+from workflows.client import CommandRefused, case_handle, case_state, send_command
 from workflows.commands import Acknowledge, AddNote, AssignOwner, DecideCompensation, SignOff
 from workflows.escalation_workflow import CommandResult
 from workflows.evolve import fold
@@ -26,9 +26,9 @@ async def stored(store: EventStore, case_id: str):
 async def test_a_command_sent_right_after_start_is_stored_after_the_opening_event(
     dev_env: WorkflowEnvironment, pool: asyncpg.Pool, policy: Policy, store: EventStore
 ) -> None:
-    async with running_worker(dev_env.client, pool, policy) as task_queue:
+    async with running_worker(dev_env.client, pool, policy) as cases:
         opening = open_command()
-        await open_case(dev_env.client, opening, task_queue=task_queue)
+        await cases.open(opening)
         result = await send_command(dev_env.client, opening.case_id, command(Acknowledge))
         assert [e.type for e in result.events] == ["escalation.acknowledged"]
         events = await stored(store, opening.case_id)
@@ -40,9 +40,9 @@ async def test_a_command_sent_right_after_start_is_stored_after_the_opening_even
 async def test_a_refused_command_names_its_rule_and_writes_nothing(
     dev_env: WorkflowEnvironment, pool: asyncpg.Pool, policy: Policy, store: EventStore
 ) -> None:
-    async with running_worker(dev_env.client, pool, policy) as task_queue:
+    async with running_worker(dev_env.client, pool, policy) as cases:
         opening = open_command()
-        await open_case(dev_env.client, opening, task_queue=task_queue)
+        await cases.open(opening)
         await send_command(dev_env.client, opening.case_id, command(Acknowledge))
         before = await stored(store, opening.case_id)
         with pytest.raises(CommandRefused) as wrong_state:
@@ -65,9 +65,9 @@ async def test_a_malformed_payload_is_rejected_and_writes_nothing(
 ) -> None:
     from temporalio.client import WorkflowUpdateFailedError
 
-    async with running_worker(dev_env.client, pool, policy) as task_queue:
+    async with running_worker(dev_env.client, pool, policy) as cases:
         opening = open_command()
-        handle = await open_case(dev_env.client, opening, task_queue=task_queue)
+        handle = await cases.open(opening)
         await send_command(dev_env.client, opening.case_id, command(Acknowledge))
         before = await stored(store, opening.case_id)
         # A missing field (no owner) sent as raw JSON, as a non-Python client could.
@@ -81,9 +81,9 @@ async def test_a_malformed_payload_is_rejected_and_writes_nothing(
 async def test_redelivering_a_command_changes_nothing(
     dev_env: WorkflowEnvironment, pool: asyncpg.Pool, policy: Policy, store: EventStore
 ) -> None:
-    async with running_worker(dev_env.client, pool, policy) as task_queue:
+    async with running_worker(dev_env.client, pool, policy) as cases:
         opening = open_command()
-        await open_case(dev_env.client, opening, task_queue=task_queue)
+        await cases.open(opening)
         assign = command(AssignOwner, owner="bob")
         first = await send_command(dev_env.client, opening.case_id, assign)
         # Same update id: Temporal's own dedup answers with the first result.
@@ -102,10 +102,10 @@ async def test_redelivering_a_command_changes_nothing(
 async def test_opening_the_same_case_twice_starts_one_workflow(
     dev_env: WorkflowEnvironment, pool: asyncpg.Pool, policy: Policy, store: EventStore
 ) -> None:
-    async with running_worker(dev_env.client, pool, policy) as task_queue:
+    async with running_worker(dev_env.client, pool, policy) as cases:
         opening = open_command()
-        first = await open_case(dev_env.client, opening, task_queue=task_queue)
-        second = await open_case(dev_env.client, opening, task_queue=task_queue)
+        first = await cases.open(opening)
+        second = await cases.open(opening)
         assert first.result_run_id == second.result_run_id
         await assert_eventually(lambda: stored(store, opening.case_id), lambda events: len(events) == 1)
 
@@ -113,9 +113,9 @@ async def test_opening_the_same_case_twice_starts_one_workflow(
 async def test_signals_from_services_are_recorded(
     dev_env: WorkflowEnvironment, pool: asyncpg.Pool, policy: Policy, store: EventStore
 ) -> None:
-    async with running_worker(dev_env.client, pool, policy) as task_queue:
+    async with running_worker(dev_env.client, pool, policy) as cases:
         opening = open_command()
-        handle = await open_case(dev_env.client, opening, task_queue=task_queue)
+        handle = await cases.open(opening)
         await handle.signal(
             "add_note", command(AddNote, actor=SERVICE, visibility=NoteVisibility.INTERNAL, text="CRM: renewal at risk")
         )
@@ -126,9 +126,9 @@ async def test_signals_from_services_are_recorded(
 async def test_continue_as_new_carries_the_state_and_the_idempotency_keys(
     dev_env: WorkflowEnvironment, pool: asyncpg.Pool, policy: Policy, store: EventStore
 ) -> None:
-    async with running_worker(dev_env.client, pool, policy) as task_queue:
+    async with running_worker(dev_env.client, pool, policy) as cases:
         opening = open_command()
-        handle = await open_case(dev_env.client, opening, task_queue=task_queue, max_events_per_run=3)
+        handle = await cases.open(opening, max_events_per_run=3)
         first_run = (await handle.describe()).run_id
         notes = [command(AddNote, text=f"note {i}") for i in range(6)]
         for note in notes:
