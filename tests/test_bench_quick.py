@@ -1,0 +1,31 @@
+"""The benchmark's quick mode runs in the suite, so the benchmark code cannot rot."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.timeout(120)
+def test_bench_quick_prints_the_table_with_a_baseline(dev_env: WorkflowEnvironment, server_dsn: str) -> None:
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+        "DATABASE_URL": server_dsn,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=110
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line for line in done.stdout.splitlines() if line.startswith("command round trip")]
+    assert len(rows) == 2, done.stdout
+    for row in rows:
+        ours, baseline, ratio = (float(x) for x in row.split()[-4:-1])
+        assert ours > 0 and baseline > 0 and ratio > 0
