@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import structlog
 from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -23,6 +24,8 @@ if TYPE_CHECKING:  # the store (and asyncpg) must never be imported by workflow 
 APPEND_EVENTS = "append_events"
 CURRENT_POLICY = "current_policy"
 NON_RETRYABLE_APPEND_ERRORS = ["ConcurrencyConflict", "InvalidAppend"]
+
+_log = structlog.get_logger("escalations.activities")
 
 
 class AppendRequest(BaseModel):
@@ -43,12 +46,24 @@ class EscalationActivities:
         """Append with the expected version; idempotent for re-sent event ids."""
         from events.store import ConcurrencyConflict
 
+        info = activity.info()
+        log = _log.bind(
+            stream_id=request.stream_id,
+            case_id=request.stream_id.removeprefix("escalation-"),
+            workflow_id=info.workflow_id,
+            attempt=info.attempt,
+        )
         try:
-            return await self._store.append(request.stream_id, request.expected_version, request.events)
+            recorded = await self._store.append(request.stream_id, request.expected_version, request.events)
         except ConcurrencyConflict as exc:
+            log.error("append refused", error=str(exc))
             raise ApplicationError(str(exc), type="ConcurrencyConflict", non_retryable=True) from exc
         except ValueError as exc:
+            log.error("append refused", error=str(exc))
             raise ApplicationError(str(exc), type="InvalidAppend", non_retryable=True) from exc
+        for event in recorded:
+            log.info("event stored", event_type=event.type, version=event.version, position=event.position)
+        return recorded
 
     @activity.defn(name=CURRENT_POLICY)
     async def current_policy(self) -> Policy:

@@ -98,7 +98,9 @@ async def command_round_trip(client: Client, store: EventStore, cases: int, roun
                 except Exception:  # noqa: BLE001 - not stored yet
                     await asyncio.sleep(0.05)
         bare_handles = [
-            await client.start_workflow(BareUpdateWorkflow.run, id=f"bare-{uuid.uuid4().hex}", task_queue=queue + "-bare")
+            await client.start_workflow(
+                BareUpdateWorkflow.run, id=f"bare-{uuid.uuid4().hex}", task_queue=queue + "-bare"
+            )
             for _ in range(cases)
         ]
         for r in range(rounds):
@@ -116,7 +118,9 @@ async def command_round_trip(client: Client, store: EventStore, cases: int, roun
         for handle in bare_handles:
             await handle.signal(BareUpdateWorkflow.finish)
     return [
-        Row("command round trip p50 (update -> event stored -> reply)", "ms", percentile(ours, 50), percentile(bare, 50)),
+        Row(
+            "command round trip p50 (update -> event stored -> reply)", "ms", percentile(ours, 50), percentile(bare, 50)
+        ),
         Row("command round trip p99", "ms", percentile(ours, 99), percentile(bare, 99)),
     ]
 

@@ -70,11 +70,14 @@ async def test_a_malformed_payload_is_rejected_and_writes_nothing(
         handle = await cases.open(opening)
         await send_command(dev_env.client, opening.case_id, command(Acknowledge))
         before = await stored(store, opening.case_id)
-        # A missing field (no owner) sent as raw JSON, as a non-Python client could.
-        with pytest.raises(WorkflowUpdateFailedError):
+        # A missing field (no owner) and an unknown one, sent as raw JSON as a non-Python client could.
+        with pytest.raises(WorkflowUpdateFailedError) as failed:
             await handle.execute_update(
-                "assign", {"actor": {"id": "a", "role": "agent"}, "idempotency_key": "k1", "command": "assign"}
+                "assign",
+                {"actor": {"id": "a", "role": "agent"}, "idempotency_key": "k1", "command": "assign", "colour": "red"},
             )
+        message = str(failed.value.cause)
+        assert 'rule "command.malformed"' in message and "owner: Field required" in message and "colour" in message
         assert await stored(store, opening.case_id) == before
 
 

@@ -22,7 +22,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel, ConfigDict
+    from pydantic import BaseModel, ConfigDict, ValidationError
 
     from activities.event_store_activities import (
         APPEND_EVENTS,
@@ -244,26 +244,24 @@ class EscalationWorkflow:
             raise ApplicationError(str(exc), exc.rule, type="DomainError", non_retryable=True) from exc
 
     def _update_handler(self, command_class: type[Command]) -> tuple[Any, Any]:
-        async def handler(command: Any) -> CommandResult:
-            return await self._execute(command)
+        # Payloads arrive as plain JSON and are parsed here, not by the data
+        # converter, so a malformed command is refused with a named rule too.
+        async def handler(raw: Any) -> CommandResult:
+            return await self._execute(_parse(command_class, raw))
 
-        def validator(command: Any) -> None:
-            self._validate(command)
+        def validator(raw: Any) -> None:
+            self._validate(_parse(command_class, raw))
 
-        # The SDK converts the payload using these annotations.
-        handler.__annotations__ = {"command": command_class, "return": CommandResult}
-        validator.__annotations__ = {"command": command_class, "return": type(None)}
         return handler, validator
 
     def _signal_handler(self, command_class: type[Command]) -> Any:
-        async def handler(command: Any) -> None:
+        async def handler(raw: Any) -> None:
             try:
-                await self._execute(command)
+                await self._execute(_parse(command_class, raw))
             except ApplicationError as exc:
                 # A signal has no caller to answer; the refusal is logged, nothing is written.
                 workflow.logger.warning("signal refused", extra={"command": command_class.__name__, "error": str(exc)})
 
-        handler.__annotations__ = {"command": command_class, "return": type(None)}
         return handler
 
     @workflow.query(name="state")
@@ -271,3 +269,15 @@ class EscalationWorkflow:
         if self._state is None:
             raise ApplicationError("the case is not stored yet", type="NotReady")
         return self._state
+
+
+def _parse(command_class: type[Command], raw: Any) -> Command:
+    try:
+        return command_class.model_validate(raw)
+    except ValidationError as exc:
+        rule = "command.malformed"
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors())
+        name = command_class.model_fields["command"].default
+        raise ApplicationError(
+            f'rule "{rule}": invalid {name} command: {problems}', rule, type="DomainError", non_retryable=True
+        ) from None
