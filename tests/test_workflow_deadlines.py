@@ -9,11 +9,19 @@ from temporalio.testing import WorkflowEnvironment
 
 from events.models import Customer, DeadlineBreached, Escalated, RecordedEvent, stream_id_for
 from events.store import EventStore
-from events.vocabulary import CustomerTier, DeadlineKind, PauseReason, RootCause, Severity
-from tests.domain_case import command, open_command
+from events.vocabulary import CustomerTier, DeadlineKind, PauseReason, RootCause, Severity, WithdrawReason
+from tests.domain_case import MANAGER, command, open_command
 from tests.temporal_fixtures import running_worker
 from workflows.client import case_state, send_command
-from workflows.commands import Acknowledge, Pause, ProposeResolution, RecordCustomerResponse, Resume
+from workflows.commands import (
+    Acknowledge,
+    Close,
+    Pause,
+    ProposeResolution,
+    RecordCustomerResponse,
+    Resume,
+    Withdraw,
+)
 from workflows.evolve import fold
 from workflows.policy import Policy
 
@@ -132,3 +140,31 @@ async def test_follow_up_fires_after_resolution(
         due = [e.data for e in events if e.type == "escalation.follow_up_due"]
         assert len(due) == 1 and due[0].due_at == resolved_at + 14 * D
         assert await case_state(env.client, opening.case_id) == fold(events)
+
+
+async def test_a_closed_case_finishes_when_its_reopen_window_ends_and_a_withdrawn_one_at_once(
+    time_skipping_env: WorkflowEnvironment, pool: asyncpg.Pool, policy: Policy, store: EventStore
+) -> None:
+    env = time_skipping_env
+    async with running_worker(env.client, pool, policy) as cases:
+        closing, withdrawing = open_command(severity=Severity.SEV4), open_command()
+        closed_handle = await cases.open(closing)
+        withdrawn_handle = await cases.open(withdrawing)
+        await send_command(env.client, closing.case_id, command(Acknowledge))
+        await send_command(
+            env.client,
+            closing.case_id,
+            command(ProposeResolution, summary="Done.", root_cause=RootCause.PROCESS, root_cause_text="handover"),
+        )
+        await send_command(env.client, closing.case_id, command(RecordCustomerResponse, accepted=True))
+        await send_command(env.client, closing.case_id, command(Close))
+        await send_command(
+            env.client, withdrawing.case_id, command(Withdraw, actor=MANAGER, reason=WithdrawReason.DUPLICATE)
+        )
+        withdrawn = await withdrawn_handle.result()
+        assert withdrawn.status == "withdrawn"
+        final = await closed_handle.result()  # time skips to the end of the 30-day reopen window
+        events = await store.read_stream(stream_id_for(closing.case_id))
+        assert final == fold(events) and final.status == "closed"
+        resolved_at = next(e.occurred_at for e in events if e.type == "escalation.resolved")
+        assert (await env.get_current_time()) >= resolved_at + policy.reopen_window

@@ -310,7 +310,7 @@ def _reopen(s: EscalationState, c: Reopen, now: datetime) -> list[EventData]:
             "reopen.not_resolved", f"case {s.case_id} is {s.status.value}; only a resolved or closed case is reopened"
         )
     until = s.resolved_at + s.policy.reopen_window
-    if now > until:
+    if now >= until:
         raise DomainError("reopen.window_closed", f"the reopen window ended at {until.isoformat()}")
     return [Reopened(reason=c.reason)]
 

@@ -126,7 +126,11 @@ class EscalationWorkflow:
                     continue  # state changed: recompute the next deadline
                 except TimeoutError:
                     pass
-            await self._tick()
+            if not await self._tick():
+                # next_wake and decide share one notion of "due", so a tick at or
+                # after the wake instant always produces events; never spin if not.
+                workflow.logger.error("deadline tick produced nothing", extra={"wake": wake.isoformat()})
+                await workflow.sleep(1)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.state()
 
@@ -149,12 +153,16 @@ class EscalationWorkflow:
                 correlation_id=input.open.correlation_id,
             )
 
-    async def _tick(self) -> None:
+    async def _tick(self) -> bool:
+        """Enforce what is due now; True if anything was."""
         async with self._lock:
+            if self._finished():
+                return True
             state = self.state()
             payloads = decide(state, DeadlineReached(), workflow.now())
             if payloads:
                 await self._append(state.stream_id, payloads, actor=SYSTEM_ACTOR, command_key=None)
+            return bool(payloads)
 
     def _next_wake(self):  # -> datetime | None
         state = self.state()
@@ -167,7 +175,8 @@ class EscalationWorkflow:
         if state.status == Status.WITHDRAWN:
             return True
         if state.status == Status.CLOSED and state.resolved_at is not None:
-            return workflow.now() > state.resolved_at + state.policy.reopen_window
+            # The reopen window is [resolved_at, resolved_at + reopen_window).
+            return workflow.now() >= state.resolved_at + state.policy.reopen_window
         return False
 
     def _should_continue_as_new(self) -> bool:
