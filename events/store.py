@@ -72,6 +72,18 @@ class ChainBreak:
 _COLUMNS = "position, stream_id, version, event_id, body, prev_hash, hash"
 
 
+async def fetch_after(conn: asyncpg.Connection, after_position: int, limit: int) -> list[RecordedEvent]:
+    """Events with ``position > after_position`` in position order, on the caller's connection."""
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2", after_position, limit
+    )
+    return [_from_row(r) for r in rows]
+
+
+async def head_position(conn: asyncpg.Connection) -> int:
+    return await conn.fetchval("SELECT coalesce(max(position), 0) FROM events")
+
+
 class EventStore:
     """Event store over an asyncpg pool. Safe to share between tasks."""
 
@@ -165,12 +177,7 @@ class EventStore:
     async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         """Events with ``position > after_position`` in position order (see module doc)."""
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch(
-                f"SELECT {_COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2",
-                after_position,
-                limit,
-            )
-        return [_from_row(r) for r in rows]
+            return await fetch_after(conn, after_position, limit)
 
     async def stream_ids(self) -> list[str]:
         async with self._pool.acquire() as conn:

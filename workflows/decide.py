@@ -355,6 +355,12 @@ def next_wake(s: EscalationState) -> datetime | None:
     return min(instants) if instants else None
 
 
+def next_deadline(s: EscalationState) -> tuple[datetime, DeadlineKind] | None:
+    """The earliest running (not paused) deadline and its kind, warnings aside."""
+    running = [(c.due_at, k) for k, c in s.clocks.items() if not s.clock_suspended(k)]
+    return min(running) if running else None
+
+
 def _pending(s: EscalationState) -> list[tuple[datetime, int, DeadlineKind]]:
     """(instant, 0 for a warning / 1 for a breach, kind) for every running clock."""
     items = []

@@ -1,0 +1,163 @@
+"""Case list: one row per case for operations queries, plus one row per breach.
+
+The row is computed from the folded ``EscalationState`` (the same ``evolve``
+the workflow uses) and a few facts the state does not keep (first
+acknowledgement and resolution across reopens, requests, paused time by
+reason). The metrics are SQL over these two tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from events.models import DeadlineBreached, EscalationRequested, Paused, RecordedEvent, Resumed
+from events.vocabulary import DeadlineKind, PauseReason
+from projections.runner import Projection
+from workflows.decide import next_deadline
+from workflows.evolve import evolve
+from workflows.state import EscalationState
+
+_FACT_COLUMNS = (
+    "first_acknowledged_at",
+    "first_resolved_at",
+    "escalation_requests",
+    "paused_customer_seconds",
+    "paused_third_party_seconds",
+    "pause_reason",
+)
+
+
+class CaseListProjection(Projection):
+    name = "case_list"
+    tables = ("case_list", "case_breaches")
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
+        streams = sorted({e.stream_id for e in events})
+        loaded = await conn.fetch(
+            f"SELECT stream_id, state, first_acknowledged_at, first_resolved_at, escalation_requests, "
+            f"paused_customer_seconds, paused_third_party_seconds FROM {self.t['case_list']} "
+            f"WHERE stream_id = ANY($1::text[])",
+            streams,
+        )
+        states: dict[str, EscalationState | None] = {}
+        facts: dict[str, dict[str, Any]] = {}
+        for row in loaded:
+            state = EscalationState.model_validate_json(row["state"])
+            states[row["stream_id"]] = state
+            facts[row["stream_id"]] = {c: row[c] for c in _FACT_COLUMNS if c != "pause_reason"} | {
+                "pause_reason": state.paused.reason if state.paused else None
+            }
+        breaches = []
+        last_event_at: dict[str, datetime] = {}
+        for event in events:
+            stream = event.stream_id
+            state = evolve(states.get(stream), event)
+            states[stream] = state
+            fact = facts.setdefault(stream, _initial_facts())
+            _update_facts(fact, state, event)
+            last_event_at[stream] = event.recorded_at
+            if isinstance(event.data, DeadlineBreached):
+                b = event.data
+                breaches.append(
+                    (event.event_id, state.case_id, b.kind.value, b.level, b.due_at, b.detected_at, event.recorded_at)
+                )
+        rows = [_row(states[s], facts[s], last_event_at[s]) for s in last_event_at]  # type: ignore[arg-type]
+        columns = list(rows[0])
+        placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c != "case_id")
+        await conn.executemany(
+            f"INSERT INTO {self.t['case_list']} ({', '.join(columns)}) VALUES ({placeholders}) "
+            f"ON CONFLICT (case_id) DO UPDATE SET {updates}",
+            [tuple(r.values()) for r in rows],
+        )
+        if breaches:
+            await conn.executemany(
+                f"INSERT INTO {self.t['case_breaches']} (event_id, case_id, kind, level, due_at, detected_at, recorded_at) "
+                f"VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING",
+                breaches,
+            )
+
+
+def _initial_facts() -> dict[str, Any]:
+    return {
+        "first_acknowledged_at": None,
+        "first_resolved_at": None,
+        "escalation_requests": 0,
+        "paused_customer_seconds": 0.0,
+        "paused_third_party_seconds": 0.0,
+        "pause_reason": None,
+    }
+
+
+def _update_facts(fact: dict[str, Any], state: EscalationState, event: RecordedEvent) -> None:
+    data = event.data
+    if fact["first_acknowledged_at"] is None and state.acknowledged_at is not None:
+        fact["first_acknowledged_at"] = state.acknowledged_at
+    if fact["first_resolved_at"] is None and state.resolved_at is not None:
+        fact["first_resolved_at"] = state.resolved_at
+    if isinstance(data, EscalationRequested):
+        fact["escalation_requests"] += 1
+    elif isinstance(data, Paused):
+        fact["pause_reason"] = data.reason
+    elif isinstance(data, Resumed):
+        key = (
+            "paused_customer_seconds"
+            if fact["pause_reason"] == PauseReason.WAITING_ON_CUSTOMER
+            else "paused_third_party_seconds"
+        )
+        fact[key] += data.paused_seconds
+        fact["pause_reason"] = None
+
+
+def _row(s: EscalationState, fact: dict[str, Any], last_event_at: datetime) -> dict[str, Any]:
+    deadline = next_deadline(s)
+    return {
+        "case_id": s.case_id,
+        "stream_id": s.stream_id,
+        "version": s.version,
+        "status": s.status.value,
+        "priority": s.priority.value,
+        "severity": s.severity.value,
+        "level": s.level,
+        "max_level_reached": s.max_level_reached,
+        "owner": s.owner,
+        "customer_id": s.customer.id,
+        "customer_name": s.customer.name,
+        "customer_tier": s.customer.tier.value,
+        "category": s.category.value,
+        "lifecycle_stage": s.lifecycle_stage.value,
+        "source": s.source.value,
+        "title": s.title,
+        "opened_at": s.opened_at,
+        "acknowledged_at": s.acknowledged_at,
+        "first_acknowledged_at": fact["first_acknowledged_at"],
+        "resolved_at": s.resolved_at,
+        "first_resolved_at": fact["first_resolved_at"],
+        "closed_at": s.closed_at,
+        "withdrawn_at": s.withdrawn_at,
+        "next_deadline_at": deadline[0] if deadline else None,
+        "next_deadline_kind": deadline[1].value if deadline else None,
+        "breached": bool(s.breaches),
+        "breached_acknowledge": DeadlineKind.ACKNOWLEDGE in s.breaches,
+        "breached_update": DeadlineKind.UPDATE in s.breaches,
+        "breached_resolve": DeadlineKind.RESOLVE in s.breaches,
+        "paused": s.paused is not None,
+        "paused_seconds": s.paused_seconds,
+        "paused_customer_seconds": fact["paused_customer_seconds"],
+        "paused_third_party_seconds": fact["paused_third_party_seconds"],
+        "handoffs": s.handoffs,
+        "reopen_count": s.reopen_count,
+        "escalation_requests": fact["escalation_requests"],
+        "declined_requests": s.declined_requests,
+        "customer_rejections": s.customer_rejections,
+        "compensation_paid": Decimal(s.compensation_paid),
+        "satisfaction": s.satisfaction,
+        "root_cause": s.root_cause.value if s.root_cause else None,
+        "state": s.model_dump_json(),
+        "last_event_at": last_event_at,
+    }
