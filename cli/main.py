@@ -6,8 +6,13 @@
     escalations open --customer-id ...  open a case; prints its state
     escalations show CASE               the live state of a case
     escalations act CASE COMMAND k=v .. run one command (acknowledge, assign owner=bob, ...)
+    escalations project                 projector + webhook delivery
+    escalations rebuild [NAME]          rebuild a read model from event zero, print the diff
+    escalations audit CASE [--as-of T] [--format text|jsonl|csv|state]
+    escalations verify [CASE] [--digest FILE] / escalations digest [-o FILE]
+    escalations metrics / escalations systemic
 
-Exit status: 0 done, 2 bad input, 3 refused by a rule, 4 not found / unreachable.
+Exit status: 0 done, 1 verification failed, 2 bad input, 3 refused by a rule, 4 not found / unreachable.
 """
 
 from __future__ import annotations
@@ -179,13 +184,186 @@ async def _act(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _migrate(_: argparse.Namespace) -> int:
+async def _pool():
     from events.database import create_pool
 
     url = os.environ.get("DATABASE_URL")
     if not url:
-        return _fail(EXIT_BAD_INPUT, "DATABASE_URL is not set")
-    pool = await create_pool(url)
+        raise SystemExit(_fail(EXIT_BAD_INPUT, "DATABASE_URL is not set"))
+    try:
+        return await create_pool(url, max_size=4)
+    except (OSError, asyncpg_errors()) as exc:
+        raise SystemExit(_fail(EXIT_UNAVAILABLE, f"cannot reach PostgreSQL: {exc}")) from None
+
+
+def asyncpg_errors() -> type[Exception]:
+    import asyncpg
+
+    return asyncpg.PostgresError
+
+
+async def _project(_: argparse.Namespace) -> int:
+    from projections.service import run_projector
+
+    pool = await _pool()
+    try:
+        await run_projector(pool, webhooks_from_env())
+    finally:
+        await pool.close()
+    return 0
+
+
+def webhooks_from_env() -> dict[str, str]:
+    """``ESCALATIONS_WEBHOOKS``: a JSON object mapping target names (``support``) to URLs."""
+    raw = os.environ.get("ESCALATIONS_WEBHOOKS", "{}")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise SystemExit(_fail(EXIT_BAD_INPUT, f"ESCALATIONS_WEBHOOKS is not JSON: {exc}")) from None
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise SystemExit(_fail(EXIT_BAD_INPUT, "ESCALATIONS_WEBHOOKS must map target names to URL strings"))
+    return value
+
+
+async def _rebuild(args: argparse.Namespace) -> int:
+    from projections import PROJECTIONS
+    from projections.rebuild import rebuild
+
+    names = [args.name] if args.name else [n for n, p in PROJECTIONS.items() if p.rebuildable]
+    unknown = [n for n in names if n not in PROJECTIONS]
+    if unknown:
+        return _fail(EXIT_BAD_INPUT, f"unknown projection {unknown[0]!r}; known: {', '.join(PROJECTIONS)}")
+    pool = await _pool()
+    try:
+        for name in names:
+            try:
+                diffs = await rebuild(pool, PROJECTIONS[name], swap=True)
+            except ValueError as exc:
+                return _fail(EXIT_BAD_INPUT, str(exc))
+            print(f"rebuilt {name}:")
+            for diff in diffs:
+                print(f"  {diff}")
+    finally:
+        await pool.close()
+    return 0
+
+
+async def _audit(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from events.models import stream_id_for
+    from events.store import EventStore
+    from projections.audit import export_csv, export_jsonl, timeline_text
+    from workflows.evolve import fold
+
+    pool = await _pool()
+    try:
+        events = await EventStore(pool).read_stream(stream_id_for(args.case_id))
+    finally:
+        await pool.close()
+    if not events:
+        return _fail(EXIT_UNAVAILABLE, f"no case {args.case_id!r} in the event store")
+    if args.as_of:
+        try:
+            at = datetime.fromisoformat(args.as_of)
+        except ValueError:
+            return _fail(EXIT_BAD_INPUT, f"--as-of {args.as_of!r} is not an ISO 8601 instant")
+        if at.tzinfo is None:
+            return _fail(EXIT_BAD_INPUT, "--as-of needs a time zone (e.g. 2026-11-22T10:00:00Z)")
+        events = [e for e in events if e.occurred_at <= at]
+        if not events:
+            return _fail(EXIT_UNAVAILABLE, f"case {args.case_id} did not exist at {at.isoformat()}")
+    if args.format == "jsonl":
+        sys.stdout.write(export_jsonl(events))
+    elif args.format == "csv":
+        sys.stdout.write(export_csv(events))
+    elif args.format == "state":
+        print(fold(events).model_dump_json(indent=2, exclude={"policy"}))
+    else:
+        sys.stdout.write(timeline_text(events))
+    return 0
+
+
+async def _verify(args: argparse.Namespace) -> int:
+    from events.models import stream_id_for
+    from events.store import EventStore
+    from projections.audit import check_digest, verify_all
+
+    pool = await _pool()
+    try:
+        if args.case_id:
+            store = EventStore(pool)
+            stream = stream_id_for(args.case_id)
+            if not await store.read_stream(stream):
+                return _fail(EXIT_UNAVAILABLE, f"no case {args.case_id!r} in the event store")
+            broken = await store.verify_stream(stream)
+            breaks = [broken] if broken else []
+            streams, events = 1, len(await store.read_stream(stream))
+        else:
+            streams, events, breaks = await verify_all(pool)
+        problems = [f"case {b.stream_id.removeprefix('escalation-')} version {b.version}: {b.reason}" for b in breaks]
+        if args.digest:
+            try:
+                saved = json.loads(Path(args.digest).read_text())
+            except (OSError, json.JSONDecodeError) as exc:
+                return _fail(EXIT_BAD_INPUT, f"cannot read digest {args.digest}: {exc}")
+            problems += [f"digest: {p}" for p in await check_digest(pool, saved)]
+    finally:
+        await pool.close()
+    if problems:
+        for problem in problems:
+            print(f"BROKEN {problem}")
+        return 1
+    print(
+        f"OK: {streams} streams, {events} events, every hash chain verifies"
+        + (" and matches the digest" if args.digest else "")
+    )
+    return 0
+
+
+async def _digest(args: argparse.Namespace) -> int:
+    from projections.audit import make_digest
+
+    pool = await _pool()
+    try:
+        digest = await make_digest(pool)
+    finally:
+        await pool.close()
+    text = json.dumps(digest, indent=2, sort_keys=True) + "\n"
+    if args.output:
+        Path(args.output).write_text(text)
+        print(f"digest of {len(digest['streams'])} streams written to {args.output}: {digest['digest']}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+async def _metrics(_: argparse.Namespace) -> int:
+    from projections.metrics import compute_metrics
+
+    pool = await _pool()
+    try:
+        async with pool.acquire() as conn:
+            _print_json(await compute_metrics(conn))
+    finally:
+        await pool.close()
+    return 0
+
+
+async def _systemic(_: argparse.Namespace) -> int:
+    pool = await _pool()
+    try:
+        async with pool.acquire() as conn:
+            issues = await conn.fetch("SELECT * FROM systemic_issues ORDER BY case_count DESC, root_cause")
+            risky = await conn.fetch("SELECT * FROM accounts_at_risk ORDER BY cases_in_window DESC, customer_id")
+    finally:
+        await pool.close()
+    _print_json({"systemic_issues": [dict(r) for r in issues], "accounts_at_risk": [dict(r) for r in risky]})
+    return 0
+
+
+async def _migrate(_: argparse.Namespace) -> int:
+    pool = await _pool()
     await pool.close()
     print("migrations applied")
     return 0
@@ -198,6 +376,20 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--data-dir", type=Path, default=Path(os.environ.get("ESCALATIONS_DATA_DIR", ".data")))
     sub.add_parser("worker", help="run the worker (needs DATABASE_URL and TEMPORAL_ADDRESS)")
     sub.add_parser("migrate", help="apply database migrations (needs DATABASE_URL)")
+    sub.add_parser("project", help="run the projector and webhook delivery (needs DATABASE_URL)")
+    rebuild = sub.add_parser("rebuild", help="rebuild a read model from event zero and swap it in")
+    rebuild.add_argument("name", nargs="?", help="case_list | audit_trail | systemic (default: all rebuildable)")
+    audit = sub.add_parser("audit", help="a case's history from the event store")
+    audit.add_argument("case_id")
+    audit.add_argument("--as-of", help="ISO 8601 instant with zone: the history (or state) up to then")
+    audit.add_argument("--format", choices=["text", "jsonl", "csv", "state"], default="text")
+    verify = sub.add_parser("verify", help="recompute hash chains (all, or one case); compare with a saved digest")
+    verify.add_argument("case_id", nargs="?")
+    verify.add_argument("--digest", help="a file written by `escalations digest -o`")
+    digest = sub.add_parser("digest", help="head hash of every stream and one digest over them")
+    digest.add_argument("-o", "--output", help="write to this file instead of stdout")
+    sub.add_parser("metrics", help="operations metrics from the case list")
+    sub.add_parser("systemic", help="systemic issues and accounts at risk")
 
     def actor_options(p: argparse.ArgumentParser, default: str) -> None:
         p.add_argument("--as", dest="actor", type=_actor, default=_actor(default), help=f"ROLE:ID (default {default})")
@@ -240,13 +432,25 @@ def main(argv: list[str] | None = None) -> None:
     if args.subcommand == "up":
         from cli.devstack import run_up
 
-        status = _run(run_up(Settings.from_env(), args.data_dir))
+        status = _run(run_up(Settings.from_env(), args.data_dir, webhooks_from_env()))
     elif args.subcommand == "worker":
         from worker import run_worker
 
         status = _run(run_worker(Settings.from_env()))
     else:
-        handler = {"open": _open, "show": _show, "act": _act, "migrate": _migrate}[args.subcommand]
+        handler = {
+            "open": _open,
+            "show": _show,
+            "act": _act,
+            "migrate": _migrate,
+            "project": _project,
+            "rebuild": _rebuild,
+            "audit": _audit,
+            "verify": _verify,
+            "digest": _digest,
+            "metrics": _metrics,
+            "systemic": _systemic,
+        }[args.subcommand]
         status = _run(handler(args))
     sys.stdout.flush()
     sys.stderr.flush()
