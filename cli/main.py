@@ -464,3 +464,7 @@ def _run(coro: Any) -> int:
         return exc.code if isinstance(exc.code, int) else 1
     except KeyboardInterrupt:
         return 130
+
+
+if __name__ == "__main__":
+    main()
