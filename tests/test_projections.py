@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
+from bench.history import append_history, generate_case
 from events.store import EventStore
 from projections import PROJECTIONS, all_projections
 from projections.rebuild import rebuild
 from projections.runner import Projector
 from tests.factories import note_events, unique_case_id
-from tests.history import append_history, generate_case
 from tests.projection_support import differences_from_rebuild, fresh_pool
 from workflows.decide import next_deadline
 from workflows.evolve import fold
