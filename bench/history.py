@@ -66,6 +66,7 @@ def generate_case(rng: random.Random, index: int, customers: int = 300) -> list[
     tier = [CustomerTier.STRATEGIC, CustomerTier.ENTERPRISE, CustomerTier.STANDARD][customer_no % 3]
     case = Case(
         case_id=f"gen-{index}-{rng.randrange(1 << 30):x}",
+        start=T0 + timedelta(minutes=rng.randrange(0, 180 * 24 * 60)),
         customer=Customer(
             id=f"cust-{customer_no}", name=f"Customer {customer_no}", tier=tier, annual_value=1000 * customer_no
         ),
@@ -73,16 +74,6 @@ def generate_case(rng: random.Random, index: int, customers: int = 300) -> list[
         category=rng.choice(list(Category)),
         lifecycle_stage=rng.choice(list(LifecycleStage)),
     )
-    # Re-base the opening instant: the harness opens at T0.
-    shift = timedelta(minutes=rng.randrange(0, 180 * 24 * 60))
-    case.events = [e.model_copy(update={"occurred_at": e.occurred_at + shift}) for e in case.events]
-    case.state = case.s.model_copy(
-        update={
-            "opened_at": case.s.opened_at + shift,
-            "clocks": {k: c.model_copy(update={"started_at": c.started_at + shift}) for k, c in case.s.clocks.items()},
-        }
-    )
-    case.now = T0 + shift
 
     if rng.random() < 0.7:
         attempt(case, command(AssignOwner, owner=f"agent-{rng.randrange(20)}"), after=_minutes(rng, 0, 5))

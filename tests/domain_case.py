@@ -46,10 +46,10 @@ def command(cls: type[Command], actor: Actor = AGENT, **fields: Any) -> Command:
 
 
 class Case:
-    """Opens a case at ``T0`` and applies commands at a moving clock, keeping every event."""
+    """Opens a case at ``start`` (default ``T0``) and applies commands at a moving clock, keeping every event."""
 
-    def __init__(self, policy: Policy = DEFAULT_POLICY, **open_fields: Any) -> None:
-        self.now = T0
+    def __init__(self, policy: Policy = DEFAULT_POLICY, *, start: datetime = T0, **open_fields: Any) -> None:
+        self.now = start
         cmd = open_command(**open_fields)
         self.events: list[NewEvent] = []
         self.state: EscalationState | None = None
