@@ -106,7 +106,7 @@ async def test_every_notification_arrives_despite_failures_and_duplicates_share_
 
 async def test_a_target_without_a_url_stays_visible_as_failed(iso_pool: asyncpg.Pool, receiver: FlakyReceiver) -> None:
     rng = random.Random(4)
-    await append_history(EventStore(iso_pool), [generate_case(rng, 0)])
+    await append_history(EventStore(iso_pool), [generate_case(rng, i) for i in range(5)])
     await Projector(iso_pool, all_projections()).catch_up()
     deliverer = WebhookDeliverer(iso_pool, {}, base_delay=timedelta(milliseconds=1))
     async with httpx.AsyncClient() as client:
@@ -114,4 +114,5 @@ async def test_a_target_without_a_url_stays_visible_as_failed(iso_pool: asyncpg.
             pass
     async with iso_pool.acquire() as conn:
         rows = await conn.fetch("SELECT status, last_error FROM notifications")
-    assert rows and all(r["status"] == "failed" and "no webhook URL configured" in r["last_error"] for r in rows)
+    assert len(rows) > 5, "the generated cases should have produced notifications"
+    assert all(r["status"] == "failed" and "no webhook URL configured" in r["last_error"] for r in rows)
