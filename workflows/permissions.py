@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from events.vocabulary import Role
 
-_STAFF = frozenset({Role.AGENT, Role.MANAGER, Role.EXECUTIVE})
-_SENIOR = frozenset({Role.MANAGER, Role.EXECUTIVE})
+# An admin may do whatever a person may (it exists to operate the system, e.g. fix a stuck case).
+_STAFF = frozenset({Role.AGENT, Role.MANAGER, Role.EXECUTIVE, Role.ADMIN})
+_SENIOR = frozenset({Role.MANAGER, Role.EXECUTIVE, Role.ADMIN})
 _STAFF_AND_SERVICE = _STAFF | {Role.SERVICE}
 
 PERMISSIONS: dict[str, frozenset[Role]] = {
@@ -35,3 +36,6 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "sign_off": _SENIOR,
     "deadline_reached": frozenset({Role.SYSTEM}),
 }
+
+# Reading (cases, audit trail, verification, metrics) is open to every role but the system's own.
+READ_ROLES = frozenset(Role) - {Role.SYSTEM}

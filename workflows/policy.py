@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from events.canonical import canonical_json, sha256_hex
-from events.vocabulary import CustomerTier, Priority, Role, Severity
+from events.vocabulary import Category, CustomerTier, Priority, Role, Severity, SignalKind
 
 MAX_RESOLUTION = timedelta(days=30)
 _DURATION = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\s*$")
@@ -78,6 +78,35 @@ class SystemicRules(_Frozen):
     window: Duration = timedelta(days=30)
 
 
+class SignalRule(_Frozen):
+    """An early-warning signal of ``kind`` whose value crosses a bound opens a proactive case."""
+
+    kind: SignalKind
+    at_least: float | None = None
+    at_most: float | None = None
+    severity: Severity = Severity.SEV3
+
+    def triggered_by(self, kind: SignalKind, value: float) -> bool:
+        if kind != self.kind:
+            return False
+        return (self.at_least is None or value >= self.at_least) and (self.at_most is None or value <= self.at_most)
+
+
+class EarlyWarningRules(_Frozen):
+    category: Category = Category.TECHNICAL
+    rules: list[SignalRule] = [
+        SignalRule(kind=SignalKind.USAGE_DROP, at_least=0.3, severity=Severity.SEV3),
+        SignalRule(kind=SignalKind.HELP_SEARCHES, at_least=20, severity=Severity.SEV4),
+        SignalRule(kind=SignalKind.DETRACTOR_SCORE, at_most=6, severity=Severity.SEV3),
+        SignalRule(kind=SignalKind.TICKET_SPIKE, at_least=5, severity=Severity.SEV3),
+    ]
+
+    def severity_for(self, kind: SignalKind, value: float) -> Severity | None:
+        """The severity of the proactive case this signal opens, or None if it opens none."""
+        hits = [rule.severity for rule in self.rules if rule.triggered_by(kind, value)]
+        return min(hits) if hits else None  # sev1 < sev2 < ...: the most severe rule wins
+
+
 class Policy(_Frozen):
     label: str
     warning_at: Annotated[float, Field(gt=0, lt=1)] = 0.75
@@ -88,6 +117,7 @@ class Policy(_Frozen):
     escalation: EscalationRules
     compensation: CompensationRules
     systemic: SystemicRules = SystemicRules()
+    early_warning: EarlyWarningRules = EarlyWarningRules()
 
     @model_validator(mode="after")
     def _complete_and_bounded(self) -> Policy:

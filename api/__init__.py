@@ -1,0 +1,1 @@
+"""The HTTP API under /v1 (FastAPI): commands, queries, audit, metrics, early-warning signals."""

@@ -1,0 +1,80 @@
+"""Request and response bodies. Command bodies are the domain commands minus what the API supplies
+(the actor comes from the token, the idempotency key from the header)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from events.models import EarlyWarningSignal, Identifier, RecordedEvent, ShortText
+from events.vocabulary import CustomerTier, SignalKind
+from workflows.commands import COMMAND_CLASSES, Command
+from workflows.state import EscalationState
+
+_SUPPLIED = {"actor", "idempotency_key", "command"}
+
+# Route segment -> command name (the public paths keep these spellings).
+COMMAND_ROUTES: dict[str, str] = {
+    "acknowledge": "acknowledge",
+    "assign": "assign",
+    "notes": "add_note",
+    "escalate": "escalate",
+    "request-escalation": "request_escalation",
+    "decline-escalation": "decline_escalation",
+    "de-escalate": "de_escalate",
+    "pause": "pause",
+    "resume": "resume",
+    "change-priority": "change_priority",
+    "propose-resolution": "propose_resolution",
+    "decide-compensation": "decide_compensation",
+    "sign-off": "sign_off",
+    "customer-response": "customer_response",
+    "follow-up": "follow_up",
+    "close": "close",
+    "reopen": "reopen",
+    "withdraw": "withdraw",
+}
+
+
+def body_model(command_class: type[Command]) -> type[BaseModel]:
+    """The request body of ``command_class``: its own fields, unknown fields refused."""
+    fields: dict[str, Any] = {
+        name: (field.annotation, field) for name, field in command_class.model_fields.items() if name not in _SUPPLIED
+    }
+    return create_model(  # type: ignore[call-overload]
+        f"{command_class.__name__}Body", __config__=ConfigDict(extra="forbid", frozen=True), **fields
+    )
+
+
+BODY_MODELS: dict[str, type[BaseModel]] = {name: body_model(COMMAND_CLASSES[name]) for name in COMMAND_CLASSES}
+OpenBody = BODY_MODELS["open"]
+
+
+class CommandReply(BaseModel):
+    """The events a command stored (the original ones, also for a repeated command) and the state after."""
+
+    duplicate: bool = Field(description="true when the command's idempotency key had been seen before")
+    events: list[RecordedEvent]
+    state: EscalationState
+
+
+class CasePage(BaseModel):
+    items: list[dict[str, Any]]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last page")
+
+
+class SignalBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: SignalKind
+    value: float = Field(allow_inf_nan=False)
+    detail: ShortText | None = None
+    customer_name: ShortText | None = Field(None, description="used if the signal opens a proactive case")
+    customer_tier: CustomerTier = CustomerTier.STANDARD
+
+
+class SignalReply(BaseModel):
+    outcome: str = Field(description="opened | attached | below_threshold")
+    case_id: Identifier | None
+    signal: EarlyWarningSignal

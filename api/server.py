@@ -1,0 +1,37 @@
+"""Serving the API with uvicorn inside our own event loop (stopped by our stop event, not uvicorn's signals)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+
+import uvicorn
+
+from api.app import Services, create_app
+from events.database import create_pool
+from worker import Settings, connect_client
+from workflows.policy import load_policy
+
+
+async def build_services(settings: Settings) -> Services:
+    if settings.database_url is None or settings.temporal_address is None:
+        raise RuntimeError("the API needs DATABASE_URL and TEMPORAL_ADDRESS (or use `escalations up`)")
+    pool = await create_pool(settings.database_url, max_size=settings.db_pool_size)
+    client = await connect_client(settings.temporal_address, settings.namespace)
+    return Services(pool=pool, client=client, policy=load_policy(settings.policy_path), task_queue=settings.task_queue)
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:  # our process owns SIGINT/SIGTERM
+        yield
+
+
+async def serve_api(settings: Settings, host: str, port: int, stop: asyncio.Event) -> None:
+    app = create_app(lambda: build_services(settings))
+    server = _Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on"))
+    serving = asyncio.create_task(server.serve())
+    await asyncio.wait([serving, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+    server.should_exit = True
+    await serving

@@ -1,0 +1,119 @@
+"""Early-warning signals: policy rules open a proactive case; at most one is open per account.
+
+A burst of signals for one account is serialised by a transaction-scoped advisory
+lock on the account only when no open proactive case is known, so exactly one case
+is opened; once it exists, signals are attached to it (a Temporal signal: fire
+and forget) without taking the lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from typing import TYPE_CHECKING
+
+import asyncpg
+from temporalio.client import WorkflowQueryFailedError
+from temporalio.service import RPCError
+
+from api.auth import Principal
+from api.models import SignalBody, SignalReply
+from events.models import Customer, EarlyWarningSignal
+from events.vocabulary import LifecycleStage, SourceKind
+from workflows.client import case_handle, case_state, open_case
+from workflows.commands import AttachSignal, OpenEscalation
+from workflows.state import ACTIVE
+
+if TYPE_CHECKING:
+    from api.app import Services
+
+
+async def receive_signal(
+    services: Services, principal: Principal, customer_id: str, body: SignalBody, command_key: str
+) -> SignalReply:
+    signal = EarlyWarningSignal(kind=body.kind, value=body.value, detail=body.detail)
+    async with services.pool.acquire() as conn:
+        case_id = await _open_proactive_case(services, conn, customer_id)
+        if case_id is not None:
+            await _attach(services, principal, case_id, signal, command_key)
+            outcome = "attached"
+        else:
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtext('proactive:' || $1))", customer_id)
+                case_id = await _open_proactive_case(services, conn, customer_id)  # re-check under the lock
+                if case_id is not None:
+                    await _attach(services, principal, case_id, signal, command_key)
+                    outcome = "attached"
+                elif (severity := services.policy.early_warning.severity_for(body.kind, body.value)) is not None:
+                    case_id = "proactive-" + hashlib.sha256(command_key.encode()).hexdigest()[:16]
+                    await _open(services, principal, case_id, customer_id, body, signal, severity, command_key)
+                    await conn.execute(
+                        "INSERT INTO proactive_cases (customer_id, case_id) VALUES ($1, $2) "
+                        "ON CONFLICT (customer_id) DO UPDATE SET case_id = EXCLUDED.case_id, opened_at = now()",
+                        customer_id,
+                        case_id,
+                    )
+                    outcome = "opened"
+                else:
+                    outcome = "below_threshold"
+        await conn.execute(
+            "INSERT INTO account_signals (customer_id, kind, value, detail, received_by, outcome, case_id) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            customer_id,
+            body.kind.value,
+            body.value,
+            body.detail,
+            principal.name,
+            outcome,
+            case_id,
+        )
+    return SignalReply(outcome=outcome, case_id=case_id, signal=signal)
+
+
+async def _open_proactive_case(services: Services, conn: asyncpg.Connection, customer_id: str) -> str | None:
+    case_id = await conn.fetchval("SELECT case_id FROM proactive_cases WHERE customer_id = $1", customer_id)
+    if case_id is None:
+        return None
+    try:
+        state = await case_state(services.client, case_id)
+    except (RPCError, WorkflowQueryFailedError):
+        return None
+    return case_id if state.status in ACTIVE else None
+
+
+async def _attach(services: Services, principal: Principal, case_id: str, signal: EarlyWarningSignal, key: str) -> None:
+    command = AttachSignal(actor=principal.actor, idempotency_key=key, signal=signal)
+    await case_handle(services.client, case_id).signal("attach_signal", command)
+
+
+async def _open(
+    services: Services,
+    principal: Principal,
+    case_id: str,
+    customer_id: str,
+    body: SignalBody,
+    signal: EarlyWarningSignal,
+    severity,  # noqa: ANN001 - Severity
+    key: str,
+) -> None:
+    command = OpenEscalation(
+        actor=principal.actor,
+        idempotency_key=key,
+        case_id=case_id,
+        customer=Customer(id=customer_id, name=body.customer_name or customer_id, tier=body.customer_tier),
+        category=services.policy.early_warning.category,
+        lifecycle_stage=LifecycleStage.ONGOING_SUPPORT,
+        severity=severity,
+        title=f"Early warning: {body.kind.value} = {body.value:g}",
+        description=f"Opened proactively from an early-warning signal ({body.kind.value} = {body.value:g})"
+        + (f": {body.detail}" if body.detail else "."),
+        source=SourceKind.EARLY_WARNING,
+        signal=signal,
+    )
+    await open_case(services.client, command, task_queue=services.task_queue)
+    for _ in range(500):  # the opening event must be stored before the next signal can attach
+        try:
+            await case_state(services.client, case_id)
+            return
+        except WorkflowQueryFailedError:
+            await asyncio.sleep(0.02)
