@@ -48,7 +48,15 @@ def body_model(command_class: type[Command]) -> type[BaseModel]:
 
 
 BODY_MODELS: dict[str, type[BaseModel]] = {name: body_model(COMMAND_CLASSES[name]) for name in COMMAND_CLASSES}
-OpenBody = BODY_MODELS["open"]
+
+
+class OpenBody(BODY_MODELS["open"]):  # type: ignore[misc, valid-type]
+    """A case to open. Without ``case_id`` one is derived from the Idempotency-Key (or generated)."""
+
+    case_id: Identifier | None = None  # type: ignore[assignment]
+
+
+BODY_MODELS["open"] = OpenBody
 
 
 class CommandReply(BaseModel):

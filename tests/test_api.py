@@ -1,0 +1,255 @@
+"""The HTTP API over real HTTP against the real stack: lifecycle, every route, every role, errors, idempotency."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import httpx
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from api.app import Services
+from api.models import COMMAND_ROUTES
+from events.models import stream_id_for
+from events.store import EventStore
+from events.vocabulary import Role
+from tests.api_support import ApiStack, api_stack, free_port, open_body, post, serving
+from tests.eventually import assert_eventually
+from workflows.permissions import PERMISSIONS
+from workflows.policy import load_policy
+
+pytestmark = pytest.mark.timeout(120)
+A, M, E, S, AU, AD = Role.AGENT, Role.MANAGER, Role.EXECUTIVE, Role.SERVICE, Role.AUDITOR, Role.ADMIN
+
+
+@pytest.fixture
+async def stack(dev_env: WorkflowEnvironment, pool: asyncpg.Pool) -> AsyncIterator[ApiStack]:
+    async with api_stack(dev_env.client, pool) as s:
+        yield s
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=30) as client:
+        yield client
+
+
+def new_case_id() -> str:
+    return f"api-{uuid.uuid4().hex[:10]}"
+
+
+async def open_case(http: httpx.AsyncClient, stack: ApiStack, **overrides: object) -> str:
+    case_id = new_case_id()
+    response = await post(http, stack, "/v1/escalations", S, open_body(case_id, **overrides))
+    assert response.status_code == 201, response.text
+    return case_id
+
+
+async def command(
+    http, stack, case_id: str, route: str, role: Role, body: dict | None = None, status: int = 200
+) -> dict:  # noqa: ANN001
+    response = await post(http, stack, f"/v1/escalations/{case_id}/{route}", role, body or {})
+    assert response.status_code == status, f"{route} as {role.value}: {response.status_code} {response.text}"
+    return response.json()
+
+
+async def test_a_case_lives_its_whole_life_over_http(stack: ApiStack, http: httpx.AsyncClient) -> None:
+    response = await post(http, stack, "/v1/escalations", S, open_body(new_case_id()))
+    assert response.status_code == 201 and response.headers["location"].startswith("/v1/escalations/")
+    case_id = response.json()["state"]["case_id"]
+    assert response.json()["events"][0]["data"]["type"] == "escalation.opened"
+    run = lambda route, role, body=None, status=200: command(http, stack, case_id, route, role, body, status)  # noqa: E731
+    await run("assign", A, {"owner": "bob"})
+    await run("acknowledge", A)
+    await run("notes", A, {"text": "Rolled back to 41", "visibility": "executive_update"})
+    await run("request-escalation", S, {"reason": "customer asked for a director", "wanted_level": 3})
+    declined = await run("decline-escalation", M, {"reason": "fix is in progress"})
+    assert declined["state"]["declined_requests"] == 1
+    await run("escalate", A, {"reason": "needs a director"})
+    await run("de-escalate", M, {"reason": "stable again"})
+    await run("pause", A, {"reason": "waiting_on_customer", "note": "logs requested"})
+    await run("resume", A)
+    await run("change-priority", M, {"to_priority": "P2", "reason": "workaround available"})
+    await run(
+        "propose-resolution",
+        A,
+        {
+            "summary": "Fixed the gateway timeout.",
+            "root_cause": "configuration",
+            "root_cause_text": "timeout too low",
+            "compensation": {"kind": "credit", "amount": "2500"},
+        },
+    )
+    await run("decide-compensation", M, {"approved": True})
+    await run("sign-off", E)
+    rejected = await run("customer-response", A, {"accepted": False, "comment": "still slow"})
+    assert rejected["state"]["status"] == "in_progress"
+    await run(
+        "propose-resolution",
+        A,
+        {"summary": "Raised the timeout.", "root_cause": "configuration", "root_cause_text": "t"},
+    )
+    await run("sign-off", M)
+    resolved = await run("customer-response", A, {"accepted": True})
+    assert resolved["state"]["status"] == "resolved"
+    get = lambda path, role=AU: http.get(stack.base_url + path, headers=stack.headers(role))  # noqa: E731
+    await assert_eventually(
+        lambda: get(f"/v1/escalations/{case_id}"), lambda r: r.json().get("follow_up_due_at") is not None
+    )
+    await run("follow-up", A, {"satisfaction": 4, "comment": "good"})
+    await run("close", A, {"note": "done"})
+    reopened = await run("reopen", A, {"reason": "came back"})
+    assert reopened["state"]["reopen_count"] == 1
+    withdrawn = await run("withdraw", M, {"reason": "duplicate", "note": "see other case"})
+    assert withdrawn["state"]["status"] == "withdrawn"
+
+    state = (await get(f"/v1/escalations/{case_id}")).json()
+    events = await EventStore(stack.pool).read_stream(stream_id_for(case_id))
+    assert state["version"] == len(events)
+    # The actor on every event is the identity of the token that sent the command.
+    assert events[0].actor.role == Role.SERVICE and events[0].actor.id.startswith("service-")
+    assert events[1].actor.role == Role.AGENT and events[1].actor.id.startswith("agent-")
+    audit = (await get(f"/v1/escalations/{case_id}/audit")).json()
+    assert [e["version"] for e in audit["events"]] == list(range(1, len(events) + 1))
+    at = events[2].occurred_at.isoformat()
+    past = (
+        await http.get(
+            stack.base_url + f"/v1/escalations/{case_id}/audit", params={"as_of": at}, headers=stack.headers(AU)
+        )
+    ).json()
+    assert past["state"]["version"] == 3
+    jsonl = await http.get(
+        stack.base_url + f"/v1/escalations/{case_id}/audit", params={"format": "jsonl"}, headers=stack.headers(AU)
+    )
+    assert len(jsonl.text.splitlines()) == len(events)
+    csv = await http.get(
+        stack.base_url + f"/v1/escalations/{case_id}/audit", params={"format": "csv"}, headers=stack.headers(AU)
+    )
+    assert csv.headers["content-type"].startswith("text/csv") and len(csv.text.splitlines()) == len(events) + 1
+    assert (await get(f"/v1/escalations/{case_id}/verify")).json() == {
+        "case_id": case_id,
+        "events": len(events),
+        "ok": True,
+        "broken": None,
+    }
+    assert stream_id_for(case_id) in (await get("/v1/audit/digest")).json()["streams"]
+    listed = await assert_eventually(
+        lambda: get("/v1/escalations?customer_id=acme&status=withdrawn"),
+        lambda r: any(i["case_id"] == case_id for i in r.json()["items"]),
+    )
+    assert listed.status_code == 200
+    assert (await get("/v1/metrics")).json()["cases"] >= 1
+    assert "systemic_issues" in (await get("/v1/systemic-issues")).json()
+    assert (await http.get(stack.base_url + "/healthz")).json() == {"status": "ok"}
+    ready = await http.get(stack.base_url + "/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"] == {"postgresql": "ok", "temporal": "ok"}
+
+
+SAMPLE_BODIES = {
+    "acknowledge": {},
+    "assign": {"owner": "zed"},
+    "notes": {"text": "hi"},
+    "escalate": {},
+    "request-escalation": {"reason": "r"},
+    "decline-escalation": {"reason": "r"},
+    "de-escalate": {"reason": "r"},
+    "pause": {"reason": "waiting_on_customer"},
+    "resume": {},
+    "change-priority": {"to_priority": "P3", "reason": "r"},
+    "propose-resolution": {"summary": "s", "root_cause": "other", "root_cause_text": "t"},
+    "decide-compensation": {"approved": True},
+    "sign-off": {},
+    "customer-response": {"accepted": True},
+    "follow-up": {"satisfaction": 3},
+    "close": {},
+    "reopen": {"reason": "r"},
+    "withdraw": {"reason": "invalid"},
+}
+
+
+async def test_every_role_is_allowed_exactly_the_commands_of_the_permission_table(
+    stack: ApiStack, http: httpx.AsyncClient
+) -> None:
+    case_id = await open_case(http, stack)
+    for route, name in COMMAND_ROUTES.items():
+        for role in (A, M, E, S, AU, AD):
+            response = await post(http, stack, f"/v1/escalations/{case_id}/{route}", role, SAMPLE_BODIES[route])
+            allowed = role in PERMISSIONS[name]
+            if allowed:
+                assert response.status_code != 403, f"{role.value} {route}: {response.text}"
+            else:
+                assert response.status_code == 403, f"{role.value} {route}: {response.status_code} {response.text}"
+                assert response.json()["rule"] == f"permission.{name}"
+                assert response.headers["content-type"] == "application/problem+json"
+    opened_as_auditor = await post(http, stack, "/v1/escalations", AU, open_body(new_case_id()))
+    assert opened_as_auditor.status_code == 403 and opened_as_auditor.json()["rule"] == "permission.open"
+    for role in (A, M, E, S, AU, AD):
+        assert (
+            await http.get(f"{stack.base_url}/v1/escalations/{case_id}", headers=stack.headers(role))
+        ).status_code == 200
+
+
+async def test_errors_are_problems_that_name_their_rule(stack: ApiStack, http: httpx.AsyncClient) -> None:
+    base = stack.base_url
+    no_token = await http.get(f"{base}/v1/escalations")
+    assert no_token.status_code == 401 and no_token.json()["rule"] == "auth.missing_token"
+    bad_token = await http.get(f"{base}/v1/escalations", headers={"Authorization": "Bearer esc_nope"})
+    assert bad_token.status_code == 401 and bad_token.json()["rule"] == "auth.bad_token"
+    unknown = await http.get(f"{base}/v1/escalations/nope-{uuid.uuid4().hex[:6]}", headers=stack.headers(A))
+    assert unknown.status_code == 404 and unknown.json()["rule"] == "case.unknown"
+    unknown_cmd = await post(http, stack, f"/v1/escalations/nope-{uuid.uuid4().hex[:6]}/acknowledge", A, {})
+    assert unknown_cmd.status_code == 404
+    case_id = await open_case(http, stack)
+    before = len(await EventStore(stack.pool).read_stream(stream_id_for(case_id)))
+    wrong_state = await post(http, stack, f"/v1/escalations/{case_id}/close", A, {})
+    assert wrong_state.status_code == 409 and wrong_state.json()["rule"] == "close.not_resolved"
+    malformed = await post(http, stack, f"/v1/escalations/{case_id}/assign", A, {"owner": 12, "colour": "red"})
+    assert malformed.status_code == 422
+    fields = {e["field"] for e in malformed.json()["errors"]}
+    assert fields == {"owner", "colour"}
+    missing = await post(http, stack, f"/v1/escalations/{case_id}/pause", A, {})
+    assert missing.status_code == 422 and missing.json()["errors"][0]["field"] == "reason"
+    huge = await post(http, stack, f"/v1/escalations/{case_id}/notes", A, {"text": "x" * 100_000})
+    assert huge.status_code == 413 and huge.json()["rule"] == "request.too_large"
+    not_json = await http.post(
+        f"{base}/v1/escalations/{case_id}/notes",
+        content=b"{not json",
+        headers={**stack.headers(A), "Content-Type": "application/json"},
+    )
+    assert not_json.status_code == 422
+    assert len(await EventStore(stack.pool).read_stream(stream_id_for(case_id))) == before
+
+
+async def test_retrying_with_the_same_key_writes_nothing_twice_even_after_a_restart(
+    stack: ApiStack, http: httpx.AsyncClient
+) -> None:
+    key = f"open-{uuid.uuid4().hex}"
+    body = open_body()  # no case_id: derived from the key
+    first = await post(http, stack, "/v1/escalations", S, body, key)
+    again = await post(http, stack, "/v1/escalations", S, body, key)
+    assert first.status_code == 201, first.text
+    assert again.status_code == 201 and again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true" and again.headers["location"] == first.headers["location"]
+    case_id = first.json()["state"]["case_id"]
+    other = await post(http, stack, "/v1/escalations", S, open_body(title="Something else"), key)
+    assert other.status_code == 422 and other.json()["rule"] == "idempotency.key_reused"
+    note_key = f"note-{uuid.uuid4().hex}"
+    noted = await post(http, stack, f"/v1/escalations/{case_id}/notes", A, {"text": "once"}, note_key)
+    # A second API process over the same database honours the same keys.
+    services = Services(
+        pool=stack.pool,
+        client=stack.client,
+        policy=load_policy(__import__("tests.api_support").api_support.API_POLICY),
+        task_queue=stack.task_queue,
+    )
+    async with serving(services, free_port()) as other_base:
+        replay = await http.post(
+            f"{other_base}/v1/escalations/{case_id}/notes", json={"text": "once"}, headers=stack.headers(A, note_key)
+        )
+        reopen = await http.post(f"{other_base}/v1/escalations", json=body, headers=stack.headers(S, key))
+    assert replay.status_code == 200 and replay.json() == noted.json()
+    assert reopen.status_code == 201 and reopen.json() == first.json()
+    events = await EventStore(stack.pool).read_stream(stream_id_for(case_id))
+    assert [e.type for e in events] == ["escalation.opened", "escalation.note_added"]
