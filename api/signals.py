@@ -13,14 +13,14 @@ import hashlib
 from typing import TYPE_CHECKING
 
 import asyncpg
-from temporalio.client import WorkflowQueryFailedError
-from temporalio.service import RPCError
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import Principal
 from api.models import SignalBody, SignalReply
 from events.models import Customer, EarlyWarningSignal
 from events.vocabulary import LifecycleStage, SourceKind
-from workflows.client import case_handle, case_state, open_case
+from workflows.client import case_handle, open_case
 from workflows.commands import AttachSignal, OpenEscalation
 from workflows.state import ACTIVE
 
@@ -28,34 +28,25 @@ if TYPE_CHECKING:
     from api.app import Services
 
 
+# Within one process, requests for the same account queue here (holding no database
+# connection); the advisory lock below serialises them across API processes.
+_account_locks: dict[str, asyncio.Lock] = {}
+
+
 async def receive_signal(
     services: Services, principal: Principal, customer_id: str, body: SignalBody, command_key: str
 ) -> SignalReply:
     signal = EarlyWarningSignal(kind=body.kind, value=body.value, detail=body.detail)
     async with services.pool.acquire() as conn:
+        # Fast path, no lock: the account already has an open proactive case.
         case_id = await _open_proactive_case(services, conn, customer_id)
-        if case_id is not None:
-            await _attach(services, principal, case_id, signal, command_key)
-            outcome = "attached"
-        else:
-            async with conn.transaction():
-                await conn.execute("SELECT pg_advisory_xact_lock(hashtext('proactive:' || $1))", customer_id)
-                case_id = await _open_proactive_case(services, conn, customer_id)  # re-check under the lock
-                if case_id is not None:
-                    await _attach(services, principal, case_id, signal, command_key)
-                    outcome = "attached"
-                elif (severity := services.policy.early_warning.severity_for(body.kind, body.value)) is not None:
-                    case_id = "proactive-" + hashlib.sha256(command_key.encode()).hexdigest()[:16]
-                    await _open(services, principal, case_id, customer_id, body, signal, severity, command_key)
-                    await conn.execute(
-                        "INSERT INTO proactive_cases (customer_id, case_id) VALUES ($1, $2) "
-                        "ON CONFLICT (customer_id) DO UPDATE SET case_id = EXCLUDED.case_id, opened_at = now()",
-                        customer_id,
-                        case_id,
-                    )
-                    outcome = "opened"
-                else:
-                    outcome = "below_threshold"
+    if case_id is not None:
+        await _attach(services, principal, case_id, signal, command_key)
+        outcome = "attached"
+    else:
+        async with _account_locks.setdefault(customer_id, asyncio.Lock()):
+            outcome, case_id = await _open_or_attach(services, principal, customer_id, body, signal, command_key)
+    async with services.pool.acquire() as conn:
         await conn.execute(
             "INSERT INTO account_signals (customer_id, kind, value, detail, received_by, outcome, case_id) "
             "VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -70,15 +61,56 @@ async def receive_signal(
     return SignalReply(outcome=outcome, case_id=case_id, signal=signal)
 
 
+async def _open_or_attach(
+    services: Services,
+    principal: Principal,
+    customer_id: str,
+    body: SignalBody,
+    signal: EarlyWarningSignal,
+    command_key: str,
+) -> tuple[str, str | None]:
+    """Under the account's lock: attach to a case opened meanwhile, open one, or do nothing."""
+    async with services.pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('proactive:' || $1))", customer_id)
+        case_id = await _open_proactive_case(services, conn, customer_id)
+        if case_id is not None:
+            await _attach(services, principal, case_id, signal, command_key)
+            return "attached", case_id
+        severity = services.policy.early_warning.severity_for(body.kind, body.value)
+        if severity is None:
+            return "below_threshold", None
+        case_id = "proactive-" + hashlib.sha256(command_key.encode()).hexdigest()[:16]
+        await _open(services, principal, case_id, customer_id, body, signal, severity, command_key)
+        await conn.execute(
+            "INSERT INTO proactive_cases (customer_id, case_id) VALUES ($1, $2) "
+            "ON CONFLICT (customer_id) DO UPDATE SET case_id = EXCLUDED.case_id, opened_at = now()",
+            customer_id,
+            case_id,
+        )
+        return "opened", case_id
+
+
 async def _open_proactive_case(services: Services, conn: asyncpg.Connection, customer_id: str) -> str | None:
+    """The account's proactive case if it is still open.
+
+    Asks the Temporal server (describe, which does not load the worker) whether the
+    workflow runs, and the case list whether the case is still active; a case not
+    projected yet counts as open. Querying the workflow itself for every signal of a
+    burst would overwhelm it.
+    """
     case_id = await conn.fetchval("SELECT case_id FROM proactive_cases WHERE customer_id = $1", customer_id)
     if case_id is None:
         return None
     try:
-        state = await case_state(services.client, case_id)
-    except (RPCError, WorkflowQueryFailedError):
+        description = await case_handle(services.client, case_id).describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    if description.status != WorkflowExecutionStatus.RUNNING:
         return None
-    return case_id if state.status in ACTIVE else None
+    status = await conn.fetchval("SELECT status FROM case_list WHERE case_id = $1", case_id)
+    return case_id if status is None or status in ACTIVE else None
 
 
 async def _attach(services: Services, principal: Principal, case_id: str, signal: EarlyWarningSignal, key: str) -> None:
@@ -111,9 +143,3 @@ async def _open(
         signal=signal,
     )
     await open_case(services.client, command, task_queue=services.task_queue)
-    for _ in range(500):  # the opening event must be stored before the next signal can attach
-        try:
-            await case_state(services.client, case_id)
-            return
-        except WorkflowQueryFailedError:
-            await asyncio.sleep(0.02)

@@ -64,21 +64,25 @@ async def serving(services: Services, port: int) -> AsyncIterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def api_stack(client: Client, pool: asyncpg.Pool) -> AsyncIterator[ApiStack]:
+async def api_stack(client: Client, pool: asyncpg.Pool, database_url: str) -> AsyncIterator[ApiStack]:
     """Worker (API test policy), projector and API, all on this test's own task queue."""
     policy = load_policy(API_POLICY)
+    # The API has a pool of its own, as in production (another process): a burst of requests
+    # must not starve the worker's appends.
+    api_pool = await asyncpg.create_pool(database_url, min_size=1, max_size=10)
     suffix = uuid.uuid4().hex[:8]
     tokens = {role: await create_token(pool, f"{role.value}-{suffix}", role) for role in TOKEN_ROLES}
     stop = asyncio.Event()
     projector = asyncio.create_task(Projector(pool, all_projections(), poll_interval=0.2).run(stop))
     try:
         async with running_worker(client, pool, policy) as cases:
-            services = Services(pool=pool, client=client, policy=policy, task_queue=cases.task_queue)
+            services = Services(pool=api_pool, client=client, policy=policy, task_queue=cases.task_queue)
             async with serving(services, free_port()) as base_url:
                 yield ApiStack(base_url, tokens, pool, client, cases.task_queue)
     finally:
         stop.set()
         await projector
+        await api_pool.close()
 
 
 def open_body(case_id: str | None = None, **overrides: object) -> dict:

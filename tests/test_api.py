@@ -25,8 +25,8 @@ A, M, E, S, AU, AD = Role.AGENT, Role.MANAGER, Role.EXECUTIVE, Role.SERVICE, Rol
 
 
 @pytest.fixture
-async def stack(dev_env: WorkflowEnvironment, pool: asyncpg.Pool) -> AsyncIterator[ApiStack]:
-    async with api_stack(dev_env.client, pool) as s:
+async def stack(dev_env: WorkflowEnvironment, pool: asyncpg.Pool, database_url: str) -> AsyncIterator[ApiStack]:
+    async with api_stack(dev_env.client, pool, database_url) as s:
         yield s
 
 
