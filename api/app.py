@@ -15,9 +15,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import asyncpg
-from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ValidationError
@@ -29,8 +30,9 @@ from api.auth import Principal, authenticate
 from api.models import BODY_MODELS, COMMAND_ROUTES, CasePage, CommandReply, OpenBody, SignalBody, SignalReply
 from api.problems import Problem, not_found, unavailable
 from api.signals import receive_signal
-from events.models import stream_id_for
+from events.models import CASE_ID_PATTERN, stream_id_for
 from events.store import EventStore
+from events.vocabulary import Priority
 from projections.audit import export_csv, export_jsonl, make_digest, state_as_of
 from projections.audit_trail import describe
 from projections.metrics import compute_metrics
@@ -40,9 +42,11 @@ from workflows.decide import authorize, decide_open
 from workflows.errors import DomainError
 from workflows.permissions import READ_ROLES
 from workflows.policy import Policy
-from workflows.state import EscalationState
+from workflows.state import EscalationState, Status
 
 MAX_BODY_BYTES = 64 * 1024
+CasePath = Annotated[str, Path(pattern=CASE_ID_PATTERN, description="the case id")]
+SearchText = Annotated[str | None, Query(max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
 OPEN_WAIT_SECONDS = 10.0
 
 
@@ -278,7 +282,7 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - one nested function per route
                 raise Problem(409, "Conflict", f"case {command.case_id!r} exists already", rule="open.case_exists")
             events = await services.store.read_stream(stream_id_for(command.case_id))
             reply = CommandReply(duplicate=False, events=events[:1], state=state)
-            return _json(reply, 201, {"Location": f"/v1/escalations/{command.case_id}"})
+            return _json(reply, 201, {"Location": f"/v1/escalations/{quote(command.case_id, safe='')}"})
 
         return await _idempotent(request, principal, idempotency_key, act)
 
@@ -304,11 +308,11 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - one nested function per route
     async def list_escalations(
         request: Request,
         principal: Annotated[Principal, Depends(_reader)],
-        status: str | None = None,
-        priority: str | None = None,
+        status: Status | None = None,
+        priority: Priority | None = None,
         level: Annotated[int | None, Query(ge=1, le=100)] = None,
-        customer_id: Annotated[str | None, Query(max_length=128)] = None,
-        owner: Annotated[str | None, Query(max_length=128)] = None,
+        customer_id: SearchText = None,
+        owner: SearchText = None,
         breached: bool | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         cursor: Annotated[str | None, Query(max_length=500)] = None,
@@ -362,7 +366,7 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - one nested function per route
 
     @app.get("/v1/escalations/{case_id}", response_model=EscalationState, tags=["cases"])
     async def get_escalation(
-        request: Request, case_id: str, principal: Annotated[Principal, Depends(_reader)]
+        request: Request, case_id: CasePath, principal: Annotated[Principal, Depends(_reader)]
     ) -> Response:
         """The live state of a case (the workflow's `state` query)."""
         return _json(await _state_or_404(_services(request), case_id))
@@ -377,7 +381,7 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - one nested function per route
     )
     async def audit(
         request: Request,
-        case_id: str,
+        case_id: CasePath,
         principal: Annotated[Principal, Depends(_reader)],
         as_of: datetime | None = None,
         format: Annotated[str, Query(pattern="^(json|jsonl|csv)$")] = "json",
@@ -423,7 +427,9 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - one nested function per route
         return _json(body)
 
     @app.get("/v1/escalations/{case_id}/verify", tags=["audit"])
-    async def verify(request: Request, case_id: str, principal: Annotated[Principal, Depends(_reader)]) -> Response:
+    async def verify(
+        request: Request, case_id: CasePath, principal: Annotated[Principal, Depends(_reader)]
+    ) -> Response:
         """Recompute the case's hash chain from the stored bytes."""
         store = _services(request).store
         stream = stream_id_for(case_id)
@@ -462,7 +468,7 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - one nested function per route
     @app.post("/v1/accounts/{customer_id}/signals", response_model=SignalReply, tags=["signals"])
     async def account_signal(
         request: Request,
-        customer_id: str,
+        customer_id: Annotated[str, Path(max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")],
         body: SignalBody,
         principal: Annotated[Principal, Depends(_principal)],
         idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
@@ -492,7 +498,7 @@ def _command_route(app: FastAPI, segment: str, name: str) -> None:
 
     async def run_command(
         request: Request,
-        case_id: str,
+        case_id: CasePath,
         body: body_model,  # type: ignore[valid-type]
         principal: Annotated[Principal, Depends(_principal)],
         idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,

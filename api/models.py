@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from events.models import EarlyWarningSignal, Identifier, RecordedEvent, ShortText
+from events.models import CaseId, EarlyWarningSignal, Identifier, RecordedEvent, ShortText
 from events.vocabulary import CustomerTier, SignalKind
 from workflows.commands import COMMAND_CLASSES, Command
 from workflows.state import EscalationState
@@ -53,7 +53,7 @@ BODY_MODELS: dict[str, type[BaseModel]] = {name: body_model(COMMAND_CLASSES[name
 class OpenBody(BODY_MODELS["open"]):  # type: ignore[misc, valid-type]
     """A case to open. Without ``case_id`` one is derived from the Idempotency-Key (or generated)."""
 
-    case_id: Identifier | None = None  # type: ignore[assignment]
+    case_id: CaseId | None = None  # type: ignore[assignment]
 
 
 BODY_MODELS["open"] = OpenBody

@@ -42,6 +42,9 @@ _NO_CONTROL = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 Identifier = Annotated[
     str, StringConstraints(min_length=1, max_length=128, strip_whitespace=True, pattern=r"^[^\x00-\x1f\x7f]+$")
 ]
+# Case ids travel in URLs, workflow ids and file names: a conservative charset.
+CASE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$"
+CaseId = Annotated[str, StringConstraints(pattern=CASE_ID_PATTERN)]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=300, strip_whitespace=True, pattern=_NO_CONTROL)]
 LongText = Annotated[
     str, StringConstraints(min_length=1, max_length=10_000, strip_whitespace=True, pattern=_NO_CONTROL)
@@ -87,7 +90,7 @@ class EarlyWarningSignal(Frozen):
 
 class Opened(Frozen):
     type: Literal["escalation.opened"] = "escalation.opened"
-    case_id: Identifier
+    case_id: CaseId
     customer: Customer
     category: Category
     lifecycle_stage: LifecycleStage

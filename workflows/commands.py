@@ -11,7 +11,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from events.models import Actor, Compensation, Customer, EarlyWarningSignal, Identifier, LongText, ShortText
+from events.models import Actor, CaseId, Compensation, Customer, EarlyWarningSignal, Identifier, LongText, ShortText
 from events.vocabulary import (
     Category,
     LifecycleStage,
@@ -35,7 +35,7 @@ class Command(BaseModel):
 
 class OpenEscalation(Command):
     command: Literal["open"] = "open"
-    case_id: Identifier
+    case_id: CaseId
     customer: Customer
     category: Category
     lifecycle_stage: LifecycleStage
