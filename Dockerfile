@@ -7,6 +7,7 @@ COPY workflows ./workflows
 COPY activities ./activities
 COPY projections ./projections
 COPY cli ./cli
+COPY api ./api
 COPY bench ./bench
 COPY policies ./policies
 COPY worker.py ./

@@ -1,0 +1,78 @@
+"""The Python client: typed replies, problems as ApiError, and retries that reuse the idempotency key."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+import httpx
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from api.client import ApiError, EscalationsClient
+from events.models import stream_id_for
+from events.store import EventStore
+from events.vocabulary import Role
+from tests.api_support import ApiStack, api_stack, open_body
+from tests.eventually import assert_eventually
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+async def stack(dev_env: WorkflowEnvironment, pool: asyncpg.Pool, database_url: str) -> AsyncIterator[ApiStack]:
+    async with api_stack(dev_env.client, pool, database_url) as s:
+        yield s
+
+
+class LoseFirstReply(httpx.AsyncBaseTransport):
+    """Delivers each POST to the server, but loses the reply of the first one (as a dropped connection would)."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.lost = 0
+        self.keys: list[str] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.method == "POST":
+            self.keys.append(request.headers["Idempotency-Key"])
+            if self.lost == 0:
+                self.lost += 1
+                await response.aread()
+                raise httpx.ReadError("connection dropped after the server answered", request=request)
+        return response
+
+
+async def test_a_lost_reply_is_retried_with_the_same_key_and_acts_once(stack: ApiStack) -> None:
+    transport = LoseFirstReply()
+    async with EscalationsClient(stack.base_url, stack.tokens[Role.AGENT], transport=transport, backoff=0.01) as api:
+        opened = await api.open(open_body(severity="sev4"))
+        case_id = opened.state.case_id
+        assert transport.keys[0] == transport.keys[1]  # the retry reused the key
+        await api.command(case_id, "acknowledge")
+        state = await api.get(case_id)
+        assert state.status == "in_progress"
+        with pytest.raises(ApiError) as refused:
+            await api.command(case_id, "close")
+        assert refused.value.status == 409 and refused.value.rule == "close.not_resolved"
+        listed = [item async for item in api.cases(page_size=1, customer_id="acme")]
+        assert len({item["case_id"] for item in listed}) == len(listed)
+    events = await EventStore(stack.pool).read_stream(stream_id_for(case_id))
+    assert [e.type for e in events] == ["escalation.opened", "escalation.acknowledged"]
+
+
+async def test_listing_follows_the_cursor_through_every_page_in_deadline_order(stack: ApiStack) -> None:
+    customer = f"pager-{stack.task_queue}"
+    async with EscalationsClient(stack.base_url, stack.tokens[Role.SERVICE]) as api:
+        for severity in ("sev1", "sev4", "sev2", "sev3", "sev1"):
+            body = open_body(severity=severity)
+            body["customer"] = {**body["customer"], "id": customer}
+            await api.open(body)
+
+        async def listed() -> list[dict]:
+            return [item async for item in api.cases(page_size=2, customer_id=customer)]
+
+        items = await assert_eventually(listed, lambda found: len(found) == 5)
+    deadlines = [item["next_deadline_at"] for item in items]
+    assert deadlines == sorted(deadlines) and len({item["case_id"] for item in items}) == 5
