@@ -36,7 +36,7 @@ from events.vocabulary import Priority
 from projections.audit import export_csv, export_jsonl, make_digest, state_as_of
 from projections.audit_trail import describe
 from projections.metrics import compute_metrics
-from workflows.client import CommandRefused, case_state, open_case, send_command
+from workflows.client import CommandRefused, case_state, open_case_and_wait, send_command
 from workflows.commands import COMMAND_CLASSES, OpenEscalation
 from workflows.decide import authorize, decide_open
 from workflows.errors import DomainError
@@ -47,7 +47,6 @@ from workflows.state import EscalationState, Status
 MAX_BODY_BYTES = 64 * 1024
 CasePath = Annotated[str, Path(pattern=CASE_ID_PATTERN, description="the case id")]
 SearchText = Annotated[str | None, Query(max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
-OPEN_WAIT_SECONDS = 10.0
 
 
 @dataclass
@@ -276,8 +275,7 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - one nested function per route
                     if exc.rule.startswith("permission.")
                     else Problem(422, "Invalid Request", str(exc), rule=exc.rule)
                 ) from None
-            await open_case(services.client, command, task_queue=services.task_queue)
-            state = await _wait_opened(services, command.case_id)
+            state = await open_case_and_wait(services.client, command, task_queue=services.task_queue)
             if command.idempotency_key not in state.command_keys:
                 raise Problem(409, "Conflict", f"case {command.case_id!r} exists already", rule="open.case_exists")
             events = await services.store.read_stream(stream_id_for(command.case_id))
@@ -285,24 +283,6 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - one nested function per route
             return _json(reply, 201, {"Location": f"/v1/escalations/{quote(command.case_id, safe='')}"})
 
         return await _idempotent(request, principal, idempotency_key, act)
-
-    async def _wait_opened(services: Services, case_id: str) -> EscalationState:
-        import asyncio
-
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + OPEN_WAIT_SECONDS
-        while True:
-            try:
-                return await case_state(services.client, case_id)
-            except WorkflowQueryFailedError:
-                if loop.time() > deadline:
-                    raise Problem(
-                        503,
-                        "Service Unavailable",
-                        f"case {case_id} started but no worker stored it yet",
-                        rule="dependency.unavailable",
-                    ) from None
-                await asyncio.sleep(0.02)
 
     @app.get("/v1/escalations", response_model=CasePage, tags=["cases"])
     async def list_escalations(

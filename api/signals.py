@@ -20,7 +20,7 @@ from api.auth import Principal
 from api.models import SignalBody, SignalReply
 from events.models import Customer, EarlyWarningSignal
 from events.vocabulary import LifecycleStage, SourceKind
-from workflows.client import case_handle, open_case
+from workflows.client import case_handle, open_case_and_wait
 from workflows.commands import AttachSignal, OpenEscalation
 from workflows.state import ACTIVE
 
@@ -142,4 +142,4 @@ async def _open(
         source=SourceKind.EARLY_WARNING,
         signal=signal,
     )
-    await open_case(services.client, command, task_queue=services.task_queue)
+    await open_case_and_wait(services.client, command, task_queue=services.task_queue)

@@ -24,6 +24,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from bench.api_bench import api_scenarios
 from bench.baseline_workflows import BareUpdateWorkflow
 from bench.history import append_history, generate_case
 from bench.projection_bench import projection_lag, rebuild_throughput
@@ -141,6 +142,7 @@ async def run(args: argparse.Namespace) -> list[Row]:
             if not args.quick:
                 await append_history(EventStore(pool), [generate_case(random.Random(6), i) for i in range(2000)])
             rows += await rebuild_throughput(pool)
+            rows += await api_scenarios(client, pool, dsn, load_policy(DEFAULT_POLICY_PATH), args.quick)
         finally:
             await pool.close()
             await drop_database(server_dsn, database)

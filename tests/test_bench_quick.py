@@ -25,7 +25,13 @@ def test_bench_quick_prints_the_table_with_a_baseline(dev_env: WorkflowEnvironme
     )
     assert done.returncode == 0, done.stderr[-2000:]
     lines = done.stdout.splitlines()
-    for prefix, count in (("command round trip", 2), ("projection lag", 2), ("full rebuild", 1)):
+    for prefix, count in (
+        ("command round trip", 2),
+        ("projection lag", 2),
+        ("full rebuild", 1),
+        ("API command round trip", 2),
+        ("POST /v1/escalations sustained", 1),
+    ):
         rows = [line for line in lines if line.startswith(prefix)]
         assert len(rows) == count, done.stdout
         for row in rows:

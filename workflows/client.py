@@ -5,7 +5,7 @@ Used by the CLI, the tests (and later the HTTP API). Never imported by workflow 
 
 from __future__ import annotations
 
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 
@@ -44,6 +44,24 @@ async def open_case(
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
+
+
+async def open_case_and_wait(
+    client: Client, command: OpenEscalation, *, task_queue: str = TASK_QUEUE
+) -> EscalationState:
+    """Start the case (or find it running) and return its state once the opening event is stored.
+
+    One round trip (update-with-start) instead of a start followed by polling queries.
+    """
+    start = WithStartWorkflowOperation(
+        EscalationWorkflow.run,
+        WorkflowInput(open=command),
+        id=workflow_id_for(command.case_id),
+        task_queue=task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    return await client.execute_update_with_start_workflow(EscalationWorkflow.opened, start_workflow_operation=start)
 
 
 def case_handle(client: Client, case_id: str) -> WorkflowHandle:

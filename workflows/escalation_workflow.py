@@ -273,6 +273,12 @@ class EscalationWorkflow:
 
         return handler
 
+    @workflow.update(name="opened")
+    async def opened(self) -> EscalationState:
+        """Answers once the opening event is stored (sent with the start: update-with-start)."""
+        await workflow.wait_condition(lambda: self._state is not None)
+        return self.state()
+
     @workflow.query(name="state")
     def state(self) -> EscalationState:
         if self._state is None:
