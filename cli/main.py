@@ -94,9 +94,9 @@ def _summary(state: Any) -> dict[str, Any]:
 
 
 async def _open(args: argparse.Namespace) -> int:
-    from temporalio.client import WorkflowQueryFailedError
+    from temporalio.client import WorkflowUpdateFailedError
 
-    from workflows.client import case_state, open_case
+    from workflows.client import open_case_and_wait
     from workflows.commands import OpenEscalation
 
     fields = {
@@ -118,16 +118,10 @@ async def _open(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         return _fail(EXIT_BAD_INPUT, f"invalid case: {exc}")
     client = await _client()
-    await open_case(client, command)
-    # The opening event is stored by the workflow's first task: wait for it.
-    for _ in range(100):
-        try:
-            state = await case_state(client, command.case_id)
-            break
-        except WorkflowQueryFailedError:
-            await asyncio.sleep(0.1)
-    else:
-        return _fail(EXIT_UNAVAILABLE, f"case {command.case_id} started but is not stored yet; is a worker running?")
+    try:
+        state = await open_case_and_wait(client, command)
+    except WorkflowUpdateFailedError as exc:
+        return _fail(EXIT_REFUSED, f"case {command.case_id} was not opened: {exc.cause}")
     _print_json(_summary(state))
     return 0
 
