@@ -331,5 +331,8 @@ class RecordedEvent(NewEvent):
     hash: str
 
 
+CASE_STREAM_PREFIX = "escalation-"
+
+
 def stream_id_for(case_id: str) -> str:
-    return f"escalation-{case_id}"
+    return f"{CASE_STREAM_PREFIX}{case_id}"

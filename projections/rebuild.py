@@ -60,7 +60,7 @@ async def rebuild(
                 events = await fetch_after(conn, position, batch_size)
                 if not events:
                     break
-                await fresh.apply(conn, events)
+                await fresh.apply_relevant(conn, events)
                 position = events[-1].position
         async with conn.transaction():
             await conn.execute(
@@ -94,7 +94,7 @@ async def _apply_range(conn: asyncpg.Connection, projection: Projection, after: 
         events = [e for e in await fetch_after(conn, after, batch) if e.position <= upto]
         if not events:
             return
-        await projection.apply(conn, events)
+        await projection.apply_relevant(conn, events)
         after = events[-1].position
 
 

@@ -21,7 +21,7 @@ from typing import ClassVar
 import asyncpg
 import structlog
 
-from events.models import RecordedEvent
+from events.models import CASE_STREAM_PREFIX, RecordedEvent
 from events.store import NOTIFY_CHANNEL, fetch_after
 
 log = structlog.get_logger("escalations.projector")
@@ -47,6 +47,12 @@ class Projection(ABC):
     @abstractmethod
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
         """Apply ``events`` (position order) inside the caller's transaction."""
+
+    async def apply_relevant(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
+        """Apply the case events among ``events``; other streams are not this read model's business."""
+        relevant = [e for e in events if e.stream_id.startswith(CASE_STREAM_PREFIX)]
+        if relevant:
+            await self.apply(conn, relevant)
 
 
 class Projector:
@@ -75,7 +81,7 @@ class Projector:
             events = await fetch_after(conn, position, self._batch_size)
             if not events:
                 return 0
-            await projection.apply(conn, events)
+            await projection.apply_relevant(conn, events)
             await conn.execute(
                 "UPDATE projection_checkpoints SET position = $2 WHERE name = $1", projection.name, events[-1].position
             )

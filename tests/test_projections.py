@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 
 from bench.history import append_history, generate_case
+from events.models import stream_id_for
 from events.store import EventStore
 from projections import PROJECTIONS, all_projections
 from projections.rebuild import rebuild
@@ -74,7 +75,7 @@ async def test_the_outbox_is_never_rebuilt(iso_pool: asyncpg.Pool) -> None:
 async def test_the_projector_never_skips_an_event_appended_concurrently(iso_pool: asyncpg.Pool) -> None:
     """16 writers append while two projector instances follow; every event is projected exactly once."""
     store = EventStore(iso_pool)
-    streams = [unique_case_id("conc") for _ in range(16)]
+    streams = [stream_id_for(unique_case_id("conc")) for _ in range(16)]
     stop = asyncio.Event()
     projectors = [
         asyncio.create_task(
@@ -121,3 +122,15 @@ async def test_case_list_answers_the_operations_queries(iso_pool: asyncpg.Pool) 
     deadlines = [r["next_deadline_at"] for r in open_by_deadline]
     assert deadlines == sorted(deadlines)
     assert "case_list" in plan
+
+
+async def test_events_of_other_streams_are_passed_over_not_fatal(iso_pool: asyncpg.Pool) -> None:
+    store = EventStore(iso_pool)
+    other = unique_case_id("not-a-case")  # e.g. a stream some future feature writes
+    await store.append(other, 0, note_events(other, 3))
+    await append_history(store, [generate_case(random.Random(8), 0)])
+    await Projector(iso_pool, all_projections()).catch_up()
+    async with iso_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM case_list") == 1
+        head = await conn.fetchval("SELECT max(position) FROM events")
+        assert {r["position"] for r in await conn.fetch("SELECT position FROM projection_checkpoints")} == {head}
