@@ -15,7 +15,7 @@ from api.models import COMMAND_ROUTES
 from events.models import stream_id_for
 from events.store import EventStore
 from events.vocabulary import Role
-from tests.api_support import ApiStack, api_stack, free_port, open_body, post, serving
+from tests.api_support import API_POLICY, ApiStack, api_stack, free_port, open_body, post, serving
 from tests.eventually import assert_eventually
 from workflows.permissions import PERMISSIONS
 from workflows.policy import load_policy
@@ -241,7 +241,7 @@ async def test_retrying_with_the_same_key_writes_nothing_twice_even_after_a_rest
     services = Services(
         pool=stack.pool,
         client=stack.client,
-        policy=load_policy(__import__("tests.api_support").api_support.API_POLICY),
+        policy=load_policy(API_POLICY),
         task_queue=stack.task_queue,
     )
     async with serving(services, free_port()) as other_base:
@@ -253,3 +253,19 @@ async def test_retrying_with_the_same_key_writes_nothing_twice_even_after_a_rest
     assert reopen.status_code == 201 and reopen.json() == first.json()
     events = await EventStore(stack.pool).read_stream(stream_id_for(case_id))
     assert [e.type for e in events] == ["escalation.opened", "escalation.note_added"]
+
+
+async def test_unreachable_dependencies_are_503_not_500(database_url: str, http: httpx.AsyncClient) -> None:
+    from temporalio.client import Client
+    from temporalio.contrib.pydantic import pydantic_data_converter
+
+    dead_pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+    await dead_pool.close()
+    dead_temporal = await Client.connect(f"127.0.0.1:{free_port()}", lazy=True, data_converter=pydantic_data_converter)
+    services = Services(pool=dead_pool, client=dead_temporal, policy=load_policy(API_POLICY), task_queue="nowhere")
+    async with serving(services, free_port()) as base:
+        ready = await http.get(f"{base}/readyz")
+        assert ready.status_code == 503 and ready.json()["status"] == "not ready"
+        assert (await http.get(f"{base}/healthz")).status_code == 200
+        opened = await http.post(f"{base}/v1/escalations", json=open_body(), headers={"Authorization": "Bearer esc_x"})
+        assert opened.status_code == 503 and opened.json()["rule"] == "dependency.unavailable"
