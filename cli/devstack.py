@@ -21,6 +21,7 @@ from pathlib import Path
 
 import structlog
 
+from api.server import serve_api
 from cli.embedded_postgres import start_embedded_postgres, stop_embedded_postgres
 from events.database import create_pool
 from projections.service import run_projector
@@ -97,9 +98,16 @@ async def run_up(settings: Settings, data_dir: Path, webhooks: Mapping[str, str]
             f"Worker on task queue {settings.task_queue!r}, projector and webhook delivery running; Ctrl-C stops the stack.",
             flush=True,
         )
+        api_host = os.environ.get("ESCALATIONS_API_HOST", "127.0.0.1")
+        api_port = int(os.environ.get("ESCALATIONS_API_PORT", "8000"))
+        print(f"API: http://{api_host}:{api_port}  (OpenAPI at /docs; `escalations token create` makes a token)")
         pool = await create_pool(settings.database_url, max_size=5)
         try:
-            await asyncio.gather(run_worker(settings, stop), run_projector(pool, webhooks, stop))
+            await asyncio.gather(
+                run_worker(settings, stop),
+                run_projector(pool, webhooks, stop),
+                serve_api(settings, api_host, api_port, stop),
+            )
         finally:
             await pool.close()
     finally:
