@@ -11,7 +11,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,7 +103,7 @@ async def connect_client(address: str, namespace: str = "default") -> Client:
 def build_worker(
     client: Client,
     store: EventStore,
-    policy: Policy,
+    policy: Policy | Callable[[], Policy],
     *,
     task_queue: str = TASK_QUEUE,
     max_concurrent_workflow_tasks: int = 200,

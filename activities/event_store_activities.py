@@ -8,6 +8,7 @@ non-retryable because retrying cannot make it succeed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import structlog
@@ -37,7 +38,8 @@ class AppendRequest(BaseModel):
 
 
 class EscalationActivities:
-    def __init__(self, store: EventStore, policy: Policy) -> None:
+    def __init__(self, store: EventStore, policy: Policy | Callable[[], Policy]) -> None:
+        """``policy`` is the policy in force, or a function returning it at each opening."""
         self._store = store
         self._policy = policy
 
@@ -68,7 +70,7 @@ class EscalationActivities:
     @activity.defn(name=CURRENT_POLICY)
     async def current_policy(self) -> Policy:
         """The policy in force now; the workflow pins it into the opening event."""
-        return self._policy
+        return self._policy() if callable(self._policy) else self._policy
 
     def all(self) -> list:
         return [self.append_events, self.current_policy]

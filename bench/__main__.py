@@ -26,6 +26,7 @@ from temporalio.worker import Worker
 
 from bench.api_bench import api_scenarios
 from bench.baseline_workflows import BareUpdateWorkflow
+from bench.deadline_bench import burst, event_append, open_throughput, spread_and_memory
 from bench.history import append_history, generate_case
 from bench.projection_bench import projection_lag, rebuild_throughput
 from bench.report import Row, percentile, print_table, write_json
@@ -143,6 +144,13 @@ async def run(args: argparse.Namespace) -> list[Row]:
                 await append_history(EventStore(pool), [generate_case(random.Random(6), i) for i in range(2000)])
             rows += await rebuild_throughput(pool)
             rows += await api_scenarios(client, pool, dsn, load_policy(DEFAULT_POLICY_PATH), args.quick)
+            rows += await open_throughput(client, pool, 20 if args.quick else 500)
+            rows += await event_append(pool, 50 if args.quick else 2000)
+            rows += await burst(client, pool, 50 if args.quick else 1000, lead=15 if args.quick else 90)
+            if args.quick:
+                rows += await spread_and_memory(client, pool, dsn, 100, span=10, lead=5)
+            else:
+                rows += await spread_and_memory(client, pool, dsn, 10_000, span=600, lead=60)
         finally:
             await pool.close()
             await drop_database(server_dsn, database)

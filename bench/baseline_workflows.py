@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel
 from temporalio import workflow
+
+RECORD = "bare_record"
 
 
 @workflow.defn(name="BareUpdateWorkflow")
@@ -23,3 +28,34 @@ class BareUpdateWorkflow:
     @workflow.signal(name="finish")
     def finish(self) -> None:
         self._done = True
+
+
+class BareSpec(BaseModel):
+    due_at: datetime | None = None
+    lead_seconds: float | None = None
+
+
+class BareRecord(BaseModel):
+    workflow_id: str
+    due_at: datetime
+    detected_at: datetime
+
+
+@workflow.defn(name="BareDeadlineWorkflow")
+class BareDeadlineWorkflow:
+    def __init__(self) -> None:
+        self._finish = False
+
+    @workflow.run
+    async def run(self, spec: BareSpec) -> None:
+        due = spec.due_at or workflow.now() + timedelta(seconds=spec.lead_seconds or 0)
+        delay = (due - workflow.now()).total_seconds()
+        if delay > 0:
+            await workflow.sleep(delay)
+        record = BareRecord(workflow_id=workflow.info().workflow_id, due_at=due, detected_at=workflow.now())
+        await workflow.execute_local_activity(RECORD, record, start_to_close_timeout=timedelta(seconds=30))
+        await workflow.wait_condition(lambda: self._finish)
+
+    @workflow.signal(name="finish")
+    def finish(self) -> None:
+        self._finish = True

@@ -8,6 +8,7 @@ keeps the rules it was opened under even when the file changes.
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from datetime import timedelta
@@ -166,12 +167,16 @@ class PolicyError(ValueError):
 
 
 def load_policy(path: Path) -> Policy:
+    """Read a policy from TOML (``.toml``) or JSON (``.json``, e.g. a pinned policy's content)."""
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        raw = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
     except FileNotFoundError as exc:
         raise PolicyError(f"policy file {path} does not exist") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise PolicyError(f"policy file {path} is not valid TOML: {exc}") from exc
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise PolicyError(
+            f"policy file {path} is not valid {path.suffix.lstrip('.').upper() or 'TOML'}: {exc}"
+        ) from exc
     try:
         return Policy.model_validate(raw)
     except ValidationError as exc:

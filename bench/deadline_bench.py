@@ -1,0 +1,373 @@
+"""Issue-5 scenarios: open throughput, deadline lateness (spread and burst), event append, worker memory.
+
+Each figure sits beside a baseline measured in the same run on the same servers:
+bare workflows (``bench.bare_worker``) that sleep until the same instants and run one
+activity; a plain asyncpg insert of the same rows into an unconstrained table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+import psutil
+from temporalio.client import Client
+
+from bench.bare_worker import TABLE_SQL, bare_worker
+from bench.baseline_workflows import BareDeadlineWorkflow, BareSpec
+from bench.history import generate_case
+from bench.report import Row, percentile
+from events.models import Customer, stream_id_for
+from events.store import EventStore
+from events.vocabulary import Category, CustomerTier, LifecycleStage, Role, Severity, SourceKind
+from worker import build_worker
+from workflows.client import open_case
+from workflows.commands import OpenEscalation
+from workflows.policy import DEFAULT_POLICY_PATH, Policy, PriorityRules, load_policy
+
+ROOT = Path(__file__).resolve().parent.parent
+GATE = 32  # starts in flight at once
+
+
+def _open(case_id: str) -> OpenEscalation:
+    # sev3 x enterprise -> P3, the priority the bench policies shape.
+    return OpenEscalation(
+        actor={"id": "bench", "role": Role.SERVICE},
+        idempotency_key=f"open-{case_id}",
+        case_id=case_id,
+        customer=Customer(id="bench-co", name="Bench Co", tier=CustomerTier.ENTERPRISE),
+        category=Category.TECHNICAL,
+        lifecycle_stage=LifecycleStage.ONGOING_SUPPORT,
+        severity=Severity.SEV3,
+        title="Deadline benchmark",
+        description="Opened by the deadline benchmark.",
+        source=SourceKind.SERVICE,
+    )
+
+
+def _with_p3_acknowledge(policy: Policy, acknowledge: timedelta) -> Policy:
+    rules: PriorityRules = policy.priorities["P3"].model_copy(update={"acknowledge": acknowledge})
+    return policy.model_copy(update={"priorities": {**policy.priorities, "P3": rules}})
+
+
+async def _ack_breaches(pool: asyncpg.Pool, case_ids: list[str]) -> list[asyncpg.Record]:
+    async with pool.acquire() as conn:
+        return await conn.fetch(
+            """SELECT stream_id, (body::jsonb #>> '{data,due_at}')::timestamptz AS due_at,
+                      (body::jsonb #>> '{data,detected_at}')::timestamptz AS detected_at, recorded_at
+                 FROM events
+                WHERE stream_id = ANY($1::text[]) AND event_type = 'escalation.deadline_breached'
+                  AND body::jsonb #>> '{data,kind}' = 'acknowledge' AND (body::jsonb #>> '{data,level}')::int = 1""",
+            [stream_id_for(c) for c in case_ids],
+        )
+
+
+async def _bare_rows(pool: asyncpg.Pool, ids: list[str]) -> list[asyncpg.Record]:
+    async with pool.acquire() as conn:
+        return await conn.fetch(
+            "SELECT workflow_id, due_at, detected_at, stored_at FROM bench_bare_deadlines WHERE workflow_id = ANY($1)",
+            ids,
+        )
+
+
+async def _wait_for(probe, count: int, timeout: float) -> list:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = await probe()
+        if len(rows) >= count or time.monotonic() > deadline:
+            return rows
+        await asyncio.sleep(0.5)
+
+
+async def _finish(client: Client, case_ids: list[str], bare_ids: list[str]) -> None:
+    gate = asyncio.Semaphore(64)
+
+    async def end(workflow_id: str, bare: bool) -> None:
+        async with gate:
+            try:
+                handle = client.get_workflow_handle(workflow_id)
+                await (handle.signal(BareDeadlineWorkflow.finish) if bare else handle.terminate("benchmark done"))
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+
+    await asyncio.gather(*(end(f"escalation-{c}", False) for c in case_ids), *(end(b, True) for b in bare_ids))
+
+
+def _lateness_rows(label: str, ours: list[asyncpg.Record], bare: list[asyncpg.Record], n: int) -> list[Row]:
+    detected = [(r["detected_at"] - r["due_at"]).total_seconds() * 1000 for r in ours]
+    stored = [(r["recorded_at"] - r["due_at"]).total_seconds() * 1000 for r in ours]
+    b_detected = [(r["detected_at"] - r["due_at"]).total_seconds() * 1000 for r in bare]
+    b_stored = [(r["stored_at"] - r["due_at"]).total_seconds() * 1000 for r in bare]
+    base = "bare sleep + 1 activity"
+    if not detected or not b_detected:
+        raise RuntimeError(f"{label}: no deadlines were enforced ({len(detected)} ours, {len(b_detected)} bare)")
+    return [
+        Row(f"{label}: enforced (ours/bare of {n})", "count", len(ours), len(bare), "deadlines enforced", True),
+        Row(f"{label}: stored - due p50", "ms", percentile(stored, 50), percentile(b_stored, 50), base),
+        Row(f"{label}: stored - due p99", "ms", percentile(stored, 99), percentile(b_stored, 99), base),
+        Row(f"{label}: stored - due max", "ms", max(stored), max(b_stored), base),
+        Row(f"{label}: detected - due p99", "ms", percentile(detected, 99), percentile(b_detected, 99), base),
+    ]
+
+
+class _Processes:
+    """Our worker and the bare worker as OS processes (so each one's memory is its own)."""
+
+    def __init__(self, dsn: str, address: str, policy_file: Path, queue: str) -> None:
+        env = {
+            **os.environ,
+            "DATABASE_URL": dsn,
+            "TEMPORAL_ADDRESS": address,
+            "ESCALATIONS_LOG_LEVEL": "WARNING",
+            "ESCALATIONS_TASK_QUEUE": queue,
+            "ESCALATIONS_POLICY": str(policy_file),
+            "BARE_TASK_QUEUE": queue + "-bare",
+            "ESCALATIONS_MAX_CACHED_WORKFLOWS": "20000",
+        }
+        self.log = open(policy_file.with_suffix(".log"), "ab")  # noqa: SIM115 - closed in stop()
+        self.ours = subprocess.Popen(
+            [sys.executable, str(ROOT / "worker.py")], env=env, cwd=ROOT, stdout=self.log, stderr=self.log
+        )
+        self.bare = subprocess.Popen(
+            [sys.executable, "-m", "bench.bare_worker"], env=env, cwd=ROOT, stdout=self.log, stderr=self.log
+        )
+        self.peak = {"ours": 0, "bare": 0}
+
+    def sample(self) -> None:
+        for name, proc in (("ours", self.ours), ("bare", self.bare)):
+            try:
+                self.peak[name] = max(self.peak[name], psutil.Process(proc.pid).memory_info().rss)
+            except psutil.Error:
+                pass
+
+    def stop(self) -> None:
+        for proc in (self.ours, self.bare):
+            proc.terminate()
+        for proc in (self.ours, self.bare):
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self.log.close()
+
+
+async def spread_and_memory(
+    client: Client, pool: asyncpg.Pool, dsn: str, n: int, span: float, lead: float
+) -> list[Row]:
+    """Scenario 3 (and 6): n cases whose acknowledge deadlines fall evenly over ``span`` seconds."""
+    async with pool.acquire() as conn:
+        await conn.execute(TABLE_SQL)
+    policy = _with_p3_acknowledge(load_policy(DEFAULT_POLICY_PATH), timedelta(seconds=lead))
+    policy_file = Path(tempfile.mkdtemp(prefix="esc-bench-")) / "policy.json"
+    policy_file.write_text(json.dumps(policy.content()))
+    queue = f"bench-spread-{uuid.uuid4().hex[:8]}"
+    procs = _Processes(dsn, client.service_client.config.target_host, policy_file, queue)
+    case_ids = [f"spread-{uuid.uuid4().hex[:12]}" for _ in range(n)]
+    bare_ids = [f"bare-spread-{uuid.uuid4().hex[:12]}" for _ in range(n)]
+    gate = asyncio.Semaphore(GATE)
+    try:
+        await asyncio.sleep(3)  # let both workers connect and poll
+        t0 = time.monotonic()
+
+        async def start(i: int) -> None:
+            await asyncio.sleep(max(0.0, t0 + i * span / n - time.monotonic()))
+            async with gate:
+                await open_case(client, _open(case_ids[i]), task_queue=queue)
+                await client.start_workflow(
+                    BareDeadlineWorkflow.run, BareSpec(lead_seconds=lead), id=bare_ids[i], task_queue=queue + "-bare"
+                )
+
+        starter = asyncio.gather(*(start(i) for i in range(n)))
+        while not starter.done():
+            procs.sample()
+            await asyncio.sleep(1)
+        await starter
+        end = time.monotonic() + lead + 60
+        ours, bare = [], []
+        while time.monotonic() < end:
+            procs.sample()
+            ours, bare = await _ack_breaches(pool, case_ids), await _bare_rows(pool, bare_ids)
+            if len(ours) >= n and len(bare) >= n:
+                break
+            await asyncio.sleep(1)
+        procs.sample()
+        rows = _lateness_rows(f"spread {n} over {span:g}s", ours, bare, n)
+        mib = 1024 * 1024
+        rows.append(
+            Row(
+                f"worker peak RSS with {n} open cases",
+                "MiB",
+                procs.peak["ours"] / mib,
+                procs.peak["bare"] / mib,
+                f"bare worker, {n} open bare workflows",
+            )
+        )
+        return rows
+    finally:
+        await _finish(client, case_ids, bare_ids)
+        procs.stop()
+
+
+async def burst(client: Client, pool: asyncpg.Pool, n: int, lead: float) -> list[Row]:
+    """Scenario 4: n deadlines at the same instant; every one enforced exactly once."""
+    async with pool.acquire() as conn:
+        await conn.execute(TABLE_SQL)
+    base = load_policy(DEFAULT_POLICY_PATH)
+    instant = datetime.now(UTC) + timedelta(seconds=lead)
+    # The policy in force at each opening sets the acknowledge span so every deadline is `instant`.
+    worker_policy = lambda: _with_p3_acknowledge(base, instant - datetime.now(UTC))  # noqa: E731
+    queue = f"bench-burst-{uuid.uuid4().hex[:8]}"
+    case_ids = [f"burst-{uuid.uuid4().hex[:12]}" for _ in range(n)]
+    bare_ids = [f"bare-burst-{uuid.uuid4().hex[:12]}" for _ in range(n)]
+    gate = asyncio.Semaphore(GATE)
+    ours_worker = build_worker(client, EventStore(pool), worker_policy, task_queue=queue, max_cached_workflows=20_000)
+    try:
+        async with ours_worker, bare_worker(client, pool, queue + "-bare"):
+
+            async def start(i: int) -> None:
+                async with gate:
+                    await open_case(client, _open(case_ids[i]), task_queue=queue)
+                    await client.start_workflow(
+                        BareDeadlineWorkflow.run, BareSpec(due_at=instant), id=bare_ids[i], task_queue=queue + "-bare"
+                    )
+
+            await asyncio.gather(*(start(i) for i in range(n)))
+            if datetime.now(UTC) > instant:
+                raise RuntimeError(f"burst: opening {n} cases took longer than the {lead}s lead; raise it")
+            ours = await _wait_for(lambda: _ack_breaches(pool, case_ids), n, lead + 120)
+            bare = await _wait_for(lambda: _bare_rows(pool, bare_ids), n, 30)
+        per_case = {}
+        for r in ours:
+            per_case[r["stream_id"]] = per_case.get(r["stream_id"], 0) + 1
+        exactly_once = sum(1 for c in case_ids if per_case.get(stream_id_for(c)) == 1)
+        rows = _lateness_rows(f"burst {n} at one instant", ours, bare, n)
+        rows.insert(
+            1,
+            Row(
+                f"burst: enforced exactly once (of {n})", "count", exactly_once, len(bare), "bare: recorded once", True
+            ),
+        )
+        return rows
+    finally:
+        await _finish(client, case_ids, bare_ids)
+
+
+async def open_throughput(client: Client, pool: asyncpg.Pool, n: int) -> list[Row]:
+    """Scenario 1: cases/s until each opening event is stored vs bare workflows that run one activity."""
+    async with pool.acquire() as conn:
+        await conn.execute(TABLE_SQL)
+    queue = f"bench-open-{uuid.uuid4().hex[:8]}"
+    case_ids = [f"open-{uuid.uuid4().hex[:12]}" for _ in range(n)]
+    bare_ids = [f"bare-open-{uuid.uuid4().hex[:12]}" for _ in range(n)]
+    gate = asyncio.Semaphore(GATE)
+    ours_worker = build_worker(client, EventStore(pool), load_policy(DEFAULT_POLICY_PATH), task_queue=queue)
+
+    async def opened() -> list:
+        async with pool.acquire() as conn:
+            return await conn.fetch(
+                "SELECT 1 FROM events WHERE stream_id = ANY($1::text[]) AND version = 1",
+                [stream_id_for(c) for c in case_ids],
+            )
+
+    try:
+        async with ours_worker, bare_worker(client, pool, queue + "-bare"):
+
+            async def start_ours(case_id: str) -> None:
+                async with gate:
+                    await open_case(client, _open(case_id), task_queue=queue)
+
+            async def start_bare(workflow_id: str) -> None:
+                async with gate:
+                    await client.start_workflow(
+                        BareDeadlineWorkflow.run, BareSpec(lead_seconds=0), id=workflow_id, task_queue=queue + "-bare"
+                    )
+
+            t = time.perf_counter()
+            await asyncio.gather(*(start_ours(c) for c in case_ids))
+            await _wait_for(opened, n, 300)
+            ours_rate = n / (time.perf_counter() - t)
+            t = time.perf_counter()
+            await asyncio.gather(*(start_bare(b) for b in bare_ids))
+            await _wait_for(lambda: _bare_rows(pool, bare_ids), n, 300)
+            bare_rate = n / (time.perf_counter() - t)
+    finally:
+        await _finish(client, case_ids, bare_ids)
+    return [
+        Row(
+            f"case open throughput ({n} cases, {GATE} in flight)",
+            "cases/s",
+            ours_rate,
+            bare_rate,
+            "bare workflow + 1 activity",
+            True,
+        )
+    ]
+
+
+async def event_append(pool: asyncpg.Pool, cases: int) -> list[Row]:
+    """Scenario 5: events/s appending whole case histories, 1 and 16 writers, vs a plain insert."""
+    import random
+
+    rng = random.Random(42)
+    histories = [generate_case(rng, i) for i in range(cases)]
+    total = sum(len(h) for h in histories)
+    store = EventStore(pool)
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS bench_plain_events (stream_id text, version int, event_id uuid, "
+            "event_type text, body text, recorded_at timestamptz)"
+        )
+
+    async def plain(events) -> None:  # noqa: ANN001
+        async with pool.acquire() as conn:
+            await conn.execute(
+                "INSERT INTO bench_plain_events SELECT * FROM unnest($1::text[], $2::int[], $3::uuid[], $4::text[], "
+                "$5::text[], $6::timestamptz[])",
+                [e.stream_id for e in events],
+                [e.version for e in events],
+                [uuid.uuid4() for _ in events],
+                [e.type for e in events],
+                [e.model_dump_json() for e in events],
+                [datetime.now(UTC)] * len(events),
+            )
+
+    async def ours(events) -> None:  # noqa: ANN001
+        fresh = [e.model_copy(update={"event_id": uuid.uuid4(), "stream_id": e.stream_id + suffix}) for e in events]
+        await store.append(fresh[0].stream_id, 0, fresh)
+
+    async def run(write, writers: int) -> float:  # noqa: ANN001
+        queue = list(histories)
+
+        async def writer() -> None:
+            while queue:
+                await write(queue.pop())
+
+        t = time.perf_counter()
+        await asyncio.gather(*(writer() for _ in range(writers)))
+        return total / (time.perf_counter() - t)
+
+    rows = []
+    for writers in (1, 16):
+        suffix = f"-w{writers}-{uuid.uuid4().hex[:6]}"
+        ours_rate = await run(ours, writers)
+        plain_rate = await run(plain, writers)
+        rows.append(
+            Row(
+                f"event append, {writers} writer{'s' if writers > 1 else ''} ({total} events)",
+                "events/s",
+                ours_rate,
+                plain_rate,
+                "plain asyncpg insert",
+                True,
+            )
+        )
+    return rows
