@@ -179,7 +179,7 @@ async def _idempotent(
     """Run ``act(command_key)`` once per (caller, Idempotency-Key); replay the stored reply after that."""
     services = _services(request)
     if key is None:
-        return await act(f"api:{principal.name}:{uuid.uuid4().hex}")
+        return await act(_command_key(principal, uuid.uuid4().hex))
     idempotency.check_key(key)
     request_fingerprint = idempotency.fingerprint(request.method, request.url.path, await request.body())
     stored = await idempotency.lookup(services.pool, principal.name, key, request_fingerprint)
@@ -190,7 +190,7 @@ async def _idempotent(
             media_type="application/json",
             headers={**stored.headers, "Idempotent-Replayed": "true"},
         )
-    response = await act(f"api:{principal.name}:{key}")
+    response = await act(_command_key(principal, key))
     if response.status_code < 500 and response.status_code != 503:
         headers = {k: v for k, v in response.headers.items() if k.lower() == "location"}
         await idempotency.remember(
@@ -201,6 +201,11 @@ async def _idempotent(
             idempotency.StoredReply(response.status_code, headers, response.body.decode()),
         )
     return response
+
+
+def _command_key(principal: Principal, key: str) -> str:
+    """The command's idempotency key: per caller, bounded in length whatever the header's length."""
+    return "api:" + hashlib.sha256(f"{principal.name}\n{key}".encode()).hexdigest()[:48]
 
 
 def _refusal(exc: CommandRefused) -> Problem:

@@ -269,3 +269,16 @@ async def test_unreachable_dependencies_are_503_not_500(database_url: str, http:
         assert (await http.get(f"{base}/healthz")).status_code == 200
         opened = await http.post(f"{base}/v1/escalations", json=open_body(), headers={"Authorization": "Bearer esc_x"})
         assert opened.status_code == 503 and opened.json()["rule"] == "dependency.unavailable"
+
+
+async def test_a_long_idempotency_key_is_accepted_and_an_unprintable_one_refused(
+    stack: ApiStack, http: httpx.AsyncClient
+) -> None:
+    long_key = "k" * 200
+    first = await post(http, stack, "/v1/escalations", S, open_body(), long_key)
+    assert first.status_code == 201, first.text
+    assert (await post(http, stack, "/v1/escalations", S, open_body(), long_key)).json() == first.json()
+    bad = await http.post(
+        f"{stack.base_url}/v1/escalations", json=open_body(), headers={**stack.headers(S), "Idempotency-Key": "k" * 201}
+    )
+    assert bad.status_code == 422 and bad.json()["rule"] == "idempotency.invalid_key"
