@@ -14,8 +14,8 @@ from tests.eventually import assert_eventually
 from tests.temporal_fixtures import running_worker
 from workflows.client import CommandRefused, case_handle, case_state, send_command
 from workflows.commands import Acknowledge, AddNote, AssignOwner, DecideCompensation, SignOff
-from workflows.escalation_workflow import CommandResult
 from workflows.evolve import fold
+from workflows.messages import CommandResult
 from workflows.policy import Policy
 
 

@@ -10,13 +10,8 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 
 from workflows.commands import Command, OpenEscalation
-from workflows.escalation_workflow import (
-    TASK_QUEUE,
-    CommandResult,
-    EscalationWorkflow,
-    WorkflowInput,
-    workflow_id_for,
-)
+from workflows.escalation_workflow import TASK_QUEUE, EscalationWorkflow, workflow_id_for
+from workflows.messages import CommandResult, WorkflowInput
 from workflows.state import EscalationState
 
 

@@ -22,7 +22,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel, ConfigDict, ValidationError
+    from pydantic import ValidationError
 
     from activities.event_store_activities import (
         APPEND_EVENTS,
@@ -31,10 +31,11 @@ with workflow.unsafe.imports_passed_through():
         AppendRequest,
     )
     from events.models import SYSTEM_ACTOR, Actor, EventData, RecordedEvent, stream_id_for
-    from workflows.commands import COMMAND_CLASSES, Command, DeadlineReached, OpenEscalation
+    from workflows.commands import COMMAND_CLASSES, Command, DeadlineReached
     from workflows.decide import decide, decide_open, envelopes, next_wake
     from workflows.errors import DomainError
     from workflows.evolve import evolve
+    from workflows.messages import CommandResult, WorkflowInput
     from workflows.policy import Policy
     from workflows.state import EscalationState, Status
 
@@ -53,34 +54,6 @@ _APPEND_RETRY = RetryPolicy(
 
 def workflow_id_for(case_id: str) -> str:
     return f"escalation-{case_id}"
-
-
-class WorkflowInput(BaseModel):
-    """Either a case to open, or the state carried over by continue-as-new."""
-
-    model_config = ConfigDict(frozen=True)
-
-    open: OpenEscalation | None = None
-    carried: EscalationState | None = None
-    # Continue-as-new after this many events in one run (in addition to
-    # Temporal's own suggestion); small values let tests force it.
-    max_events_per_run: int = 2_000
-
-
-class CommandResult(BaseModel):
-    """The reply to a command: the events it stored and the state after them.
-
-    ``duplicate`` is true when the idempotency key was seen before; then
-    ``events`` is empty and ``versions`` lists the versions the first delivery
-    stored.
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    duplicate: bool
-    versions: list[int]
-    events: list[RecordedEvent]
-    state: EscalationState
 
 
 @workflow.defn(name=WORKFLOW_TYPE)

@@ -1,0 +1,43 @@
+"""The workflow's messages: its input and its reply to a command.
+
+They live outside ``escalation_workflow.py`` on purpose: the sandbox re-executes the
+workflow's own module for every new workflow instance, and defining pydantic models
+there rebuilt these classes each time (a profile of the worker under load showed it).
+Imported through the sandbox's pass-through, they are built once per process.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from events.models import RecordedEvent
+from workflows.commands import OpenEscalation
+from workflows.state import EscalationState
+
+
+class WorkflowInput(BaseModel):
+    """Either a case to open, or the state carried over by continue-as-new."""
+
+    model_config = ConfigDict(frozen=True)
+
+    open: OpenEscalation | None = None
+    carried: EscalationState | None = None
+    # Continue-as-new after this many events in one run (in addition to
+    # Temporal's own suggestion); small values let tests force it.
+    max_events_per_run: int = 2_000
+
+
+class CommandResult(BaseModel):
+    """The reply to a command: the events it stored and the state after them.
+
+    ``duplicate`` is true when the idempotency key was seen before; then
+    ``events`` is empty and ``versions`` lists the versions the first delivery
+    stored.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    duplicate: bool
+    versions: list[int]
+    events: list[RecordedEvent]
+    state: EscalationState
