@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from events.models import NewEvent, RecordedEvent
+from events.models import NewEvent, RecordedEvent, case_id_of
 from workflows.policy import Policy
 
 if TYPE_CHECKING:  # the store (and asyncpg) must never be imported by workflow code
@@ -51,7 +51,7 @@ class EscalationActivities:
         info = activity.info()
         log = _log.bind(
             stream_id=request.stream_id,
-            case_id=request.stream_id.removeprefix("escalation-"),
+            case_id=case_id_of(request.stream_id),
             workflow_id=info.workflow_id,
             attempt=info.attempt,
         )

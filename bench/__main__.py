@@ -38,6 +38,7 @@ from events.vocabulary import NoteVisibility
 from worker import build_worker, connect_client
 from workflows.client import case_state, open_case, send_command
 from workflows.commands import AddNote, OpenEscalation
+from workflows.escalation_workflow import workflow_id_for
 from workflows.policy import DEFAULT_POLICY_PATH, load_policy
 
 
@@ -100,7 +101,7 @@ async def command_round_trip(client: Client, store: EventStore, cases: int, roun
                 await timed(ours, lambda c=case_id, n=note: send_command(client, c, n))
                 await timed(bare, lambda h=handle: h.execute_update(BareUpdateWorkflow.noop, "x"))
         for case_id in case_ids:
-            await client.get_workflow_handle(f"escalation-{case_id}").terminate("benchmark done")
+            await client.get_workflow_handle(workflow_id_for(case_id)).terminate("benchmark done")
         for handle in bare_handles:
             await handle.signal(BareUpdateWorkflow.finish)
     return [

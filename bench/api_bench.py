@@ -29,6 +29,7 @@ from bench.report import Row, percentile
 from events.store import EventStore
 from events.vocabulary import Role
 from worker import build_worker
+from workflows.escalation_workflow import workflow_id_for
 from workflows.policy import Policy
 
 CONCURRENCY = 16
@@ -121,7 +122,7 @@ async def api_scenarios(client: Client, pool: asyncpg.Pool, dsn: str, policy: Po
             ours_rps = await open_many(opens)
             bare_rps = await start_many(opens)
             for case in started_cases:
-                await client.get_workflow_handle(f"escalation-{case}").terminate("benchmark done")
+                await client.get_workflow_handle(workflow_id_for(case)).terminate("benchmark done")
             for workflow_id in bare_ids:
                 await client.get_workflow_handle(workflow_id).signal(BareUpdateWorkflow.finish)
     finally:

@@ -32,6 +32,7 @@ from events.vocabulary import Category, CustomerTier, LifecycleStage, Role, Seve
 from worker import build_worker
 from workflows.client import open_case
 from workflows.commands import OpenEscalation
+from workflows.escalation_workflow import workflow_id_for
 from workflows.policy import DEFAULT_POLICY_PATH, Policy, PriorityRules, load_policy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,7 +100,7 @@ async def _finish(client: Client, case_ids: list[str], bare_ids: list[str]) -> N
             except Exception:  # noqa: BLE001 - already gone
                 pass
 
-    await asyncio.gather(*(end(f"escalation-{c}", False) for c in case_ids), *(end(b, True) for b in bare_ids))
+    await asyncio.gather(*(end(workflow_id_for(c), False) for c in case_ids), *(end(b, True) for b in bare_ids))
 
 
 def _lateness_rows(label: str, ours: list[asyncpg.Record], bare: list[asyncpg.Record], n: int) -> list[Row]:

@@ -281,7 +281,7 @@ async def _audit(args: argparse.Namespace) -> int:
 
 
 async def _verify(args: argparse.Namespace) -> int:
-    from events.models import stream_id_for
+    from events.models import case_id_of, stream_id_for
     from events.store import EventStore
     from projections.audit import check_digest, verify_all
 
@@ -297,7 +297,7 @@ async def _verify(args: argparse.Namespace) -> int:
             streams, events = 1, len(await store.read_stream(stream))
         else:
             streams, events, breaks = await verify_all(pool)
-        problems = [f"case {b.stream_id.removeprefix('escalation-')} version {b.version}: {b.reason}" for b in breaks]
+        problems = [f"case {case_id_of(b.stream_id)} version {b.version}: {b.reason}" for b in breaks]
         if args.digest:
             try:
                 saved = json.loads(Path(args.digest).read_text())

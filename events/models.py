@@ -336,3 +336,8 @@ CASE_STREAM_PREFIX = "escalation-"
 
 def stream_id_for(case_id: str) -> str:
     return f"{CASE_STREAM_PREFIX}{case_id}"
+
+
+def case_id_of(stream_id: str) -> str:
+    """The case id of a case stream (the inverse of ``stream_id_for``)."""
+    return stream_id.removeprefix(CASE_STREAM_PREFIX)

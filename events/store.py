@@ -84,6 +84,19 @@ async def head_position(conn: asyncpg.Connection) -> int:
     return await conn.fetchval("SELECT coalesce(max(position), 0) FROM events")
 
 
+def link_problem(
+    version: int, body: str, prev_hash: str, stored_hash: str, expected_version: int, expected_prev: str
+) -> str | None:
+    """Why a stored event does not continue its chain, or None when it does."""
+    if version != expected_version:
+        return f"gap: expected version {expected_version}"
+    if prev_hash != expected_prev:
+        return "prev_hash is not the previous hash"
+    if chain_hash(prev_hash, body) != stored_hash:
+        return "hash does not match the stored bytes"
+    return None
+
+
 class EventStore:
     """Event store over an asyncpg pool. Safe to share between tasks."""
 
@@ -193,13 +206,10 @@ class EventStore:
             )
         expected_prev = ZERO_HASH
         for expected_version, row in enumerate(rows, start=1):
-            if row["version"] != expected_version:
-                return ChainBreak(
-                    stream_id, row["version"], row["position"], f"gap: expected version {expected_version}"
-                )
-            if row["prev_hash"] != expected_prev:
-                return ChainBreak(stream_id, row["version"], row["position"], "prev_hash is not the previous hash")
-            if chain_hash(row["prev_hash"], row["body"]) != row["hash"]:
-                return ChainBreak(stream_id, row["version"], row["position"], "hash does not match the stored bytes")
+            reason = link_problem(
+                row["version"], row["body"], row["prev_hash"], row["hash"], expected_version, expected_prev
+            )
+            if reason:
+                return ChainBreak(stream_id, row["version"], row["position"], reason)
             expected_prev = row["hash"]
         return None

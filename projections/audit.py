@@ -15,7 +15,7 @@ import asyncpg
 
 from events.canonical import canonical_json, sha256_hex
 from events.models import RecordedEvent, stream_id_for
-from events.store import ZERO_HASH, ChainBreak, EventStore, chain_hash
+from events.store import ZERO_HASH, ChainBreak, EventStore, link_problem
 from projections.audit_trail import describe
 from workflows.evolve import fold
 from workflows.state import EscalationState
@@ -101,22 +101,14 @@ async def verify_all(pool: asyncpg.Pool) -> tuple[int, int, list[ChainBreak]]:
                 streams += 1
             if broken:
                 continue
-            reason = _link_problem(row, expected_prev, expected_version)
+            reason = link_problem(
+                row["version"], row["body"], row["prev_hash"], row["hash"], expected_version, expected_prev
+            )
             if reason:
                 breaks.append(ChainBreak(row["stream_id"], row["version"], row["position"], reason))
                 broken = True
             expected_prev, expected_version = row["hash"], expected_version + 1
     return streams, events, breaks
-
-
-def _link_problem(row: Any, expected_prev: str, expected_version: int) -> str | None:
-    if row["version"] != expected_version:
-        return f"gap: expected version {expected_version}"
-    if row["prev_hash"] != expected_prev:
-        return "prev_hash is not the previous hash"
-    if chain_hash(row["prev_hash"], row["body"]) != row["hash"]:
-        return "hash does not match the stored bytes"
-    return None
 
 
 async def make_digest(pool: asyncpg.Pool) -> dict[str, Any]:

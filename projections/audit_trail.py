@@ -32,6 +32,7 @@ from events.models import (
     SignalAttached,
     SignedOff,
     Withdrawn,
+    case_id_of,
 )
 from projections.runner import Projection
 
@@ -129,7 +130,7 @@ class AuditTrailProjection(Projection):
             rows.append(
                 (
                     e.position,
-                    e.stream_id.removeprefix("escalation-"),
+                    case_id_of(e.stream_id),
                     e.version,
                     e.event_id,
                     e.type,

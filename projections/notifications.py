@@ -35,6 +35,7 @@ from events.models import (
     Opened,
     RecordedEvent,
     ResolutionProposed,
+    case_id_of,
 )
 from projections.runner import Projection
 
@@ -52,7 +53,7 @@ class NotificationOutboxProjection(Projection):
         t = self.t
         for event in events:
             data = event.data
-            case_id = event.stream_id.removeprefix("escalation-")
+            case_id = case_id_of(event.stream_id)
             if isinstance(data, Opened):
                 targets = {str(lvl["level"]): lvl.get("notify", []) for lvl in data.policy["escalation"]["levels"]}
                 await conn.execute(

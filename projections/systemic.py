@@ -15,7 +15,7 @@ from datetime import timedelta
 
 import asyncpg
 
-from events.models import Opened, RecordedEvent, Resolved
+from events.models import Opened, RecordedEvent, Resolved, case_id_of
 from projections.runner import Projection
 from workflows.policy import SystemicRules
 
@@ -65,7 +65,7 @@ class SystemicProjection(Projection):
 
     async def _resolved(self, conn: asyncpg.Connection, event: RecordedEvent, data: Resolved) -> None:
         t = self.t
-        case_id = event.stream_id.removeprefix("escalation-")
+        case_id = case_id_of(event.stream_id)
         case = await conn.fetchrow(
             f"SELECT customer_id, min_cases, min_customers, window_seconds FROM {t['systemic_cases']} WHERE case_id = $1",
             case_id,

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from events.models import SYSTEM_ACTOR, Actor, Customer, EventData, NewEvent
+from events.models import SYSTEM_ACTOR, Actor, Customer, EventData, NewEvent, stream_id_for
 from events.vocabulary import Category, CustomerTier, LifecycleStage, Role, Severity, SourceKind
 from workflows.commands import Command, DeadlineReached, OpenEscalation
 from workflows.decide import decide, decide_open, envelopes, next_wake
@@ -53,7 +53,7 @@ class Case:
         cmd = open_command(**open_fields)
         self.events: list[NewEvent] = []
         self.state: EscalationState | None = None
-        self._record(decide_open(cmd, policy), cmd.actor, cmd.idempotency_key, f"escalation-{cmd.case_id}")
+        self._record(decide_open(cmd, policy), cmd.actor, cmd.idempotency_key, stream_id_for(cmd.case_id))
 
     @property
     def s(self) -> EscalationState:

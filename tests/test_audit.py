@@ -15,7 +15,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from bench.history import append_history, generate_case
-from events.models import stream_id_for
+from events.models import case_id_of, stream_id_for
 from events.store import EventStore, chain_hash
 from projections.audit import check_digest, export_csv, export_jsonl, make_digest, state_as_of, verify_all
 from tests.domain_case import MANAGER, command, open_command
@@ -90,11 +90,11 @@ async def test_verify_reports_the_case_and_version_of_a_single_changed_byte(iso_
     stream, version = victim[0].stream_id, len(victim) // 2 + 1
     await tamper(pool, stream, version)
     done = cli(url, "verify")
-    case_id = stream.removeprefix("escalation-")
+    case_id = case_id_of(stream)
     assert done.returncode == 1
     assert f"BROKEN case {case_id} version {version}: hash does not match the stored bytes" in done.stdout
     assert cli(url, "verify", case_id).returncode == 1
-    assert cli(url, "verify", histories[0][0].stream_id.removeprefix("escalation-")).returncode == 0
+    assert cli(url, "verify", case_id_of(histories[0][0].stream_id)).returncode == 0
 
 
 async def test_a_saved_digest_detects_a_change_even_when_the_chain_was_recomputed(iso_db, tmp_path: Path) -> None:

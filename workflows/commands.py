@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from events.models import Actor, CaseId, Compensation, Customer, EarlyWarningSignal, Identifier, LongText, ShortText
 from events.vocabulary import (
@@ -159,7 +159,6 @@ class DeadlineReached(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     command: ClassVar[str] = "deadline_reached"
-    now: AwareDatetime | None = None
 
 
 CaseCommand = Annotated[

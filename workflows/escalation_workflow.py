@@ -53,7 +53,8 @@ _APPEND_RETRY = RetryPolicy(
 
 
 def workflow_id_for(case_id: str) -> str:
-    return f"escalation-{case_id}"
+    """The public workflow id (DESIGN §5); by design the same string as the case's stream id."""
+    return stream_id_for(case_id)
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
