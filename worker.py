@@ -19,7 +19,8 @@ import asyncpg
 import structlog
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.event_store_activities import EscalationActivities
 from events.database import create_pool
@@ -48,6 +49,7 @@ class Settings:
     max_concurrent_local_activities: int = 200
     max_cached_workflows: int = 10_000
     db_pool_size: int = 20
+    workflow_sandbox: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -62,7 +64,17 @@ class Settings:
             max_concurrent_local_activities=int(env.get("ESCALATIONS_MAX_LOCAL_ACTIVITIES", 200)),
             max_cached_workflows=int(env.get("ESCALATIONS_MAX_CACHED_WORKFLOWS", 10_000)),
             db_pool_size=int(env.get("ESCALATIONS_DB_POOL_SIZE", 20)),
+            workflow_sandbox=_flag(env.get("ESCALATIONS_WORKFLOW_SANDBOX", "off")),
         )
+
+
+def _flag(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "on", "true", "yes"):
+        return True
+    if lowered in ("0", "off", "false", "no"):
+        return False
+    raise ValueError(f"expected on/off, got {value!r}")
 
 
 def configure_logging(level: str | None = None) -> None:
@@ -110,9 +122,21 @@ def build_worker(
     max_concurrent_local_activities: int = 200,
     max_cached_workflows: int = 10_000,
     workflow_failure_exception_types: Sequence[type[BaseException]] = (),
+    sandboxed: bool = False,
 ) -> Worker:
-    """The worker for ``EscalationWorkflow`` with its activities wired to ``store``."""
+    """The worker for ``EscalationWorkflow`` with its activities wired to ``store``.
+
+    ``sandboxed`` runs workflows in Temporal's sandbox, which re-executes the
+    workflow module for every workflow it loads and traps non-deterministic calls.
+    The test suite runs sandboxed, so a non-deterministic call in workflow code
+    fails there; production runs unsandboxed by default, because the sandbox
+    costs about 100 KiB and a module import per cached workflow (README "Tuning").
+    """
     activities = EscalationActivities(store, policy)
+    if sandboxed:
+        # The sandbox imports the workflow module afresh per workflow; without a
+        # bytecode cache (PYTHONDONTWRITEBYTECODE) each import compiles the source.
+        sys.dont_write_bytecode = False
     return Worker(
         client,
         task_queue=task_queue,
@@ -122,6 +146,7 @@ def build_worker(
         max_concurrent_local_activities=max_concurrent_local_activities,
         max_cached_workflows=max_cached_workflows,
         workflow_failure_exception_types=list(workflow_failure_exception_types),
+        workflow_runner=SandboxedWorkflowRunner() if sandboxed else UnsandboxedWorkflowRunner(),
     )
 
 
@@ -146,6 +171,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
             max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
             max_concurrent_local_activities=settings.max_concurrent_local_activities,
             max_cached_workflows=settings.max_cached_workflows,
+            sandboxed=settings.workflow_sandbox,
         )
         log.info(
             "worker started",

@@ -22,7 +22,7 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from bench.api_bench import api_scenarios
 from bench.baseline_workflows import BareUpdateWorkflow
@@ -35,11 +35,13 @@ from cli.embedded_postgres import start_embedded_postgres, stop_embedded_postgre
 from events.database import create_database, create_pool, drop_database
 from events.store import EventStore
 from events.vocabulary import NoteVisibility
-from worker import build_worker, connect_client
+from worker import build_worker, configure_logging, connect_client
 from workflows.client import case_state, open_case, send_command
 from workflows.commands import AddNote, OpenEscalation
 from workflows.escalation_workflow import workflow_id_for
 from workflows.policy import DEFAULT_POLICY_PATH, load_policy
+
+SCENARIOS = ("round-trip", "projection", "api", "open", "append", "burst", "spread")
 
 
 async def timed(samples: list[float], call: Callable[[], Awaitable[object]]) -> None:
@@ -72,7 +74,9 @@ async def command_round_trip(client: Client, store: EventStore, cases: int, roun
     ours: list[float] = []
     bare: list[float] = []
     worker = build_worker(client, store, policy, task_queue=queue)
-    baseline_worker = Worker(client, task_queue=queue + "-bare", workflows=[BareUpdateWorkflow])
+    baseline_worker = Worker(
+        client, task_queue=queue + "-bare", workflows=[BareUpdateWorkflow], workflow_runner=UnsandboxedWorkflowRunner()
+    )
     async with worker, baseline_worker:
         case_ids = [f"bench-{uuid.uuid4().hex[:10]}" for _ in range(cases)]
         for case_id in case_ids:
@@ -135,23 +139,29 @@ async def run(args: argparse.Namespace) -> list[Row]:
         database = f"esc_bench_{uuid.uuid4().hex[:8]}"
         dsn = await create_database(server_dsn, database)
         pool = await create_pool(dsn, max_size=20)
+        quick = args.quick
+        wanted = set(args.only or SCENARIOS)
+        rows: list[Row] = []
         try:
-            rows = await command_round_trip(client, EventStore(pool), cases, rounds)
-            histories = [generate_case(random.Random(5), i) for i in range(60 if args.quick else 400)]
-            rows += await projection_lag(
-                pool, histories, rate=20 if args.quick else 50, seconds=2 if args.quick else 20
-            )
-            if not args.quick:
-                await append_history(EventStore(pool), [generate_case(random.Random(6), i) for i in range(2000)])
-            rows += await rebuild_throughput(pool)
-            rows += await api_scenarios(client, pool, dsn, load_policy(DEFAULT_POLICY_PATH), args.quick)
-            rows += await open_throughput(client, pool, 20 if args.quick else 500)
-            rows += await event_append(pool, 50 if args.quick else 2000)
-            rows += await burst(client, pool, 50 if args.quick else 1000, lead=15 if args.quick else 90)
-            if args.quick:
-                rows += await spread_and_memory(client, pool, dsn, 100, span=10, lead=5)
-            else:
-                rows += await spread_and_memory(client, pool, dsn, 10_000, span=600, lead=60)
+            if "round-trip" in wanted:
+                rows += await command_round_trip(client, EventStore(pool), cases, rounds)
+            if "projection" in wanted:
+                histories = [generate_case(random.Random(5), i) for i in range(60 if quick else 400)]
+                rows += await projection_lag(pool, histories, rate=20 if quick else 50, seconds=2 if quick else 20)
+                if not quick:
+                    await append_history(EventStore(pool), [generate_case(random.Random(6), i) for i in range(2000)])
+                rows += await rebuild_throughput(pool)
+            if "api" in wanted:
+                rows += await api_scenarios(client, pool, dsn, load_policy(DEFAULT_POLICY_PATH), quick)
+            if "open" in wanted:
+                rows += await open_throughput(client, pool, 20 if quick else 500)
+            if "append" in wanted:
+                rows += await event_append(pool, 50 if quick else 2000)
+            if "burst" in wanted:
+                rows += await burst(client, pool, 50 if quick else 1000, lead=15 if quick else 90)
+            if "spread" in wanted:
+                n, span, lead = (100, 10, 5) if quick else (args.spread_cases, args.spread_span, 60)
+                rows += await spread_and_memory(client, pool, dsn, n, span=span, lead=lead)
         finally:
             await pool.close()
             await drop_database(server_dsn, database)
@@ -169,9 +179,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="a few seconds: proves the benchmark still runs")
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results.json")
+    parser.add_argument("--only", action="append", choices=SCENARIOS, help="run this scenario (repeatable)")
+    parser.add_argument("--spread-cases", type=int, default=10_000, help="open cases in the spread scenario")
+    parser.add_argument("--spread-span", type=float, default=600, help="seconds the spread deadlines fall over")
     args = parser.parse_args()
+    # Workers here log as the spread scenario's worker process does: warnings only.
+    configure_logging(os.environ.get("ESCALATIONS_LOG_LEVEL", "WARNING"))
     rows = asyncio.run(run(args))
-    if not args.quick:
+    if not args.quick and not args.only:
         write_json(rows, args.json)
     sys.stdout.flush()
     os._exit(0)

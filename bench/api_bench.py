@@ -19,7 +19,7 @@ import asyncpg
 import httpx
 import uvicorn
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from api.app import Services, create_app
 from api.auth import create_token
@@ -72,7 +72,12 @@ async def api_scenarios(client: Client, pool: asyncpg.Pool, dsn: str, policy: Po
     bare_ids: list[str] = []
     try:
         worker = build_worker(client, EventStore(pool), policy, task_queue=queue)
-        bare_worker = Worker(client, task_queue=queue + "-bare", workflows=[BareUpdateWorkflow])
+        bare_worker = Worker(
+            client,
+            task_queue=queue + "-bare",
+            workflows=[BareUpdateWorkflow],
+            workflow_runner=UnsandboxedWorkflowRunner(),
+        )
         async with worker, bare_worker, httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as http:
             opened = await http.post("/v1/escalations", json=_open_body(0))
             opened.raise_for_status()

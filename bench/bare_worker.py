@@ -13,7 +13,7 @@ import os
 
 import asyncpg
 from temporalio import activity
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 # The workflow lives in an asyncpg-free module: a workflow module that imports asyncpg makes
 # the sandbox load asyncpg's C extension a second time, which crashed this process (invariant 7).
@@ -49,6 +49,7 @@ def bare_worker(client, pool: asyncpg.Pool, task_queue: str) -> Worker:  # noqa:
         max_cached_workflows=20_000,
         max_concurrent_workflow_tasks=200,
         max_concurrent_local_activities=200,
+        workflow_runner=UnsandboxedWorkflowRunner(),  # as our worker runs (worker.build_worker)
     )
 
 

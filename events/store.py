@@ -30,11 +30,13 @@ from events.models import NewEvent, RecordedEvent
 ZERO_HASH = "0" * 64
 NOTIFY_CHANNEL = "escalation_events"
 
-# One lock for all appends. Taking it for the length of the append transaction
-# means a position is allocated only after every earlier append has committed,
-# so positions become visible in order and a reader following them cannot skip
-# an event (invariant 4). It costs write parallelism, which bench/ measures.
-_APPEND_LOCK_KEY = 0x6573_635F_6170_7064  # "esc_appd"
+# One lock for all appends (advisory key "esc_appd", taken inside the
+# append_events() function of 0004_append_function.sql). Holding it for the
+# length of the append transaction means a position is allocated only after
+# every earlier append has committed, so positions become visible in order and
+# a reader following them cannot skip an event (invariant 4). It costs write
+# parallelism, which bench/ measures.
+_EXPECTED_VERSION_SQLSTATE = "ES409"  # raised by append_events() when the head moved
 
 
 class EventStoreError(Exception):
@@ -120,55 +122,36 @@ class EventStore:
                     f"event {event.event_id} has version {event.version}; "
                     f"expected {expected_version + 1 + offset} (batch must continue the stream)"
                 )
-        ids = [e.event_id for e in events]
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _APPEND_LOCK_KEY)
-            existing = await conn.fetch(
-                f"SELECT {_COLUMNS} FROM events WHERE event_id = ANY($1::uuid[]) ORDER BY position", ids
-            )
-            if existing:
-                return self._idempotent_replay(stream_id, events, existing)
-            head = await conn.fetchrow(
-                "SELECT version, hash FROM events WHERE stream_id = $1 ORDER BY version DESC LIMIT 1", stream_id
-            )
-            head_version, prev_hash = (head["version"], head["hash"]) if head else (0, ZERO_HASH)
-            if head_version != expected_version:
-                raise ConcurrencyConflict(
-                    f'event store rule "expected version": stream {stream_id} is at version {head_version}, '
-                    f"the append expected {expected_version}"
+        # recorded_at is part of the hashed body, so it is stamped here, just
+        # before the single round trip that locks, checks and inserts (0004).
+        recorded_at = datetime.now(UTC)
+        ids, types = [e.event_id for e in events], [e.type for e in events]
+        bodies = [_body_for(e, recorded_at) for e in events]
+        async with self._pool.acquire() as conn:
+            try:
+                rows = await conn.fetch(
+                    f"SELECT {_COLUMNS} FROM append_events($1, $2, $3::uuid[], $4::text[], $5::text[], $6)",
+                    stream_id,
+                    expected_version,
+                    ids,
+                    types,
+                    bodies,
+                    recorded_at,
                 )
-            recorded_at = datetime.now(UTC)
-            bodies, hashes, prevs = [], [], []
-            for event in events:
-                body = _body_for(event, recorded_at)
-                prevs.append(prev_hash)
-                prev_hash = chain_hash(prev_hash, body)
-                bodies.append(body)
-                hashes.append(prev_hash)
-            rows = await conn.fetch(
-                f"""INSERT INTO events (stream_id, version, event_id, event_type, body, prev_hash, hash, recorded_at)
-                    SELECT $1, v, id, t, b, p, h, $8
-                      FROM unnest($2::int[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[])
-                           AS x(v, id, t, b, p, h)
-                     ORDER BY v
-                 RETURNING {_COLUMNS}""",
-                stream_id,
-                [e.version for e in events],
-                ids,
-                [e.type for e in events],
-                bodies,
-                prevs,
-                hashes,
-                recorded_at,
-            )
-            await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(max(r["position"] for r in rows)))
-        return sorted((_from_row(r) for r in rows), key=lambda e: e.version)
+            except asyncpg.PostgresError as exc:
+                if exc.sqlstate == _EXPECTED_VERSION_SQLSTATE:
+                    raise ConcurrencyConflict(str(exc)) from None
+                raise
+        return self._whole_batch(stream_id, events, rows)
 
     @staticmethod
-    def _idempotent_replay(
-        stream_id: str, events: Sequence[NewEvent], existing: Sequence[asyncpg.Record]
-    ) -> list[RecordedEvent]:
-        stored = {r["event_id"]: r for r in existing}
+    def _whole_batch(stream_id: str, events: Sequence[NewEvent], rows: Sequence[asyncpg.Record]) -> list[RecordedEvent]:
+        """The stored rows of exactly this batch, in version order, or ConcurrencyConflict.
+
+        The rows are either the ones just inserted or, for a re-append, the ones
+        already stored under these ids; both must be this batch, whole.
+        """
+        stored = {r["event_id"]: r for r in rows}
         for event in events:
             row = stored.get(event.event_id)
             if row is None or row["stream_id"] != stream_id or row["version"] != event.version:

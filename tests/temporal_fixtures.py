@@ -93,6 +93,8 @@ async def running_worker(client: Client, pool: asyncpg.Pool, policy: Policy) -> 
         task_queue=task_queue,
         # A bug in workflow code must fail the test, not hang it in task retries.
         workflow_failure_exception_types=[Exception],
+        # Sandboxed here so a non-deterministic call in workflow code fails a test.
+        sandboxed=True,
     )
     cases = Cases(client, task_queue)
     try:

@@ -40,7 +40,7 @@ from events.models import (
     Withdrawn,
 )
 from events.vocabulary import DeadlineKind, EscalationCause, NoteVisibility, Priority
-from workflows.policy import Policy
+from workflows.policy import pinned_policy
 from workflows.state import PAUSABLE, Clock, EscalationState, PauseInfo, PendingRequest, Proposal, Status
 
 
@@ -70,7 +70,7 @@ def evolve(state: EscalationState | None, event: NewEvent) -> EscalationState:
 
 
 def _opened(event: NewEvent, data: Opened) -> EscalationState:
-    policy = Policy.model_validate(data.policy)
+    policy = pinned_policy(data.policy, data.policy_hash)
     rules = policy.rules(data.priority)
     at = event.occurred_at
     return EscalationState(

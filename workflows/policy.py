@@ -162,6 +162,29 @@ class Policy(_Frozen):
         return sha256_hex(canonical_json(self.content()))
 
 
+_PINNED: dict[str, Policy] = {}
+_PINNED_LIMIT = 64  # distinct policy versions kept parsed; a worker sees a handful
+
+
+def pinned_policy(content: dict[str, Any], content_hash: str) -> Policy:
+    """The policy pinned in an opening event, parsed once per content hash.
+
+    Thousands of open cases share a few policy versions; sharing one frozen
+    instance per version keeps a case's state small. A content that does not
+    match its hash is parsed and returned as is, never cached, so it cannot
+    stand in for the genuine version.
+    """
+    cached = _PINNED.get(content_hash)
+    if cached is not None:
+        return cached
+    policy = Policy.model_validate(content)
+    if policy.content_hash() == content_hash:
+        if len(_PINNED) >= _PINNED_LIMIT:
+            _PINNED.clear()
+        _PINNED[content_hash] = policy
+    return policy
+
+
 class PolicyError(ValueError):
     """The policy file is missing, not TOML, or breaks a policy rule (message says which)."""
 
