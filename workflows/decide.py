@@ -47,7 +47,7 @@ from events.models import (
     SignedOff,
     Withdrawn,
 )
-from events.vocabulary import DeadlineKind, EscalationCause, SourceKind
+from events.vocabulary import DeadlineKind, EscalationCause, Role, SourceKind
 from workflows.commands import (
     Acknowledge,
     AddNote,
@@ -127,12 +127,35 @@ def decide(state: EscalationState, command: Command | DeadlineReached, now: date
         return _enforce_deadlines(state, now)
     name = command.command  # type: ignore[attr-defined]
     authorize(command.actor, name)
+    _check_case_accepts(state, name)
+    _GUARDS[name](state, now)
+    return _HANDLERS[type(command)](state, command, now)
+
+
+def _check_case_accepts(state: EscalationState, name: str) -> None:
     if state.status == Status.WITHDRAWN:
         raise DomainError("case.withdrawn", f"case {state.case_id} was withdrawn and accepts no commands")
-    if state.status == Status.CLOSED and not isinstance(command, Reopen):
+    if state.status == Status.CLOSED and name != "reopen":
         raise DomainError("case.closed", f"case {state.case_id} is closed; only reopen (within the window) is accepted")
-    handler = _HANDLERS[type(command)]
-    return handler(state, command, now)
+
+
+def available_commands(state: EscalationState, role: Role, now: datetime) -> list[str]:
+    """The commands ``role`` may run on this case at ``now``, by the same rules ``decide`` applies.
+
+    A listed command can still be refused for what its fields say (an owner who
+    already owns the case, a level out of range); an unlisted one is always refused.
+    """
+    allowed = []
+    for name, guard in _GUARDS.items():
+        if role not in PERMISSIONS.get(name, frozenset()):
+            continue
+        try:
+            _check_case_accepts(state, name)
+            guard(state, now)
+        except DomainError:
+            continue
+        allowed.append(name)
+    return allowed
 
 
 # ------------------------------------------------------------------ command handlers
@@ -143,18 +166,142 @@ def _require_active(s: EscalationState, rule: str) -> None:
         raise DomainError(rule, f"case {s.case_id} is {s.status.value}; this needs an open case")
 
 
-def _assign(s: EscalationState, c: AssignOwner, now: datetime) -> list[EventData]:
+# Guards: the rules that depend on the case alone, not on the command's fields.
+# Each handler runs its guard first; ``available_commands`` runs them all to
+# tell a caller (the console) what a role may do now, with the same rules.
+
+
+def _guard_assign(s: EscalationState, now: datetime) -> None:
     _require_active(s, "assign.case_not_active")
+
+
+def _guard_acknowledge(s: EscalationState, now: datetime) -> None:
+    if s.status != Status.OPEN:
+        raise DomainError(
+            "acknowledge.not_open", f"case {s.case_id} is {s.status.value}; only an open case is acknowledged"
+        )
+
+
+def _guard_request_escalation(s: EscalationState, now: datetime) -> None:
+    _require_active(s, "request_escalation.case_not_active")
+    if s.pending_request is not None:
+        raise DomainError(
+            "request_escalation.already_pending",
+            f"a request to reach level {s.pending_request.wanted_level} is already pending; decide it first",
+        )
+    _require_below_top(s, "request_escalation")
+
+
+def _guard_decline_escalation(s: EscalationState, now: datetime) -> None:
+    if s.pending_request is None:
+        raise DomainError("decline_escalation.nothing_pending", "there is no pending escalation request to decline")
+
+
+def _require_below_top(s: EscalationState, command: str) -> None:
+    if s.level >= s.policy.top_level:
+        raise DomainError(
+            f"{command}.already_at_top", f"case {s.case_id} is already at the top level {s.policy.top_level}"
+        )
+
+
+def _guard_escalate(s: EscalationState, now: datetime) -> None:
+    _require_active(s, "escalate.case_not_active")
+    _require_below_top(s, "escalate")
+
+
+def _guard_de_escalate(s: EscalationState, now: datetime) -> None:
+    _require_active(s, "de_escalate.case_not_active")
+    if s.level <= 1:
+        raise DomainError("de_escalate.already_at_bottom", f"case {s.case_id} is at level 1")
+
+
+def _guard_pause(s: EscalationState, now: datetime) -> None:
+    _require_active(s, "pause.case_not_active")
+    if s.paused is not None:
+        raise DomainError("pause.already_paused", f"case {s.case_id} is already paused ({s.paused.reason.value})")
+
+
+def _guard_resume(s: EscalationState, now: datetime) -> None:
+    if s.paused is None:
+        raise DomainError("resume.not_paused", f"case {s.case_id} is not paused")
+
+
+def _guard_change_priority(s: EscalationState, now: datetime) -> None:
+    _require_active(s, "change_priority.case_not_active")
+
+
+def _guard_propose_resolution(s: EscalationState, now: datetime) -> None:
+    if s.status == Status.OPEN:
+        raise DomainError("propose_resolution.not_acknowledged", "acknowledge the case before proposing a resolution")
+    if s.status != Status.IN_PROGRESS:
+        raise DomainError(
+            "propose_resolution.not_in_progress",
+            f"case {s.case_id} is {s.status.value}; a proposal needs work in progress",
+        )
+
+
+def _guard_decide_compensation(s: EscalationState, now: datetime) -> None:
+    if s.proposal is None or not s.proposal.awaiting_compensation_approval:
+        raise DomainError("decide_compensation.nothing_awaiting", "no proposed compensation is awaiting approval")
+
+
+def _guard_sign_off(s: EscalationState, now: datetime) -> None:
+    if s.proposal is None or not s.proposal.awaiting_sign_off:
+        raise DomainError("sign_off.nothing_awaiting", "no proposed resolution is awaiting management sign-off")
+
+
+def _guard_customer_response(s: EscalationState, now: datetime) -> None:
+    if s.status != Status.RESOLUTION_PROPOSED or s.proposal is None:
+        raise DomainError("customer_response.no_proposal", "there is no proposed resolution for the customer to answer")
+    if s.proposal.awaiting_compensation_approval:
+        raise DomainError(
+            "customer_response.awaiting_compensation_approval", "the proposed compensation must be approved first"
+        )
+    if s.proposal.awaiting_sign_off:
+        raise DomainError("customer_response.awaiting_sign_off", "the proposal needs management sign-off first")
+
+
+def _guard_follow_up(s: EscalationState, now: datetime) -> None:
+    if s.status != Status.RESOLVED:
+        raise DomainError(
+            "follow_up.not_resolved", f"case {s.case_id} is {s.status.value}; follow-up comes after resolution"
+        )
+    if s.follow_up_due_at is None:
+        due = s.clocks[DeadlineKind.FOLLOW_UP].due_at if DeadlineKind.FOLLOW_UP in s.clocks else None
+        raise DomainError("follow_up.not_yet_due", f"the follow-up is due at {due.isoformat() if due else 'unknown'}")
+    if s.satisfaction is not None:
+        raise DomainError("follow_up.already_done", f"the follow-up was recorded (satisfaction {s.satisfaction})")
+
+
+def _guard_close(s: EscalationState, now: datetime) -> None:
+    if s.status != Status.RESOLVED:
+        raise DomainError("close.not_resolved", f"case {s.case_id} is {s.status.value}; only a resolved case is closed")
+
+
+def _guard_reopen(s: EscalationState, now: datetime) -> None:
+    if s.status not in (Status.RESOLVED, Status.CLOSED) or s.resolved_at is None:
+        raise DomainError(
+            "reopen.not_resolved", f"case {s.case_id} is {s.status.value}; only a resolved or closed case is reopened"
+        )
+    until = s.resolved_at + s.policy.reopen_window
+    if now >= until:
+        raise DomainError("reopen.window_closed", f"the reopen window ended at {until.isoformat()}")
+
+
+def _no_guard(s: EscalationState, now: datetime) -> None:
+    return None
+
+
+# ------------------------------------------------------------------ command handlers (after their guard)
+
+
+def _assign(s: EscalationState, c: AssignOwner, now: datetime) -> list[EventData]:
     if s.owner == c.owner:
         raise DomainError("assign.already_owner", f"{c.owner} already owns case {s.case_id}")
     return [OwnerAssigned(owner=c.owner, previous_owner=s.owner, is_handoff=s.owner is not None, reason=c.reason)]
 
 
 def _acknowledge(s: EscalationState, c: Acknowledge, now: datetime) -> list[EventData]:
-    if s.status != Status.OPEN:
-        raise DomainError(
-            "acknowledge.not_open", f"case {s.case_id} is {s.status.value}; only an open case is acknowledged"
-        )
     return [Acknowledged(by=c.actor.id, level=s.level)]
 
 
@@ -163,27 +310,17 @@ def _add_note(s: EscalationState, c: AddNote, now: datetime) -> list[EventData]:
 
 
 def _request_escalation(s: EscalationState, c: RequestEscalation, now: datetime) -> list[EventData]:
-    _require_active(s, "request_escalation.case_not_active")
-    if s.pending_request is not None:
-        raise DomainError(
-            "request_escalation.already_pending",
-            f"a request to reach level {s.pending_request.wanted_level} is already pending; decide it first",
-        )
     wanted = c.wanted_level or s.level + 1
-    _check_higher_level(s, wanted, "request_escalation")
+    _check_level_in_range(s, wanted, "request_escalation")
     return [EscalationRequested(by=c.actor.id, reason=c.reason, wanted_level=wanted)]
 
 
 def _decline_escalation(s: EscalationState, c: DeclineEscalation, now: datetime) -> list[EventData]:
-    if s.pending_request is None:
-        raise DomainError("decline_escalation.nothing_pending", "there is no pending escalation request to decline")
     return [EscalationDeclined(by=c.actor.id, reason=c.reason)]
 
 
-def _check_higher_level(s: EscalationState, wanted: int, command: str) -> None:
+def _check_level_in_range(s: EscalationState, wanted: int, command: str) -> None:
     top = s.policy.top_level
-    if s.level >= top:
-        raise DomainError(f"{command}.already_at_top", f"case {s.case_id} is already at the top level {top}")
     if not s.level < wanted <= top:
         raise DomainError(
             f"{command}.level_out_of_range", f"level must be above {s.level} and at most {top}, got {wanted}"
@@ -191,17 +328,13 @@ def _check_higher_level(s: EscalationState, wanted: int, command: str) -> None:
 
 
 def _escalate(s: EscalationState, c: Escalate, now: datetime) -> list[EventData]:
-    _require_active(s, "escalate.case_not_active")
     to = c.to_level or s.level + 1
-    _check_higher_level(s, to, "escalate")
+    _check_level_in_range(s, to, "escalate")
     cause = EscalationCause.REQUEST if s.pending_request is not None else EscalationCause.MANUAL
     return [Escalated(from_level=s.level, to_level=to, cause=cause, reason=c.reason)]
 
 
 def _de_escalate(s: EscalationState, c: DeEscalate, now: datetime) -> list[EventData]:
-    _require_active(s, "de_escalate.case_not_active")
-    if s.level <= 1:
-        raise DomainError("de_escalate.already_at_bottom", f"case {s.case_id} is at level 1")
     to = c.to_level or s.level - 1
     if not 1 <= to < s.level:
         raise DomainError("de_escalate.level_out_of_range", f"level must be below {s.level} and at least 1, got {to}")
@@ -209,33 +342,21 @@ def _de_escalate(s: EscalationState, c: DeEscalate, now: datetime) -> list[Event
 
 
 def _pause(s: EscalationState, c: Pause, now: datetime) -> list[EventData]:
-    _require_active(s, "pause.case_not_active")
-    if s.paused is not None:
-        raise DomainError("pause.already_paused", f"case {s.case_id} is already paused ({s.paused.reason.value})")
     return [Paused(reason=c.reason, note=c.note)]
 
 
 def _resume(s: EscalationState, c: Resume, now: datetime) -> list[EventData]:
-    if s.paused is None:
-        raise DomainError("resume.not_paused", f"case {s.case_id} is not paused")
+    assert s.paused is not None  # the guard refused otherwise
     return [Resumed(paused_seconds=(now - s.paused.since).total_seconds())]
 
 
 def _change_priority(s: EscalationState, c: ChangePriority, now: datetime) -> list[EventData]:
-    _require_active(s, "change_priority.case_not_active")
     if c.to_priority == s.priority:
         raise DomainError("change_priority.unchanged", f"case {s.case_id} is already {s.priority.value}")
     return [PriorityChanged(from_priority=s.priority, to_priority=c.to_priority, reason=c.reason)]
 
 
 def _propose_resolution(s: EscalationState, c: ProposeResolution, now: datetime) -> list[EventData]:
-    if s.status == Status.OPEN:
-        raise DomainError("propose_resolution.not_acknowledged", "acknowledge the case before proposing a resolution")
-    if s.status != Status.IN_PROGRESS:
-        raise DomainError(
-            "propose_resolution.not_in_progress",
-            f"case {s.case_id} is {s.status.value}; a proposal needs work in progress",
-        )
     threshold = s.policy.compensation.approval_threshold
     needs_approval = c.compensation is not None and c.compensation.amount > threshold
     return [
@@ -251,29 +372,18 @@ def _propose_resolution(s: EscalationState, c: ProposeResolution, now: datetime)
 
 
 def _decide_compensation(s: EscalationState, c: DecideCompensation, now: datetime) -> list[EventData]:
-    if s.proposal is None or not s.proposal.awaiting_compensation_approval:
-        raise DomainError("decide_compensation.nothing_awaiting", "no proposed compensation is awaiting approval")
-    assert s.proposal.compensation is not None
+    assert s.proposal is not None and s.proposal.compensation is not None  # the guard refused otherwise
     return [
         CompensationDecided(approved=c.approved, amount=s.proposal.compensation.amount, by=c.actor.id, reason=c.reason)
     ]
 
 
 def _sign_off(s: EscalationState, c: SignOff, now: datetime) -> list[EventData]:
-    if s.proposal is None or not s.proposal.awaiting_sign_off:
-        raise DomainError("sign_off.nothing_awaiting", "no proposed resolution is awaiting management sign-off")
     return [SignedOff(by=c.actor.id)]
 
 
 def _customer_response(s: EscalationState, c: RecordCustomerResponse, now: datetime) -> list[EventData]:
-    if s.status != Status.RESOLUTION_PROPOSED or s.proposal is None:
-        raise DomainError("customer_response.no_proposal", "there is no proposed resolution for the customer to answer")
-    if s.proposal.awaiting_compensation_approval:
-        raise DomainError(
-            "customer_response.awaiting_compensation_approval", "the proposed compensation must be approved first"
-        )
-    if s.proposal.awaiting_sign_off:
-        raise DomainError("customer_response.awaiting_sign_off", "the proposal needs management sign-off first")
+    assert s.proposal is not None  # the guard refused otherwise
     responded = CustomerResponded(accepted=c.accepted, comment=c.comment)
     if not c.accepted:
         return [responded]
@@ -286,32 +396,14 @@ def _customer_response(s: EscalationState, c: RecordCustomerResponse, now: datet
 
 
 def _follow_up(s: EscalationState, c: CompleteFollowUp, now: datetime) -> list[EventData]:
-    if s.status != Status.RESOLVED:
-        raise DomainError(
-            "follow_up.not_resolved", f"case {s.case_id} is {s.status.value}; follow-up comes after resolution"
-        )
-    if s.follow_up_due_at is None:
-        due = s.clocks[DeadlineKind.FOLLOW_UP].due_at if DeadlineKind.FOLLOW_UP in s.clocks else None
-        raise DomainError("follow_up.not_yet_due", f"the follow-up is due at {due.isoformat() if due else 'unknown'}")
-    if s.satisfaction is not None:
-        raise DomainError("follow_up.already_done", f"the follow-up was recorded (satisfaction {s.satisfaction})")
     return [FollowUpCompleted(satisfaction=c.satisfaction, comment=c.comment)]
 
 
 def _close(s: EscalationState, c: Close, now: datetime) -> list[EventData]:
-    if s.status != Status.RESOLVED:
-        raise DomainError("close.not_resolved", f"case {s.case_id} is {s.status.value}; only a resolved case is closed")
     return [Closed(note=c.note)]
 
 
 def _reopen(s: EscalationState, c: Reopen, now: datetime) -> list[EventData]:
-    if s.status not in (Status.RESOLVED, Status.CLOSED) or s.resolved_at is None:
-        raise DomainError(
-            "reopen.not_resolved", f"case {s.case_id} is {s.status.value}; only a resolved or closed case is reopened"
-        )
-    until = s.resolved_at + s.policy.reopen_window
-    if now >= until:
-        raise DomainError("reopen.window_closed", f"the reopen window ended at {until.isoformat()}")
     return [Reopened(reason=c.reason)]
 
 
@@ -343,6 +435,28 @@ _HANDLERS = {
     Reopen: _reopen,
     Withdraw: _withdraw,
     AttachSignal: _attach_signal,
+}
+
+_GUARDS = {
+    "assign": _guard_assign,
+    "acknowledge": _guard_acknowledge,
+    "add_note": _no_guard,
+    "request_escalation": _guard_request_escalation,
+    "decline_escalation": _guard_decline_escalation,
+    "escalate": _guard_escalate,
+    "de_escalate": _guard_de_escalate,
+    "pause": _guard_pause,
+    "resume": _guard_resume,
+    "change_priority": _guard_change_priority,
+    "propose_resolution": _guard_propose_resolution,
+    "decide_compensation": _guard_decide_compensation,
+    "sign_off": _guard_sign_off,
+    "customer_response": _guard_customer_response,
+    "follow_up": _guard_follow_up,
+    "close": _guard_close,
+    "reopen": _guard_reopen,
+    "withdraw": _no_guard,
+    "attach_signal": _no_guard,
 }
 
 
