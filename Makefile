@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install up test test-fast bench lint clean
+.PHONY: install browser up test test-fast bench lint clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=...)")'
@@ -17,13 +17,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Debian's Chromium for the console's browser tests (no browser download at run time).
+browser:
+	./scripts/ensure-chromium
+
 up: install
 	$(BIN)/escalations up
 
-test: install
+test: install browser
 	$(BIN)/python -m tests
 
-test-fast: install
+test-fast: install browser
 	$(BIN)/python -m tests -m "not slow"
 
 bench: install

@@ -13,7 +13,7 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -27,6 +27,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api import idempotency
 from api.auth import Principal, authenticate
+from api.console import install_console
 from api.models import BODY_MODELS, COMMAND_ROUTES, CasePage, CommandReply, OpenBody, SignalBody, SignalReply
 from api.problems import Problem, not_found, unavailable
 from api.signals import receive_signal
@@ -35,16 +36,17 @@ from events.store import EventStore
 from events.vocabulary import Priority
 from projections.audit import export_csv, export_jsonl, make_digest, state_as_of
 from projections.audit_trail import describe
-from projections.metrics import compute_metrics
+from projections.metrics import compute_metrics, compute_trend
 from workflows.client import CommandRefused, case_state, open_case_and_wait, send_command
 from workflows.commands import COMMAND_CLASSES, OpenEscalation
-from workflows.decide import authorize, decide_open
+from workflows.decide import authorize, available_commands, decide_open
 from workflows.errors import DomainError
-from workflows.permissions import READ_ROLES
+from workflows.permissions import PERMISSIONS, READ_ROLES
 from workflows.policy import Policy
 from workflows.state import EscalationState, Status
 
 MAX_BODY_BYTES = 64 * 1024
+ROUTE_OF_COMMAND = {name: segment for segment, name in COMMAND_ROUTES.items()}
 CasePath = Annotated[str, Path(pattern=CASE_ID_PATTERN, description="the case id")]
 SearchText = Annotated[str | None, Query(max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
@@ -88,6 +90,7 @@ def create_app(services: Services | Callable[[], Awaitable[Services]]) -> FastAP
     _install_error_handlers(app)
     _install_body_limit(app)
     _routes(app)
+    install_console(app)
     return app
 
 
@@ -203,6 +206,13 @@ async def _idempotent(
     return response
 
 
+def _at_risk(row: asyncpg.Record) -> bool:
+    """The next deadline's warning point has passed (its warning is recorded) and it is not yet breached."""
+    state = row["state"] if isinstance(row["state"], dict) else json.loads(row["state"])
+    clock = state.get("clocks", {}).get(row["next_deadline_kind"] or "")
+    return bool(clock and clock.get("warned") and not clock.get("repeat"))
+
+
 def _command_key(principal: Principal, key: str) -> str:
     """The command's idempotency key: per caller, bounded in length whatever the header's length."""
     return "api:" + hashlib.sha256(f"{principal.name}\n{key}".encode()).hexdigest()[:48]
@@ -299,6 +309,7 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - one nested function per route
         customer_id: SearchText = None,
         owner: SearchText = None,
         breached: bool | None = None,
+        active: Annotated[bool | None, Query(description="only open, in-progress and proposed cases")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         cursor: Annotated[str | None, Query(max_length=500)] = None,
     ) -> Response:
@@ -330,6 +341,8 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - one nested function per route
                 f"(coalesce(next_deadline_at, 'infinity') > coalesce({d}::timestamptz, 'infinity') OR "
                 f"(coalesce(next_deadline_at, 'infinity') = coalesce({d}::timestamptz, 'infinity') AND case_id > {i}))"
             )
+        if active is not None:
+            clauses.append(f"status {'' if active else 'NOT '}IN ('open', 'in_progress', 'resolution_proposed')")
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         args.append(limit + 1)
         async with _services(request).pool.acquire() as conn:
@@ -338,7 +351,7 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - one nested function per route
                 f"LIMIT ${len(args)}",
                 *args,
             )
-        items = [{k: v for k, v in dict(r).items() if k != "state"} for r in rows[:limit]]
+        items = [{**{k: v for k, v in dict(r).items() if k != "state"}, "at_risk": _at_risk(r)} for r in rows[:limit]]
         next_cursor = None
         if len(rows) > limit:
             last = rows[limit - 1]
@@ -348,6 +361,33 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - one nested function per route
             }
             next_cursor = base64.urlsafe_b64encode(json.dumps(token).encode()).decode()
         return _json({"items": items, "next_cursor": next_cursor})
+
+    @app.get("/v1/me", tags=["auth"])
+    async def me(principal: Annotated[Principal, Depends(_principal)]) -> Response:
+        """Who the token belongs to, its role, and the commands that role may run at all."""
+        commands = [name for name, roles in PERMISSIONS.items() if principal.role in roles]
+        return _json(
+            {
+                "name": principal.name,
+                "role": principal.role.value,
+                "may_read": principal.role in READ_ROLES,
+                "commands": [name for name in commands if name in ROUTE_OF_COMMAND or name == "open"],
+            }
+        )
+
+    @app.get("/v1/escalations/{case_id}/commands", tags=["cases"])
+    async def case_commands(
+        request: Request, case_id: CasePath, principal: Annotated[Principal, Depends(_reader)]
+    ) -> Response:
+        """The commands the caller's role may run on this case now, by the rules the workflow applies.
+
+        Each is sent as `POST /v1/escalations/{case_id}/{route}`. A listed command can
+        still be refused for what its body says; an unlisted one is always refused.
+        """
+        state = await _state_or_404(_services(request), case_id)
+        names = available_commands(state, principal.role, datetime.now(UTC))
+        offered = [{"name": n, "route": ROUTE_OF_COMMAND[n]} for n in names if n in ROUTE_OF_COMMAND]
+        return _json({"case_id": case_id, "role": principal.role.value, "commands": offered})
 
     @app.get("/v1/escalations/{case_id}", response_model=EscalationState, tags=["cases"])
     async def get_escalation(
@@ -441,6 +481,16 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - one nested function per route
         """Operations metrics from the case list (definitions in projections/metrics.py)."""
         async with _services(request).pool.acquire() as conn:
             return _json(await compute_metrics(conn))
+
+    @app.get("/v1/metrics/trend", tags=["metrics"])
+    async def metrics_trend(
+        request: Request,
+        principal: Annotated[Principal, Depends(_reader)],
+        bucket: Annotated[str, Query(pattern="^(day|week|month)$")] = "day",
+    ) -> Response:
+        """Median time to acknowledge and to resolve per priority, per day (week, month) of opening."""
+        async with _services(request).pool.acquire() as conn:
+            return _json(await compute_trend(conn, bucket))
 
     @app.get("/v1/systemic-issues", tags=["metrics"])
     async def systemic_issues(request: Request, principal: Annotated[Principal, Depends(_reader)]) -> Response:

@@ -146,10 +146,12 @@ async def run(args: argparse.Namespace) -> list[Row]:
             if "round-trip" in wanted:
                 rows += await command_round_trip(client, EventStore(pool), cases, rounds)
             if "projection" in wanted:
-                histories = [generate_case(random.Random(5), i) for i in range(60 if quick else 400)]
+                rng = random.Random(5)  # one generator for all, so the cases differ
+                histories = [generate_case(rng, i) for i in range(60 if quick else 400)]
                 rows += await projection_lag(pool, histories, rate=20 if quick else 50, seconds=2 if quick else 20)
                 if not quick:
-                    await append_history(EventStore(pool), [generate_case(random.Random(6), i) for i in range(2000)])
+                    rng = random.Random(6)
+                    await append_history(EventStore(pool), [generate_case(rng, i) for i in range(2000)])
                 rows += await rebuild_throughput(pool)
             if "api" in wanted:
                 rows += await api_scenarios(client, pool, dsn, load_policy(DEFAULT_POLICY_PATH), quick)

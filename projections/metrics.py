@@ -102,3 +102,26 @@ async def compute_metrics(
         },
     }
     return metrics
+
+
+TREND_BUCKETS = {"day": "day", "week": "week", "month": "month"}
+
+
+async def compute_trend(conn: asyncpg.Connection, bucket: str = "day", table: str = "case_list") -> dict[str, Any]:
+    """Median time to acknowledge and to resolve per priority, per ``bucket`` of opening (UTC).
+
+    Same definitions as ``compute_metrics``; the console draws these as lines.
+    """
+    unit = TREND_BUCKETS[bucket]
+    series: dict[str, dict[str, list[dict[str, Any]]]] = {name: {} for name in DURATIONS}
+    for name, column in DURATIONS.items():
+        rows = await conn.fetch(
+            f"SELECT date_trunc('{unit}', opened_at AT TIME ZONE 'UTC') AS bucket, priority, count(*) AS n, "
+            f"percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM {column} - opened_at)) AS p50 "
+            f"FROM {table} WHERE {column} IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2"
+        )
+        for r in rows:
+            series[name].setdefault(r["priority"], []).append(
+                {"bucket": r["bucket"].date().isoformat(), "count": r["n"], "p50_seconds": r["p50"]}
+            )
+    return {"bucket": bucket, **series}

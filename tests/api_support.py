@@ -64,9 +64,11 @@ async def serving(services: Services, port: int) -> AsyncIterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def api_stack(client: Client, pool: asyncpg.Pool, database_url: str) -> AsyncIterator[ApiStack]:
-    """Worker (API test policy), projector and API, all on this test's own task queue."""
-    policy = load_policy(API_POLICY)
+async def api_stack(
+    client: Client, pool: asyncpg.Pool, database_url: str, policy_path: Path = API_POLICY
+) -> AsyncIterator[ApiStack]:
+    """Worker (API test policy unless told), projector and API, all on this test's own task queue."""
+    policy = load_policy(policy_path)
     # The API has a pool of its own, as in production (another process): a burst of requests
     # must not starve the worker's appends.
     api_pool = await asyncpg.create_pool(database_url, min_size=1, max_size=10)

@@ -47,10 +47,15 @@ def test_escalations_up_serves_the_api_and_stops_cleanly_on_ctrl_c(tmp_path: Pat
             httpx.get(f"http://127.0.0.1:{api_port}/openapi.json", timeout=5).json()["info"]["title"]
             == "Escalations API"
         )
+        console = httpx.get(f"http://127.0.0.1:{api_port}/console", timeout=5)
+        assert console.status_code == 200 and "/console/assets/console.js" in console.text
+        script = httpx.get(f"http://127.0.0.1:{api_port}/console/assets/console.js", timeout=5)
+        assert script.status_code == 200 and "javascript" in script.headers["content-type"]
     finally:
         stack.send_signal(signal.SIGINT)
         status = stack.wait(timeout=60)
     output = (tmp_path / "up.log").read_text()
     assert status == 0, output[-3000:]
     assert "Temporal Web UI: http://127.0.0.1:" in output and "Stack stopped." in output
+    assert f"Console: http://127.0.0.1:{api_port}/console" in output
     assert (tmp_path / ".data" / "temporal.db").exists() and (tmp_path / ".data" / "pg").is_dir()
