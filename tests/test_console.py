@@ -149,6 +149,18 @@ async def test_board_breach_acknowledge_timeline_as_of_and_metrics(stack: ApiSta
     await expect(page.locator('#asof-state [data-fact="Events so far"]')).to_have_text("1", timeout=WAIT_MS)
     await expect(page.locator('#asof-state [data-fact="Status"]')).to_have_text("Open")
     await expect(page.locator("#timeline li.future").first).to_be_visible()
+    # The picker: four seconds after opening (before the 6 s warning) only the opening had happened.
+    instant = await page.evaluate(
+        """() => {
+            const d = new Date(new Date(document.querySelector('#timeline li').dataset.at).getTime() + 4000);
+            return new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 19);
+        }"""
+    )
+    await page.get_by_label("Position in the timeline").press("End")
+    await expect(page.locator('#asof-state [data-fact="Status"]')).to_have_text("In progress", timeout=WAIT_MS)
+    await page.get_by_label("Or pick an instant (local time)").fill(instant)
+    await expect(page.locator('#asof-state [data-fact="Events so far"]')).to_have_text("1", timeout=WAIT_MS)
+    await expect(page.locator('#asof-state [data-fact="Level"]')).to_have_text("1")
     await page.screenshot(path=str(DOCS / "console-case.png"), full_page=True)
 
     await page.get_by_role("link", name="Metrics").click()
