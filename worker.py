@@ -18,13 +18,13 @@ from pathlib import Path
 import asyncpg
 import structlog
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.event_store_activities import EscalationActivities
 from events.database import create_pool
 from events.store import EventStore
+from workflows.data_converter import data_converter
 from workflows.escalation_workflow import TASK_QUEUE, EscalationWorkflow
 from workflows.policy import DEFAULT_POLICY_PATH, Policy, load_policy
 
@@ -109,7 +109,7 @@ def configure_logging(level: str | None = None) -> None:
 
 
 async def connect_client(address: str, namespace: str = "default") -> Client:
-    return await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter)
+    return await Client.connect(address, namespace=namespace, data_converter=data_converter)
 
 
 def build_worker(

@@ -20,7 +20,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
@@ -38,6 +37,7 @@ from events.vocabulary import NoteVisibility
 from worker import build_worker, configure_logging, connect_client
 from workflows.client import case_state, open_case, send_command
 from workflows.commands import AddNote, OpenEscalation
+from workflows.data_converter import data_converter
 from workflows.escalation_workflow import workflow_id_for
 from workflows.policy import DEFAULT_POLICY_PATH, load_policy
 
@@ -131,7 +131,7 @@ async def run(args: argparse.Namespace) -> list[Row]:
             client = await connect_client(address)
         else:
             env = await WorkflowEnvironment.start_local(
-                data_converter=pydantic_data_converter, dev_server_existing_path=temporal_binary()
+                data_converter=data_converter, dev_server_existing_path=temporal_binary()
             )
             client = env.client
         if not server_dsn:
@@ -156,7 +156,7 @@ async def run(args: argparse.Namespace) -> list[Row]:
             if "api" in wanted:
                 rows += await api_scenarios(client, pool, dsn, load_policy(DEFAULT_POLICY_PATH), quick)
             if "open" in wanted:
-                rows += await open_throughput(client, pool, 20 if quick else 500)
+                rows += await open_throughput(client, pool, 20 if quick else 1000)
             if "append" in wanted:
                 rows += await event_append(pool, 50 if quick else 2000)
             if "burst" in wanted:

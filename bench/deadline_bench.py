@@ -80,13 +80,13 @@ async def _bare_rows(pool: asyncpg.Pool, ids: list[str]) -> list[asyncpg.Record]
         )
 
 
-async def _wait_for(probe, count: int, timeout: float) -> list:  # noqa: ANN001
+async def _wait_for(probe, count: int, timeout: float, every: float = 0.5) -> list:  # noqa: ANN001
     deadline = time.monotonic() + timeout
     while True:
         rows = await probe()
         if len(rows) >= count or time.monotonic() > deadline:
             return rows
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(every)
 
 
 async def _finish(client: Client, case_ids: list[str], bare_ids: list[str]) -> None:
@@ -118,6 +118,57 @@ def _lateness_rows(label: str, ours: list[asyncpg.Record], bare: list[asyncpg.Re
         Row(f"{label}: stored - due max", "ms", max(stored), max(b_stored), base),
         Row(f"{label}: detected - due p99", "ms", percentile(detected, 99), percentile(b_detected, 99), base),
     ]
+
+
+class CpuMeter:
+    """CPU seconds used by each group of processes on this machine, from the first sample to the last.
+
+    This is the profile behind the spread figures: on two cores, whoever else
+    needs the CPU (the Temporal server, PostgreSQL, the client opening cases)
+    sets how promptly either worker can run.
+    """
+
+    def __init__(self, named: dict[str, int]) -> None:
+        self._named = {pid: role for role, pid in named.items()}  # the processes we started
+        self._first: dict[int, float] = {}
+        self._last: dict[int, tuple[str, float]] = {}
+        self._sampled = False
+        self._t0 = self._t1 = time.monotonic()
+
+    def _role(self, pid: int, name: str) -> str | None:
+        if pid in self._named:
+            return self._named[pid]
+        if name == "temporal":
+            return "Temporal dev server"
+        if name.startswith("postgres"):
+            return "PostgreSQL"
+        return None
+
+    def sample(self) -> None:
+        now = time.monotonic()
+        for proc in psutil.process_iter(["name", "cpu_times"]):
+            role = self._role(proc.pid, proc.info["name"] or "")
+            times = proc.info["cpu_times"]
+            if role is None or times is None:
+                continue
+            used = times.user + times.system
+            # A process seen at the first sample counts from then; a later one from its start.
+            self._first.setdefault(proc.pid, used if not self._sampled else 0.0)
+            self._last[proc.pid] = (role, used)
+        if not self._sampled:
+            self._t0, self._sampled = now, True
+        self._t1 = now
+
+    def report(self) -> str:
+        wall = max(1e-9, self._t1 - self._t0)
+        cores = psutil.cpu_count() or 1
+        by_role: dict[str, float] = {}
+        for pid, (role, used) in self._last.items():
+            by_role[role] = by_role.get(role, 0.0) + used - self._first[pid]
+        lines = [f"CPU used during the scenario ({wall:.0f} s x {cores} cores = {wall * cores:.0f} CPU s):"]
+        for role, used in sorted(by_role.items(), key=lambda kv: -kv[1]):
+            lines.append(f"  {role:<22} {used:8.1f} CPU s  {100 * used / (wall * cores):5.1f}% of the machine")
+        return "\n".join(lines)
 
 
 class _Processes:
@@ -172,6 +223,7 @@ async def spread_and_memory(
     policy_file.write_text(json.dumps(policy.content()))
     queue = f"bench-spread-{uuid.uuid4().hex[:8]}"
     procs = _Processes(dsn, client.service_client.config.target_host, policy_file, queue)
+    cpu = CpuMeter({"our worker": procs.ours.pid, "bare worker": procs.bare.pid, "benchmark client": os.getpid()})
     case_ids = [f"spread-{uuid.uuid4().hex[:12]}" for _ in range(n)]
     bare_ids = [f"bare-spread-{uuid.uuid4().hex[:12]}" for _ in range(n)]
     gate = asyncio.Semaphore(GATE)
@@ -190,17 +242,21 @@ async def spread_and_memory(
         starter = asyncio.gather(*(start(i) for i in range(n)))
         while not starter.done():
             procs.sample()
+            cpu.sample()
             await asyncio.sleep(1)
         await starter
         end = time.monotonic() + lead + 60
         ours, bare = [], []
         while time.monotonic() < end:
             procs.sample()
+            cpu.sample()
             ours, bare = await _ack_breaches(pool, case_ids), await _bare_rows(pool, bare_ids)
             if len(ours) >= n and len(bare) >= n:
                 break
             await asyncio.sleep(1)
         procs.sample()
+        cpu.sample()
+        print(cpu.report())
         rows = _lateness_rows(f"spread {n} over {span:g}s", ours, bare, n)
         mib = 1024 * 1024
         rows.append(
@@ -294,11 +350,11 @@ async def open_throughput(client: Client, pool: asyncpg.Pool, n: int) -> list[Ro
 
             t = time.perf_counter()
             await asyncio.gather(*(start_ours(c) for c in case_ids))
-            await _wait_for(opened, n, 300)
+            await _wait_for(opened, n, 300, every=0.05)
             ours_rate = n / (time.perf_counter() - t)
             t = time.perf_counter()
             await asyncio.gather(*(start_bare(b) for b in bare_ids))
-            await _wait_for(lambda: _bare_rows(pool, bare_ids), n, 300)
+            await _wait_for(lambda: _bare_rows(pool, bare_ids), n, 300, every=0.05)
             bare_rate = n / (time.perf_counter() - t)
     finally:
         await _finish(client, case_ids, bare_ids)

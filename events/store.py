@@ -12,15 +12,19 @@ Guarantees (each backed by a test in tests/test_event_store.py):
 * ``hash = sha256(prev_hash || body)`` over the exact stored bytes of ``body``.
 * ``read_all(after)`` returns events in position order and never skips one that
   a concurrent writer commits late, because appends are serialised (see below).
+* Appends through one store that overlap in time are sent in one call and one
+  transaction (group commit); each still succeeds or fails on its own.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 
@@ -31,12 +35,11 @@ ZERO_HASH = "0" * 64
 NOTIFY_CHANNEL = "escalation_events"
 
 # One lock for all appends (advisory key "esc_appd", taken inside the
-# append_events() function of 0004_append_function.sql). Holding it for the
+# append_batch() function of 0004_append_function.sql). Holding it for the
 # length of the append transaction means a position is allocated only after
 # every earlier append has committed, so positions become visible in order and
 # a reader following them cannot skip an event (invariant 4). It costs write
 # parallelism, which bench/ measures.
-_EXPECTED_VERSION_SQLSTATE = "ES409"  # raised by append_events() when the head moved
 
 
 class EventStoreError(Exception):
@@ -57,7 +60,7 @@ def _body_for(event: NewEvent, recorded_at: datetime) -> str:
     return canonical_json(content)
 
 
-def _from_row(row: asyncpg.Record) -> RecordedEvent:
+def _from_row(row: Mapping[str, Any]) -> RecordedEvent:
     content = json.loads(row["body"])
     content.update(position=row["position"], prev_hash=row["prev_hash"], hash=row["hash"])
     return RecordedEvent.model_validate(content)
@@ -99,11 +102,45 @@ def link_problem(
     return None
 
 
+MAX_APPENDS_PER_CALL = 200
+_RECORD_COLUMNS = ("position", "stream_id", "version", "event_id", "body", "prev_hash", "hash")
+
+
+@dataclass
+class _PendingAppend:
+    stream_id: str
+    expected_version: int
+    events: list[NewEvent]
+    bodies: list[str]
+    recorded_at: datetime
+    done: asyncio.Future[list[RecordedEvent]]
+
+
+def _settle(
+    future: asyncio.Future[list[RecordedEvent]],
+    *,
+    result: list[RecordedEvent] | None = None,
+    exception: BaseException | None = None,
+) -> None:
+    if future.done():
+        return
+    if exception is not None:
+        future.set_exception(exception)
+    else:
+        future.set_result(result or [])
+
+
 class EventStore:
-    """Event store over an asyncpg pool. Safe to share between tasks."""
+    """Event store over an asyncpg pool. Safe to share between tasks of one event loop.
+
+    Concurrent appends through one store are committed together (group commit):
+    each keeps its own outcome, and a failing one does not fail the others.
+    """
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
+        self._queue: list[_PendingAppend] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     async def append(self, stream_id: str, expected_version: int, events: Sequence[NewEvent]) -> list[RecordedEvent]:
         """Append ``events`` to ``stream_id`` whose head must be ``expected_version``.
@@ -123,29 +160,74 @@ class EventStore:
                     f"expected {expected_version + 1 + offset} (batch must continue the stream)"
                 )
         # recorded_at is part of the hashed body, so it is stamped here, just
-        # before the single round trip that locks, checks and inserts (0004).
+        # before the append is queued for the next round trip (0004).
         recorded_at = datetime.now(UTC)
-        ids, types = [e.event_id for e in events], [e.type for e in events]
-        bodies = [_body_for(e, recorded_at) for e in events]
-        async with self._pool.acquire() as conn:
+        pending = _PendingAppend(
+            stream_id=stream_id,
+            expected_version=expected_version,
+            events=list(events),
+            bodies=[_body_for(e, recorded_at) for e in events],
+            recorded_at=recorded_at,
+            done=asyncio.get_running_loop().create_future(),
+        )
+        self._queue.append(pending)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        # Shielded: a caller that gives up does not cancel the batch its append rides in.
+        return await asyncio.shield(pending.done)
+
+    async def _flush(self) -> None:
+        """Group commit: send everything queued in one call; what queues meanwhile goes in the next."""
+        while self._queue:
+            batch, self._queue = self._queue[:MAX_APPENDS_PER_CALL], self._queue[MAX_APPENDS_PER_CALL:]
             try:
-                rows = await conn.fetch(
-                    f"SELECT {_COLUMNS} FROM append_events($1, $2, $3::uuid[], $4::text[], $5::text[], $6)",
-                    stream_id,
-                    expected_version,
-                    ids,
-                    types,
-                    bodies,
-                    recorded_at,
-                )
-            except asyncpg.PostgresError as exc:
-                if exc.sqlstate == _EXPECTED_VERSION_SQLSTATE:
-                    raise ConcurrencyConflict(str(exc)) from None
-                raise
-        return self._whole_batch(stream_id, events, rows)
+                rows = await self._append_batch(batch)
+            except BaseException as exc:
+                for pending in batch:
+                    _settle(pending.done, exception=exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    for pending in self._queue:
+                        _settle(pending.done, exception=exc)
+                    self._queue = []
+                    raise
+                continue
+            by_request: dict[int, list[asyncpg.Record]] = {}
+            for row in rows:
+                by_request.setdefault(row["out_request"], []).append(row)
+            for number, pending in enumerate(batch, start=1):
+                try:
+                    result = self._outcome(pending, by_request.get(number, []))
+                except Exception as exc:  # noqa: BLE001 - every append must get its own outcome
+                    _settle(pending.done, exception=exc)
+                else:
+                    _settle(pending.done, result=result)
+
+    async def _append_batch(self, batch: list[_PendingAppend]) -> list[asyncpg.Record]:
+        async with self._pool.acquire() as conn:
+            return await conn.fetch(
+                "SELECT * FROM append_batch($1, $2, $3, $4, $5, $6, $7)",
+                [p.stream_id for p in batch],
+                [p.expected_version for p in batch],
+                [len(p.events) for p in batch],
+                [p.recorded_at for p in batch],
+                [e.event_id for p in batch for e in p.events],
+                [e.type for p in batch for e in p.events],
+                [body for p in batch for body in p.bodies],
+            )
+
+    def _outcome(self, pending: _PendingAppend, rows: list[asyncpg.Record]) -> list[RecordedEvent]:
+        for row in rows:
+            if row["out_outcome"] == "conflict":
+                raise ConcurrencyConflict(row["out_detail"])
+            if row["out_outcome"] == "error":
+                raise EventStoreError(f"the append to {pending.stream_id} was refused: {row['out_detail']}")
+        stored = [{column: row[f"out_{column}"] for column in _RECORD_COLUMNS} for row in rows]
+        return self._whole_batch(pending.stream_id, pending.events, stored)
 
     @staticmethod
-    def _whole_batch(stream_id: str, events: Sequence[NewEvent], rows: Sequence[asyncpg.Record]) -> list[RecordedEvent]:
+    def _whole_batch(
+        stream_id: str, events: Sequence[NewEvent], rows: Sequence[Mapping[str, Any]]
+    ) -> list[RecordedEvent]:
         """The stored rows of exactly this batch, in version order, or ConcurrencyConflict.
 
         The rows are either the ones just inserted or, for a re-append, the ones

@@ -12,7 +12,6 @@ from pathlib import Path
 import asyncpg
 import pytest
 from temporalio.client import Client, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -21,6 +20,7 @@ from events.store import EventStore
 from worker import build_worker
 from workflows.client import open_case
 from workflows.commands import OpenEscalation
+from workflows.data_converter import data_converter
 from workflows.policy import DEFAULT_POLICY_PATH, Policy, load_policy
 
 
@@ -36,7 +36,7 @@ def _binary(name: str) -> str:
 @pytest.fixture(scope="session")
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter, test_server_existing_path=_binary("temporal-test-server")
+        data_converter=data_converter, test_server_existing_path=_binary("temporal-test-server")
     )
     yield env
     await env.shutdown()
@@ -45,7 +45,7 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture(scope="session")
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter,
         dev_server_existing_path=_binary("temporal"),
     )
     yield env

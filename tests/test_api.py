@@ -257,11 +257,12 @@ async def test_retrying_with_the_same_key_writes_nothing_twice_even_after_a_rest
 
 async def test_unreachable_dependencies_are_503_not_500(database_url: str, http: httpx.AsyncClient) -> None:
     from temporalio.client import Client
-    from temporalio.contrib.pydantic import pydantic_data_converter
+
+    from workflows.data_converter import data_converter
 
     dead_pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
     await dead_pool.close()
-    dead_temporal = await Client.connect(f"127.0.0.1:{free_port()}", lazy=True, data_converter=pydantic_data_converter)
+    dead_temporal = await Client.connect(f"127.0.0.1:{free_port()}", lazy=True, data_converter=data_converter)
     services = Services(pool=dead_pool, client=dead_temporal, policy=load_policy(API_POLICY), task_queue="nowhere")
     async with serving(services, free_port()) as base:
         ready = await http.get(f"{base}/readyz")

@@ -114,8 +114,14 @@ async def test_migrations_are_idempotent(pool: asyncpg.Pool) -> None:
     assert numbers[0] == 1 and numbers == sorted(set(numbers))
 
 
-async def test_read_all_never_skips_an_event_committed_late_by_a_concurrent_writer(store: EventStore) -> None:
-    """16 writers append while a reader follows positions; the reader must see every event once."""
+async def test_read_all_never_skips_an_event_committed_late_by_a_concurrent_writer(
+    store: EventStore, pool: asyncpg.Pool
+) -> None:
+    """16 writers append while a reader follows positions; the reader must see every event once.
+
+    Each writer has a store of its own, so their transactions really overlap
+    (one store would send them together, as one transaction).
+    """
     writers, batches, per_batch = 16, 15, 2
     streams = [unique_case_id("concurrent") for _ in range(writers)]
     start = (await store.read_all(0, limit=1_000_000) or [None])[-1]
@@ -125,8 +131,9 @@ async def test_read_all_never_skips_an_event_committed_late_by_a_concurrent_writ
     done = asyncio.Event()
 
     async def write(stream: str) -> None:
+        own = EventStore(pool)
         for b in range(batches):
-            await store.append(stream, b * per_batch, note_events(stream, per_batch, start_version=b * per_batch + 1))
+            await own.append(stream, b * per_batch, note_events(stream, per_batch, start_version=b * per_batch + 1))
 
     async def follow() -> None:
         cursor = start_position
@@ -148,3 +155,27 @@ async def test_read_all_never_skips_an_event_committed_late_by_a_concurrent_writ
     assert len(ids) == len(set(ids)) == expected
     positions = [e.position for e in seen]
     assert positions == sorted(positions)
+
+
+async def test_overlapping_appends_commit_together_and_each_keeps_its_own_outcome(store: EventStore) -> None:
+    streams = [unique_case_id("group") for _ in range(5)]
+    await store.append(streams[0], 0, note_events(streams[0], 1))
+    calls: list[int] = []
+    send = store._append_batch  # noqa: SLF001 - observing the group commit
+
+    async def counted(batch):  # noqa: ANN001, ANN202
+        calls.append(len(batch))
+        return await send(batch)
+
+    store._append_batch = counted  # type: ignore[method-assign]  # noqa: SLF001
+    results = await asyncio.gather(
+        *(store.append(s, 0, note_events(s, 2)) for s in streams),  # streams[0] is at version 1: a conflict
+        store.append(streams[1], 2, note_events(streams[1], 1, start_version=3)),  # continues streams[1]
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], ConcurrencyConflict), results[0]
+    assert [len(r) for r in results[1:]] == [2, 2, 2, 2, 1]
+    assert [e.version for e in await store.read_stream(streams[1])] == [1, 2, 3]
+    assert calls == [6]  # one round trip (one transaction) for all six
+    for stream in streams:
+        assert await store.verify_stream(stream) is None

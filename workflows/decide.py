@@ -408,7 +408,12 @@ def _reopen(s: EscalationState, c: Reopen, now: datetime) -> list[EventData]:
 
 
 def _withdraw(s: EscalationState, c: Withdraw, now: datetime) -> list[EventData]:
-    return [Withdrawn(reason=c.reason, note=c.note)]
+    events: list[EventData] = []
+    if s.paused is not None:
+        # Withdrawal ends any wait; the pause is closed so paused time is exact
+        # (found by tests/test_domain_properties.py: it used to vanish).
+        events.append(Resumed(paused_seconds=(now - s.paused.since).total_seconds()))
+    return [*events, Withdrawn(reason=c.reason, note=c.note)]
 
 
 def _attach_signal(s: EscalationState, c: AttachSignal, now: datetime) -> list[EventData]:

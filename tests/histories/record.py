@@ -1,0 +1,139 @@
+"""Record the canonical workflow histories that `tests/test_workflow_replay.py` replays on every run.
+
+    .venv/bin/python -m tests.histories.record
+
+Run it only when a workflow change is *meant* to change what the workflow does
+(and guard old histories with ``workflow.patched``; see the README, "Changing
+workflow code safely"). It runs each scenario on the time-skipping test server
+against a fresh database (``DATABASE_URL``'s server, else an embedded one) and
+writes ``tests/histories/<scenario>.json``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from cli.embedded_postgres import start_embedded_postgres, stop_embedded_postgres
+from events.database import create_database, create_pool, drop_database
+from events.models import Customer
+from events.store import EventStore
+from events.vocabulary import CustomerTier, NoteVisibility, PauseReason, RootCause, Severity, WithdrawReason
+from tests.domain_case import AGENT, MANAGER, command, open_command
+from tests.temporal_fixtures import _binary
+from worker import build_worker
+from workflows import commands as c
+from workflows.client import open_case, send_command
+from workflows.data_converter import data_converter
+from workflows.policy import DEFAULT_POLICY_PATH, load_policy
+
+HERE = Path(__file__).resolve().parent
+TASK_QUEUE = "histories"
+Scenario = Callable[[WorkflowEnvironment, str], Awaitable[list[WorkflowHandle]]]
+
+
+async def lifecycle(env: WorkflowEnvironment, case_id: str) -> list[WorkflowHandle]:
+    """Open, acknowledge, note, propose, accept, follow up, close, and the reopen window runs out."""
+    client = env.client
+    handle = await open_case(client, open_command(case_id, severity=Severity.SEV3), task_queue=TASK_QUEUE)
+    await send_command(client, case_id, command(c.Acknowledge))
+    await send_command(client, case_id, command(c.AddNote, visibility=NoteVisibility.INTERNAL, text="looking"))
+    proposal = command(c.ProposeResolution, summary="Fixed", root_cause=RootCause.CONFIGURATION, root_cause_text="x")
+    await send_command(client, case_id, proposal)
+    await send_command(client, case_id, command(c.SignOff, actor=MANAGER))
+    await send_command(client, case_id, command(c.RecordCustomerResponse, accepted=True))
+    await env.sleep(timedelta(days=15))  # the follow-up falls due
+    await send_command(client, case_id, command(c.CompleteFollowUp, satisfaction=4))
+    await send_command(client, case_id, command(c.Close))
+    await env.sleep(timedelta(days=31))  # the reopen window ends: the workflow completes
+    await handle.result()
+    return [handle]
+
+
+async def deadlines(env: WorkflowEnvironment, case_id: str) -> list[WorkflowHandle]:
+    """A P1 case nobody touches: warnings, breaches up the matrix, repeats at the top; then withdrawn."""
+    command_open = open_command(
+        case_id, severity=Severity.SEV1, customer=Customer(id="acme", name="ACME", tier=CustomerTier.STRATEGIC)
+    )
+    handle = await open_case(env.client, command_open, task_queue=TASK_QUEUE)
+    await env.sleep(timedelta(hours=6))
+    await send_command(env.client, case_id, command(c.Withdraw, actor=MANAGER, reason=WithdrawReason.DUPLICATE))
+    await handle.result()
+    return [handle]
+
+
+async def pause(env: WorkflowEnvironment, case_id: str) -> list[WorkflowHandle]:
+    """Acknowledged, paused for two hours waiting on the customer, resumed, withdrawn."""
+    handle = await open_case(env.client, open_command(case_id), task_queue=TASK_QUEUE)
+    await send_command(env.client, case_id, command(c.Acknowledge))
+    await send_command(env.client, case_id, command(c.Pause, reason=PauseReason.WAITING_ON_CUSTOMER))
+    await env.sleep(timedelta(hours=2))
+    await send_command(env.client, case_id, command(c.Resume))
+    await send_command(env.client, case_id, command(c.Withdraw, actor=MANAGER, reason=WithdrawReason.DUPLICATE))
+    await handle.result()
+    return [handle]
+
+
+async def continue_as_new(env: WorkflowEnvironment, case_id: str) -> list[WorkflowHandle]:
+    """Few events per run: the case continues as new twice and carries its state (and command keys)."""
+    first = await open_case(env.client, open_command(case_id), task_queue=TASK_QUEUE, max_events_per_run=3)
+    for n in range(6):
+        await send_command(env.client, case_id, command(c.AddNote, actor=AGENT, text=f"note {n}"))
+    await send_command(env.client, case_id, command(c.Withdraw, actor=MANAGER, reason=WithdrawReason.DUPLICATE))
+    latest = env.client.get_workflow_handle(first.id)
+    await latest.result()
+    first_run = env.client.get_workflow_handle(first.id, run_id=first.first_execution_run_id)
+    return [first_run, latest]
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "lifecycle": lifecycle,
+    "deadlines": deadlines,
+    "pause": pause,
+    "continue_as_new": continue_as_new,
+}
+
+
+async def _record(client: Client, env: WorkflowEnvironment, store: EventStore) -> None:
+    worker = build_worker(client, store, load_policy(DEFAULT_POLICY_PATH), task_queue=TASK_QUEUE, sandboxed=True)
+    async with worker:
+        for name, scenario in SCENARIOS.items():
+            handles = await scenario(env, f"history-{name}-{uuid.uuid4().hex[:6]}")
+            for i, handle in enumerate(handles):
+                history = await handle.fetch_history()
+                path = HERE / (f"{name}.json" if i == 0 else f"{name}.run{i + 1}.json")
+                path.write_text(history.to_json())
+                print(f"recorded {path.relative_to(HERE.parent.parent)} ({len(history.events)} events)")
+
+
+async def main() -> None:
+    server = None
+    server_dsn = os.environ.get("DATABASE_URL")
+    if not server_dsn:
+        server_dsn, server = start_embedded_postgres(Path(tempfile.mkdtemp(prefix="esc-histories-")) / "pg")
+    name = f"esc_histories_{uuid.uuid4().hex[:8]}"
+    pool = await create_pool(await create_database(server_dsn, name))
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=data_converter, test_server_existing_path=_binary("temporal-test-server")
+    )
+    try:
+        await _record(env.client, env, EventStore(pool))
+    finally:
+        await env.shutdown()
+        await pool.close()
+        await drop_database(server_dsn, name)
+        if server is not None:
+            stop_embedded_postgres(server)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
+    os._exit(0)

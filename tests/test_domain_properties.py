@@ -1,0 +1,193 @@
+"""Property-based (stateful) tests of the pure core: random commands, roles, clock advances and pauses.
+
+Invariants checked after every step, over thousands of generated runs:
+* a refused command writes no event and names its rule (in the error and as ``rule``);
+* the state equals the fold of its events;
+* time passing alone never moves a running deadline earlier (only a recorded command may);
+* a pause is excluded exactly: pausable clocks shift by the paused time, to the microsecond;
+* a closed case accepts only reopen, and only within the reopen window;
+* what ``available_commands`` offers is never refused by a case rule.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from events.models import Actor, Compensation, Customer
+from events.vocabulary import (
+    CompensationKind,
+    CustomerTier,
+    DeadlineKind,
+    NoteVisibility,
+    PauseReason,
+    Priority,
+    Role,
+    RootCause,
+    Severity,
+    WithdrawReason,
+)
+from tests.domain_case import Case, command
+from workflows import commands as c
+from workflows.decide import available_commands
+from workflows.errors import DomainError
+from workflows.state import PAUSABLE, Status
+
+ACTORS = {
+    role: Actor(id=f"someone-{role.value}", role=role)
+    for role in (Role.AGENT, Role.MANAGER, Role.EXECUTIVE, Role.SERVICE, Role.AUDITOR)
+}
+CASE_RULES = (
+    "case.",
+    "acknowledge.",
+    "assign.case",
+    "request_escalation.already",
+    "request_escalation.case",
+    "decline_escalation.",
+    "escalate.case",
+    "escalate.already",
+    "de_escalate.case",
+    "de_escalate.already",
+    "pause.",
+    "resume.",
+    "change_priority.case",
+    "propose_resolution.",
+    "decide_compensation.",
+    "sign_off.",
+    "customer_response.",
+    "follow_up.",
+    "close.",
+    "reopen.",
+)  # rules about the case, not the command's fields
+SHORT = st.text(st.characters(codec="ascii", categories=["L", "N"]), min_size=1, max_size=12)
+
+
+def command_strategy(name: str, draw: Any) -> c.Command:
+    """A well-formed command of ``name`` (the domain, not pydantic, decides whether it is allowed)."""
+    fields: dict[str, Any] = {}
+    match name:
+        case "assign":
+            fields = {"owner": draw(st.sampled_from(["alice", "bob", "carol"]))}
+        case "add_note":
+            fields = {"visibility": draw(st.sampled_from(list(NoteVisibility))), "text": draw(SHORT)}
+        case "request_escalation":
+            fields = {"reason": draw(SHORT), "wanted_level": draw(st.none() | st.integers(1, 5))}
+        case "decline_escalation" | "reopen":
+            fields = {"reason": draw(SHORT)}
+        case "escalate":
+            fields = {"reason": draw(SHORT), "to_level": draw(st.none() | st.integers(1, 5))}
+        case "de_escalate":
+            fields = {"reason": draw(SHORT), "to_level": draw(st.none() | st.integers(1, 5))}
+        case "pause":
+            fields = {"reason": draw(st.sampled_from(list(PauseReason)))}
+        case "change_priority":
+            fields = {"reason": draw(SHORT), "to_priority": draw(st.sampled_from(list(Priority)))}
+        case "propose_resolution":
+            compensation = draw(
+                st.none()
+                | st.builds(
+                    Compensation,
+                    kind=st.sampled_from(list(CompensationKind)),
+                    amount=st.decimals(min_value=Decimal(1), max_value=Decimal(5000), places=0),
+                )
+            )
+            fields = {
+                "summary": draw(SHORT),
+                "root_cause": draw(st.sampled_from(list(RootCause))),
+                "root_cause_text": draw(SHORT),
+                "compensation": compensation,
+            }
+        case "decide_compensation":
+            fields = {"approved": draw(st.booleans())}
+        case "customer_response":
+            fields = {"accepted": draw(st.booleans())}
+        case "follow_up":
+            fields = {"satisfaction": draw(st.integers(1, 5))}
+        case "withdraw":
+            fields = {"reason": draw(st.sampled_from(list(WithdrawReason)))}
+    actor = ACTORS[draw(st.sampled_from(list(ACTORS)))]
+    return command(c.COMMAND_CLASSES[name], actor=actor, **fields)
+
+
+NAMES = sorted(n for n in c.COMMAND_CLASSES if n not in ("open", "attach_signal"))
+
+
+class CaseMachine(RuleBasedStateMachine):
+    case: Case
+
+    @initialize(
+        severity=st.sampled_from(list(Severity)),
+        tier=st.sampled_from(list(CustomerTier)),
+    )
+    def open_case(self, severity: Severity, tier: CustomerTier) -> None:
+        self.case = Case(severity=severity, customer=Customer(id="acme", name="ACME", tier=tier))
+        self.paused_at: datetime | None = None
+        self.shift_at_pause: dict[DeadlineKind, tuple[datetime, timedelta]] = {}
+
+    @rule(hours=st.floats(min_value=0, max_value=72, allow_nan=False))
+    def time_passes(self, hours: float) -> None:
+        before = {k: (clock.started_at, clock.due_at) for k, clock in self.case.s.clocks.items()}
+        self.case.advance(timedelta(hours=hours))
+        for kind, clock in self.case.s.clocks.items():
+            if kind in before and before[kind][0] == clock.started_at:
+                assert clock.due_at >= before[kind][1], f"{kind} moved earlier with no command"
+
+    @rule(data=st.data(), minutes=st.integers(min_value=0, max_value=600))
+    def a_command(self, data: st.DataObject, minutes: int) -> None:
+        self.time_passes(minutes / 60)
+        name = data.draw(st.sampled_from(NAMES))
+        cmd = command_strategy(name, data.draw)
+        state, count = self.case.s, len(self.case.events)
+        offered = name in available_commands(state, cmd.actor.role, self.case.now)
+        try:
+            self.case.do(cmd)
+        except DomainError as refusal:
+            assert (self.case.s, len(self.case.events)) == (state, count), "a refused command wrote something"
+            assert refusal.rule and refusal.rule in str(refusal)
+            if offered:
+                assert not refusal.rule.startswith(CASE_RULES + ("permission.",)), (
+                    f"{name} offered, then {refusal.rule}"
+                )
+            if state.status == Status.CLOSED and name != "reopen":
+                assert refusal.rule in ("case.closed", f"permission.{name}")
+            return
+        assert state.status != Status.WITHDRAWN, "a withdrawn case accepted a command"
+        if state.status == Status.CLOSED:
+            assert name == "reopen" and state.resolved_at is not None
+            assert self.case.now < state.resolved_at + state.policy.reopen_window
+        self._track_pause(state)
+
+    def _track_pause(self, before: Any) -> None:
+        after = self.case.s
+        if before.paused is None and after.paused is not None:
+            self.paused_at = self.case.now
+            self.shift_at_pause = {k: (cl.started_at, cl.shift) for k, cl in after.clocks.items() if k in PAUSABLE}
+        elif before.paused is not None and after.paused is None:
+            assert self.paused_at is not None
+            paused = self.case.now - self.paused_at
+            assert math.isclose(after.paused_seconds - before.paused_seconds, paused.total_seconds(), abs_tol=1e-6)
+            for kind, clock in after.clocks.items():
+                if kind in self.shift_at_pause and self.shift_at_pause[kind][0] == clock.started_at:
+                    assert clock.shift - self.shift_at_pause[kind][1] == paused, (
+                        f"{kind} shifted by other than the pause"
+                    )
+            self.paused_at, self.shift_at_pause = None, {}
+
+    @invariant()
+    def state_is_the_fold_of_its_events(self) -> None:
+        assert self.case.refold() == self.case.s
+
+
+CaseMachine.TestCase.settings = settings(
+    max_examples=1500,
+    stateful_step_count=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+test_the_pure_core_keeps_its_invariants = CaseMachine.TestCase
