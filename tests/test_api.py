@@ -283,3 +283,26 @@ async def test_a_long_idempotency_key_is_accepted_and_an_unprintable_one_refused
         f"{stack.base_url}/v1/escalations", json=open_body(), headers={**stack.headers(S), "Idempotency-Key": "k" * 201}
     )
     assert bad.status_code == 422 and bad.json()["rule"] == "idempotency.invalid_key"
+
+
+async def test_fifty_racing_acknowledges_one_wins_and_the_rest_are_refused_by_rule(
+    stack: ApiStack, http: httpx.AsyncClient
+) -> None:
+    import asyncio
+
+    case_id = await open_case(http, stack)
+    path = f"/v1/escalations/{case_id}/acknowledge"
+    # Several connections, so the requests really overlap at the server.
+    clients = [httpx.AsyncClient(timeout=60) for _ in range(10)]
+    try:
+        replies = await asyncio.gather(
+            *(post(clients[i % 10], stack, path, A, {}, f"race-{i}-{uuid.uuid4().hex}") for i in range(50))
+        )
+    finally:
+        for client in clients:
+            await client.aclose()
+    statuses = sorted(r.status_code for r in replies)
+    assert statuses == [200] + [409] * 49, statuses
+    assert {r.json()["rule"] for r in replies if r.status_code == 409} == {"acknowledge.not_open"}
+    events = await EventStore(stack.pool).read_stream(stream_id_for(case_id))
+    assert [e.type for e in events].count("escalation.acknowledged") == 1

@@ -1,4 +1,6 @@
 -- Appends in one round trip, several at once (issue 5: event append throughput).
+-- The lookups are planned at each call (EXECUTE), the chain is hashed in a loop
+-- of expressions and each request's events go in as one INSERT.
 --
 -- Appends are serialised by a transaction-scoped advisory lock (invariant 4,
 -- see 0001), held until commit. Done from the client, the lock was held across
@@ -43,20 +45,17 @@ CREATE FUNCTION append_batch(
     out_body text,
     out_prev_hash text,
     out_hash text
-) LANGUAGE plpgsql
--- Plan each statement for the table as it is now. A plan cached while the table
--- was small (a sequential scan) was kept for the session and made every append
--- scan the whole table once it had grown (found by tests/test_metrics.py).
-SET plan_cache_mode = force_custom_plan
-AS $$
+) LANGUAGE plpgsql AS $$
 DECLARE
     requests integer := cardinality(p_streams);
     start_at integer := 1;  -- where request r's events start in the flattened arrays
+    n integer;
     head_version integer;
     prev text;
-    stored events;
-    request_last bigint;
-    last_position bigint;
+    prevs text[];
+    hashes text[];
+    stored_any boolean := false;
+    already_stored boolean;
 BEGIN
     IF requests = 0 OR cardinality(p_expected) <> requests OR cardinality(p_counts) <> requests
        OR cardinality(p_recorded_at) <> requests
@@ -69,17 +68,23 @@ BEGIN
     PERFORM pg_advisory_xact_lock(7310295881460248676);  -- "esc_appd", the append lock of events/store.py
 
     FOR r IN 1 .. requests LOOP
+        n := p_counts[r];
         BEGIN
-            IF EXISTS (SELECT 1 FROM events e WHERE e.event_id = ANY (p_ids[start_at : start_at + p_counts[r] - 1])) THEN
-                RETURN QUERY
-                    SELECT r, 'existing', NULL::text, e.position, e.stream_id, e.version, e.event_id, e.body,
-                           e.prev_hash::text, e.hash::text
-                      FROM events e WHERE e.event_id = ANY (p_ids[start_at : start_at + p_counts[r] - 1])
-                     ORDER BY e.position;
+            -- The two lookups are planned at each call (EXECUTE): a plan cached
+            -- while the table was empty scanned the whole table once it had grown
+            -- (found by tests/test_metrics.py, whose appends slowed to a crawl).
+            EXECUTE 'SELECT EXISTS (SELECT 1 FROM events e WHERE e.event_id = ANY ($1))'
+                INTO already_stored USING p_ids[start_at : start_at + n - 1];
+            IF already_stored THEN
+                RETURN QUERY EXECUTE
+                    'SELECT $1, ''existing'', NULL::text, e.position, e.stream_id, e.version, e.event_id, e.body,
+                            e.prev_hash::text, e.hash::text
+                       FROM events e WHERE e.event_id = ANY ($2) ORDER BY e.position'
+                    USING r, p_ids[start_at : start_at + n - 1];
             ELSE
-                SELECT e.version, e.hash INTO head_version, prev
-                  FROM events e WHERE e.stream_id = p_streams[r] ORDER BY e.version DESC LIMIT 1;
-                IF NOT FOUND THEN
+                EXECUTE 'SELECT e.version, e.hash FROM events e WHERE e.stream_id = $1 ORDER BY e.version DESC LIMIT 1'
+                    INTO head_version, prev USING p_streams[r];
+                IF head_version IS NULL THEN
                     head_version := 0;
                     prev := repeat('0', 64);
                 END IF;
@@ -89,31 +94,36 @@ BEGIN
                                p_streams[r], head_version, p_expected[r]),
                         NULL::bigint, NULL::text, NULL::integer, NULL::uuid, NULL::text, NULL::text, NULL::text;
                 ELSE
-                    FOR i IN 0 .. p_counts[r] - 1 LOOP
-                        INSERT INTO events (stream_id, version, event_id, event_type, body, prev_hash, hash, recorded_at)
-                        VALUES (p_streams[r], p_expected[r] + i + 1, p_ids[start_at + i], p_types[start_at + i],
-                                p_bodies[start_at + i], prev,
-                                encode(sha256(decode(prev, 'hex') || convert_to(p_bodies[start_at + i], 'UTF8')), 'hex'),
-                                p_recorded_at[r])
-                        RETURNING * INTO stored;
-                        prev := stored.hash;
-                        request_last := stored.position;
-                        RETURN QUERY SELECT r, 'stored', NULL::text, stored.position, stored.stream_id,
-                            stored.version, stored.event_id, stored.body, stored.prev_hash::text, stored.hash::text;
+                    prevs := '{}';
+                    hashes := '{}';
+                    FOR i IN 0 .. n - 1 LOOP
+                        prevs := prevs || prev;
+                        prev := encode(sha256(decode(prev, 'hex') || convert_to(p_bodies[start_at + i], 'UTF8')), 'hex');
+                        hashes := hashes || prev;
                     END LOOP;
-                    last_position := request_last;
+                    RETURN QUERY
+                        WITH inserted AS (
+                            INSERT INTO events (stream_id, version, event_id, event_type, body, prev_hash, hash, recorded_at)
+                            SELECT p_streams[r], p_expected[r] + x.ord::integer, x.id, x.t, x.b, x.p, x.h, p_recorded_at[r]
+                              FROM unnest(p_ids[start_at : start_at + n - 1], p_types[start_at : start_at + n - 1],
+                                          p_bodies[start_at : start_at + n - 1], prevs, hashes)
+                                   WITH ORDINALITY AS x(id, t, b, p, h, ord)
+                             ORDER BY x.ord
+                            RETURNING *)
+                        SELECT r, 'stored', NULL::text, i.position, i.stream_id, i.version, i.event_id, i.body,
+                               i.prev_hash::text, i.hash::text
+                          FROM inserted i ORDER BY i.version;
+                    stored_any := true;
                 END IF;
             END IF;
         EXCEPTION WHEN OTHERS THEN
             RETURN QUERY SELECT r, 'error', SQLSTATE || ': ' || SQLERRM,
                 NULL::bigint, NULL::text, NULL::integer, NULL::uuid, NULL::text, NULL::text, NULL::text;
         END;
-        start_at := start_at + p_counts[r];
+        start_at := start_at + n;
     END LOOP;
-    IF last_position IS NOT NULL THEN
-        PERFORM pg_notify('escalation_events', last_position::text);
+    IF stored_any THEN
+        -- We hold the append lock: the sequence's last value here is the newest position.
+        PERFORM pg_notify('escalation_events', currval(pg_get_serial_sequence('events', 'position'))::text);
     END IF;
 END $$;
-
--- The same for the per-row check of 0001, which runs inside every append.
-ALTER FUNCTION events_check_append() SET plan_cache_mode = force_custom_plan;
