@@ -302,7 +302,11 @@ async def test_fifty_racing_acknowledges_one_wins_and_the_rest_are_refused_by_ru
         for client in clients:
             await client.aclose()
     statuses = sorted(r.status_code for r in replies)
-    assert statuses == [200] + [409] * 49, statuses
+    assert statuses == [200] + [409] * 49, [
+        (r.request.headers["Idempotency-Key"], r.json()["duplicate"], [(e["data"]["type"], e["command_key"], e["version"]) for e in r.json()["events"]])
+        for r in replies
+        if r.status_code != 409
+    ]
     assert {r.json()["rule"] for r in replies if r.status_code == 409} == {"acknowledge.not_open"}
     events = await EventStore(stack.pool).read_stream(stream_id_for(case_id))
     assert [e.type for e in events].count("escalation.acknowledged") == 1

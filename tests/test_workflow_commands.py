@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import pytest
 from temporalio.testing import WorkflowEnvironment
@@ -143,3 +145,37 @@ async def test_continue_as_new_carries_the_state_and_the_idempotency_keys(
         assert [e.version for e in events] == list(range(1, 8))
         assert (await handle.describe()).run_id != first_run
         assert await case_state(dev_env.client, opening.case_id) == fold(events)
+
+
+async def test_racing_commands_each_get_their_own_outcome(dev_env, pool, policy) -> None:  # noqa: ANN001
+    """50 acknowledges and 20 notes at once: one acknowledge wins, every note is stored exactly once.
+
+    Found by the HTTP race test: when Temporal aborted a speculative update task, the appends it had made
+    were returned to another command's replayed append, and both callers were told they had succeeded.
+    """
+    async with running_worker(dev_env.client, pool, policy) as cases:
+        opened = open_command()
+        await cases.open(opened)
+        await assert_eventually(lambda: EventStore(pool).read_stream(stream_id_for(opened.case_id)), bool)
+        acks = [command(Acknowledge) for _ in range(50)]
+        notes = [command(AddNote, text=f"note {i}") for i in range(20)]
+
+        async def send(cmd):  # noqa: ANN001, ANN202
+            try:
+                return await send_command(dev_env.client, opened.case_id, cmd)
+            except CommandRefused as refusal:
+                return refusal
+
+        results = await asyncio.gather(*(send(c) for c in acks + notes))
+        ack_results, note_results = results[:50], results[50:]
+        # A success may come back as a duplicate: the client re-sends an update whose task Temporal aborted.
+        won = [cmd for cmd, r in zip(acks, ack_results, strict=True) if not isinstance(r, CommandRefused)]
+        assert len(won) == 1, ack_results
+        assert {r.rule for r in ack_results if isinstance(r, CommandRefused)} == {"acknowledge.not_open"}
+        assert not any(isinstance(r, CommandRefused) for r in note_results), note_results
+        stored = await EventStore(pool).read_stream(stream_id_for(opened.case_id))
+        keys = [e.command_key for e in stored]
+        assert keys.count(won[0].idempotency_key) == 1  # the winner's own event, once
+        note_keys = sorted(n.idempotency_key for n in notes)
+        assert sorted(k for k in keys if k in set(note_keys)) == note_keys  # every note stored, once
+        assert [e.type for e in stored].count("escalation.acknowledged") == 1

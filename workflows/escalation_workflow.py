@@ -194,24 +194,34 @@ class EscalationWorkflow:
         # Handlers can run before `run` has stored the opening event.
         await workflow.wait_condition(lambda: self._state is not None)
         async with self._lock:
-            state = self.state()
-            seen = state.command_keys.get(command.idempotency_key)
-            if seen is not None:
-                return CommandResult(duplicate=True, versions=seen, events=[], state=state)
-            try:
-                payloads = decide(state, command, workflow.now())
-            except DomainError as exc:
-                raise ApplicationError(str(exc), exc.rule, type="DomainError", non_retryable=True) from exc
-            recorded = await self._append(
-                state.stream_id,
-                payloads,
-                actor=command.actor,
-                command_key=command.idempotency_key,
-                correlation_id=command.correlation_id,
-            )
-            return CommandResult(
-                duplicate=False, versions=[e.version for e in recorded], events=recorded, state=self.state()
-            )
+            while True:
+                state = self.state()
+                seen = state.command_keys.get(command.idempotency_key)
+                if seen is not None:
+                    return CommandResult(duplicate=True, versions=seen, events=[], state=state)
+                try:
+                    payloads = decide(state, command, workflow.now())
+                except DomainError as exc:
+                    raise ApplicationError(str(exc), exc.rule, type="DomainError", non_retryable=True) from exc
+                recorded = await self._append(
+                    state.stream_id,
+                    payloads,
+                    actor=command.actor,
+                    command_key=command.idempotency_key,
+                    correlation_id=command.correlation_id,
+                )
+                if all(e.command_key == command.idempotency_key for e in recorded):
+                    return CommandResult(
+                        duplicate=False, versions=[e.version for e in recorded], events=recorded, state=self.state()
+                    )
+                # The store already held another command's events at this version: a
+                # workflow task that Temporal discarded (an aborted speculative update
+                # task) had appended them before this run replayed. They are the record
+                # and are now folded; this command is decided again against them.
+                workflow.logger.warning(
+                    "store held another command's events; deciding again",
+                    extra={"command_key": command.idempotency_key, "versions": [e.version for e in recorded]},
+                )
 
     def _validate(self, command: Command) -> None:
         """Reject before anything reaches history; the handler re-decides under the lock."""
