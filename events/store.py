@@ -74,7 +74,8 @@ class ChainBreak:
     reason: str
 
 
-_COLUMNS = "position, stream_id, version, event_id, body, prev_hash, hash"
+_RECORD_COLUMNS = ("position", "stream_id", "version", "event_id", "body", "prev_hash", "hash")
+_COLUMNS = ", ".join(_RECORD_COLUMNS)
 
 
 async def fetch_after(conn: asyncpg.Connection, after_position: int, limit: int) -> list[RecordedEvent]:
@@ -103,7 +104,6 @@ def link_problem(
 
 
 MAX_APPENDS_PER_CALL = 200
-_RECORD_COLUMNS = ("position", "stream_id", "version", "event_id", "body", "prev_hash", "hash")
 
 
 @dataclass
