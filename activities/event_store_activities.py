@@ -2,7 +2,9 @@
 
 Run as *local* activities: an append is a few milliseconds of database work, and
 a local activity avoids two server round trips per command. Retried with
-backoff on any transient failure (a database outage only delays); a conflict is
+backoff on any transient failure (a database outage only delays). A stream that
+is ahead of the workflow returns the stored events after the expected version
+for the workflow to fold (see ``_record_ahead_of``); any other conflict is
 non-retryable because retrying cannot make it succeed.
 """
 
@@ -58,14 +60,38 @@ class EscalationActivities:
         try:
             recorded = await self._store.append(request.stream_id, request.expected_version, request.events)
         except ConcurrencyConflict as exc:
-            log.error("append refused", error=str(exc))
-            raise ApplicationError(str(exc), type="ConcurrencyConflict", non_retryable=True) from exc
+            record = await self._record_ahead_of(request)
+            if not record:
+                log.error("append refused", error=str(exc))
+                raise ApplicationError(str(exc), type="ConcurrencyConflict", non_retryable=True) from exc
+            log.warning(
+                "stream is ahead of the workflow; returning the record to fold",
+                conflict=str(exc),
+                versions=[e.version for e in record],
+            )
+            return record
         except ValueError as exc:
             log.error("append refused", error=str(exc))
             raise ApplicationError(str(exc), type="InvalidAppend", non_retryable=True) from exc
         for event in recorded:
             log.info("event stored", event_type=event.type, version=event.version, position=event.position)
         return recorded
+
+    async def _record_ahead_of(self, request: AppendRequest) -> list[RecordedEvent]:
+        """The stored events after ``expected_version``, when the conflict is the workflow's own past.
+
+        A case's stream has one writer, its workflow (the workflow id is the
+        stream id). So events stored after the version the workflow expects were
+        appended by that same workflow from a task Temporal later discarded (an
+        aborted speculative update task, or a task whose completion was lost
+        with a killed worker); its replay may draw ids that match them only in
+        part. They are the record: the workflow folds them and decides again.
+        An opening (version 0) is never adopted: a stream that already exists
+        belongs to another case.
+        """
+        if request.expected_version == 0:
+            return []
+        return await self._store.read_stream(request.stream_id, from_version=request.expected_version + 1)
 
     @activity.defn(name=CURRENT_POLICY)
     async def current_policy(self) -> Policy:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from datetime import UTC, datetime
 
 import asyncpg
 import pytest
@@ -16,7 +18,8 @@ from tests.eventually import assert_eventually
 from tests.temporal_fixtures import running_worker
 from workflows.client import CommandRefused, case_handle, case_state, send_command
 from workflows.commands import Acknowledge, AddNote, AssignOwner, DecideCompensation, SignOff
-from workflows.evolve import fold
+from workflows.decide import decide, envelopes
+from workflows.evolve import evolve, fold
 from workflows.messages import CommandResult
 from workflows.policy import Policy
 
@@ -179,3 +182,44 @@ async def test_racing_commands_each_get_their_own_outcome(dev_env, pool, policy)
         note_keys = sorted(n.idempotency_key for n in notes)
         assert sorted(k for k in keys if k in set(note_keys)) == note_keys  # every note stored, once
         assert [e.type for e in stored].count("escalation.acknowledged") == 1
+
+
+async def test_a_stream_ahead_of_the_workflow_is_folded_and_the_command_decided_again(
+    dev_env: WorkflowEnvironment, pool: asyncpg.Pool, policy: Policy, store: EventStore
+) -> None:
+    """Events a discarded workflow task appended (here: two notes written straight to the
+    store) sit after the version the workflow knows, with ids its replay does not draw.
+    The command's append conflicts; the workflow folds the stored events and decides again."""
+    async with running_worker(dev_env.client, pool, policy) as cases:
+        opening = open_command()
+        await cases.open(opening)
+        stream = stream_id_for(opening.case_id)
+        known = await assert_eventually(lambda: stored(store, opening.case_id), lambda events: len(events) == 1)
+        leftover_key = "k-from-a-discarded-task"
+        notes = [command(AddNote, text="left by a discarded task"), command(AddNote, text="and another")]
+        state, leftovers = fold(known), []
+        for note in notes:
+            new = envelopes(
+                stream,
+                state.version,
+                decide(state, note, datetime.now(UTC)),
+                actor=note.actor,
+                now=datetime.now(UTC),
+                ids=[uuid.uuid4()],
+                command_key=leftover_key,
+            )
+            state = evolve(state, new[0])
+            leftovers += new
+        await store.append(stream, 1, leftovers)
+
+        result = await send_command(dev_env.client, opening.case_id, command(Acknowledge))
+
+        events = await stored(store, opening.case_id)
+        assert [e.type for e in events] == [
+            "escalation.opened",
+            "escalation.note_added",
+            "escalation.note_added",
+            "escalation.acknowledged",
+        ]
+        assert not result.duplicate and result.versions == [4]
+        assert result.state == fold(events) == await case_state(dev_env.client, opening.case_id)
