@@ -64,7 +64,7 @@ class EscalationActivities:
             if not record:
                 log.error("append refused", error=str(exc))
                 raise ApplicationError(str(exc), type="ConcurrencyConflict", non_retryable=True) from exc
-            log.warning(
+            log.info(
                 "stream is ahead of the workflow; returning the record to fold",
                 conflict=str(exc),
                 versions=[e.version for e in record],

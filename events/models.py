@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -336,6 +336,22 @@ CASE_STREAM_PREFIX = "escalation-"
 
 def stream_id_for(case_id: str) -> str:
     return f"{CASE_STREAM_PREFIX}{case_id}"
+
+
+# uuid5 namespace of case event ids (a fixed, arbitrary UUID: changing it changes every id).
+CASE_EVENT_ID_NAMESPACE = UUID("6f0c7d1e-3c55-4d0e-9a57-2f4b1c8e9d21")
+
+
+def case_event_id(stream_id: str, version: int) -> UUID:
+    """The id of the event at ``version`` of a case stream.
+
+    Derived from the position in the stream rather than drawn at random, so
+    every execution path of a workflow, including a task that Temporal later
+    discards and its replay, names the event at a version alike. A re-append at
+    a taken version is then recognised as such and answered with what is stored
+    (the record), never mistaken for a new event that reuses an old id.
+    """
+    return uuid5(CASE_EVENT_ID_NAMESPACE, f"{stream_id}#{version}")
 
 
 def case_id_of(stream_id: str) -> str:

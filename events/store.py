@@ -170,6 +170,9 @@ class EventStore:
             recorded_at=recorded_at,
             done=asyncio.get_running_loop().create_future(),
         )
+        # A caller that gives up (a cancelled activity) leaves the outcome unread; reading it
+        # here keeps asyncio from reporting "exception was never retrieved".
+        pending.done.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._queue.append(pending)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())

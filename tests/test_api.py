@@ -303,7 +303,11 @@ async def test_fifty_racing_acknowledges_one_wins_and_the_rest_are_refused_by_ru
             await client.aclose()
     statuses = sorted(r.status_code for r in replies)
     assert statuses == [200] + [409] * 49, [
-        (r.request.headers["Idempotency-Key"], r.json()["duplicate"], [(e["data"]["type"], e["command_key"], e["version"]) for e in r.json()["events"]])
+        (
+            r.request.headers["Idempotency-Key"],
+            r.json()["duplicate"],
+            [(e["data"]["type"], e["command_key"], e["version"]) for e in r.json()["events"]],
+        )
         for r in replies
         if r.status_code != 409
     ]

@@ -179,3 +179,11 @@ async def test_overlapping_appends_commit_together_and_each_keeps_its_own_outcom
     assert calls == [6]  # one round trip (one transaction) for all six
     for stream in streams:
         assert await store.verify_stream(stream) is None
+
+
+def test_case_event_ids_name_a_position_in_a_stream() -> None:
+    from events.models import case_event_id
+
+    assert case_event_id("escalation-a", 1) == case_event_id("escalation-a", 1)
+    ids = {case_event_id(stream, version) for stream in ("escalation-a", "escalation-b") for version in range(1, 50)}
+    assert len(ids) == 98

@@ -8,9 +8,11 @@ from datetime import UTC, datetime
 
 import asyncpg
 import pytest
+from temporalio.client import WorkflowFailureError
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from events.models import stream_id_for
+from events.models import case_event_id, stream_id_for
 from events.store import EventStore
 from events.vocabulary import NoteVisibility
 from tests.domain_case import AGENT, MANAGER, SERVICE, command, open_command
@@ -18,7 +20,7 @@ from tests.eventually import assert_eventually
 from tests.temporal_fixtures import running_worker
 from workflows.client import CommandRefused, case_handle, case_state, send_command
 from workflows.commands import Acknowledge, AddNote, AssignOwner, DecideCompensation, SignOff
-from workflows.decide import decide, envelopes
+from workflows.decide import decide, decide_open, envelopes
 from workflows.evolve import evolve, fold
 from workflows.messages import CommandResult
 from workflows.policy import Policy
@@ -223,3 +225,29 @@ async def test_a_stream_ahead_of_the_workflow_is_folded_and_the_command_decided_
         ]
         assert not result.duplicate and result.versions == [4]
         assert result.state == fold(events) == await case_state(dev_env.client, opening.case_id)
+
+
+async def test_a_workflow_never_adopts_a_stream_another_command_opened(
+    dev_env: WorkflowEnvironment, pool: asyncpg.Pool, policy: Policy, store: EventStore
+) -> None:
+    """Only if Temporal lost a case's workflow could a second one start for a stored stream."""
+    async with running_worker(dev_env.client, pool, policy) as cases:
+        first, second = open_command(), open_command()
+        second = second.model_copy(update={"case_id": first.case_id})
+        stream = stream_id_for(first.case_id)
+        opening = envelopes(
+            stream,
+            0,
+            decide_open(first, policy),
+            actor=first.actor,
+            now=datetime.now(UTC),
+            ids=[case_event_id(stream, 1)],
+            command_key=first.idempotency_key,
+        )
+        await store.append(stream, 0, opening)
+        handle = await cases.open(second)
+        with pytest.raises(WorkflowFailureError) as failed:
+            await handle.result()
+        assert isinstance(failed.value.cause, ApplicationError)
+        assert failed.value.cause.details[0] == "open.case_exists", failed.value.cause
+        assert [e.command_key for e in await stored(store, first.case_id)] == [first.idempotency_key]

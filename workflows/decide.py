@@ -563,7 +563,7 @@ def envelopes(
     command_key: str | None,
     correlation_id: str | None = None,
 ) -> list[NewEvent]:
-    """Wrap decided payloads for storage. ``ids`` come from the caller (``workflow.uuid4``)."""
+    """Wrap decided payloads for storage. ``ids`` come from the caller (the workflow's ``case_event_id``)."""
     return [
         NewEvent(
             event_id=event_id,

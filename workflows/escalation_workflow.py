@@ -6,8 +6,8 @@ then folds them into its state with ``evolve`` (invariant 2). One timer loop,
 recomputed from the state after every event, turns deadlines into
 ``DeadlineReached`` ticks (invariant 6).
 
-Determinism (invariant 7): time comes from ``workflow.now()``, ids from
-``workflow.uuid4()``, logs from ``workflow.logger``; the domain modules are pure
+Determinism (invariant 7): time comes from ``workflow.now()``, event ids from
+the stream position (``case_event_id``), logs from ``workflow.logger``; the domain modules are pure
 and passed through the sandbox; nothing that does I/O is imported here.
 """
 
@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
         NON_RETRYABLE_APPEND_ERRORS,
         AppendRequest,
     )
-    from events.models import SYSTEM_ACTOR, Actor, EventData, RecordedEvent, stream_id_for
+    from events.models import SYSTEM_ACTOR, Actor, EventData, RecordedEvent, case_event_id, stream_id_for
     from workflows.commands import COMMAND_CLASSES, Command, DeadlineReached
     from workflows.decide import decide, decide_open, envelopes, next_wake
     from workflows.errors import DomainError
@@ -99,7 +99,10 @@ class EscalationWorkflow:
             if not await self._tick():
                 # next_wake and decide share one notion of "due", so a tick at or
                 # after the wake instant always produces events; never spin if not.
-                workflow.logger.error("deadline tick produced nothing", extra={"wake": wake.isoformat()})
+                workflow.logger.error(
+                    f"deadline tick produced nothing: wake {wake.isoformat()}, now {workflow.now().isoformat()}, "
+                    f"version {self.state().version}"
+                )
                 await workflow.sleep(1)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.state()
@@ -115,24 +118,43 @@ class EscalationWorkflow:
         except DomainError as exc:
             raise ApplicationError(str(exc), exc.rule, type="DomainError", non_retryable=True) from exc
         async with self._lock:
-            await self._append(
+            recorded = await self._append(
                 stream_id_for(input.open.case_id),
                 payloads,
                 actor=input.open.actor,
                 command_key=input.open.idempotency_key,
                 correlation_id=input.open.correlation_id,
             )
+        if recorded[0].command_key != input.open.idempotency_key:
+            # The stream was opened by another command: this workflow is not its case's
+            # (only possible if Temporal lost the first workflow). Adopt nothing.
+            rule = "open.case_exists"
+            raise ApplicationError(
+                f'rule "{rule}": case {input.open.case_id!r} is already stored, opened by another command',
+                rule,
+                type="DomainError",
+                non_retryable=True,
+            )
 
     async def _tick(self) -> bool:
-        """Enforce what is due now; True if anything was."""
+        """Enforce what is due now; False only if something was due and nothing came of it."""
         async with self._lock:
             if self._finished():
                 return True
-            state = self.state()
-            payloads = decide(state, DeadlineReached(), workflow.now())
-            if payloads:
-                await self._append(state.stream_id, payloads, actor=SYSTEM_ACTOR, command_key=None)
-            return bool(payloads)
+            wake = self._next_wake()
+            if wake is None or wake > workflow.now():
+                # A command that held the lock when the timer fired (one arriving in the
+                # same workflow task, e.g. an acknowledgement) stopped or moved the clock.
+                return True
+            return await self._enforce_due()
+
+    async def _enforce_due(self) -> bool:
+        """Record every deadline due by now (caller holds the lock); True if any was."""
+        state = self.state()
+        payloads = decide(state, DeadlineReached(), workflow.now())
+        if payloads:
+            await self._append(state.stream_id, payloads, actor=SYSTEM_ACTOR, command_key=None)
+        return bool(payloads)
 
     def _next_wake(self):  # -> datetime | None
         state = self.state()
@@ -171,7 +193,7 @@ class EscalationWorkflow:
             payloads,
             actor=actor,
             now=workflow.now(),
-            ids=[workflow.uuid4() for _ in payloads],
+            ids=[case_event_id(stream_id, version + offset) for offset in range(1, len(payloads) + 1)],
             command_key=command_key,
             correlation_id=correlation_id,
         )
@@ -194,6 +216,10 @@ class EscalationWorkflow:
         # Handlers can run before `run` has stored the opening event.
         await workflow.wait_condition(lambda: self._state is not None)
         async with self._lock:
+            # A deadline that fell due before this command is a fact first: when the
+            # timer and the command arrive in one workflow task (late, after a worker
+            # crash or an outage), the command must not erase the breach it followed.
+            await self._enforce_due()
             while True:
                 state = self.state()
                 seen = state.command_keys.get(command.idempotency_key)

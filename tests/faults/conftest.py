@@ -1,0 +1,53 @@
+"""Fixtures for the fault suite: a database of its own per test, a log directory, and the result row."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+
+from tests.faults.report import FaultRun, save
+from tests.projection_support import fresh_pool
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    report = yield
+    if report.when == "call":
+        item.stash[_OUTCOME] = report
+    return report
+
+
+_OUTCOME = pytest.StashKey[pytest.TestReport]()
+
+
+@pytest.fixture
+async def fault_db(server_dsn: str) -> AsyncIterator[tuple[asyncpg.Pool, str]]:
+    """A fresh database: the read-model comparison sees only this test's events."""
+    async for pool, url in fresh_pool(server_dsn):
+        yield pool, url
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"fault-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def fault_run(request: pytest.FixtureRequest) -> Iterator[FaultRun]:
+    """The test's row in the Reliability table, saved with its outcome when the test ends."""
+    run = FaultRun(test=request.node.name)
+    started = time.monotonic()
+    yield run
+    report = request.node.stash.get(_OUTCOME, None)
+    if report is None or report.skipped:
+        return
+    run.seconds = time.monotonic() - started
+    run.recorded_at = datetime.now(UTC).strftime("%Y-%m-%d")
+    crash = getattr(report.longrepr, "reprcrash", None)
+    run.result = "pass" if report.passed else f"FAIL: {crash.message if crash else report.longrepr}"[:300]
+    save(run)

@@ -1,0 +1,173 @@
+"""The system's processes, started by a test as real OS processes so a fault is a real fault.
+
+``ManagedProcess`` is one restartable process with its output appended to a log
+file; the helpers below start the worker, the projector, the API and a
+Temporal dev server backed by an SQLite file (so it can be stopped and
+restarted with its state).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import httpx
+
+from tests.temporal_fixtures import _binary
+from worker import connect_client
+
+ROOT = Path(__file__).resolve().parents[2]
+SECONDS_POLICY = ROOT / "tests" / "policies" / "seconds.toml"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ManagedProcess:
+    """One process that a test can SIGKILL, stop and start again; output goes to ``log_path``."""
+
+    def __init__(self, name: str, argv: list[str], env: Mapping[str, str], log_path: Path) -> None:
+        self.name = name
+        self._argv = argv
+        self._env = dict(env)
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+        self.pids: list[int] = []  # one per start
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self) -> None:
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(self._argv, cwd=ROOT, env=self._env, stdout=log, stderr=log)
+        self.pids.append(self.process.pid)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, exactly as in a crash."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL if it does not stop within 15 s."""
+        if not self.alive():
+            return
+        assert self.process is not None
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    async def wait_for_log(self, text: str, occurrences: int, timeout: float = 30) -> None:
+        """Until ``text`` appears ``occurrences`` times in the log (e.g. once per start)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self.log_path.read_text(errors="replace").count(text) < occurrences:
+            if not self.alive():
+                raise AssertionError(f"{self.name} exited; log:\n{self.log_tail()}")
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"{self.name} did not log {text!r} within {timeout}s")
+            await asyncio.sleep(0.05)
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
+
+
+def _python(*args: str) -> list[str]:
+    return [sys.executable, *args]
+
+
+def app_env(database_url: str, temporal_address: str, task_queue: str, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "TEMPORAL_ADDRESS": temporal_address,
+        "ESCALATIONS_TASK_QUEUE": task_queue,
+        "ESCALATIONS_POLICY": str(SECONDS_POLICY),
+        "ESCALATIONS_LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
+def worker_process(name: str, env: Mapping[str, str], log_dir: Path) -> ManagedProcess:
+    return ManagedProcess(name, _python(str(ROOT / "worker.py")), env, log_dir / f"{name}.log")
+
+
+def projector_process(name: str, env: Mapping[str, str], log_dir: Path) -> ManagedProcess:
+    return ManagedProcess(name, _python("-m", "cli.main", "project"), env, log_dir / f"{name}.log")
+
+
+def api_process(name: str, env: Mapping[str, str], log_dir: Path, port: int) -> ManagedProcess:
+    argv = _python("-m", "cli.main", "api", "--host", "127.0.0.1", "--port", str(port))
+    return ManagedProcess(name, argv, env, log_dir / f"{name}.log")
+
+
+async def wait_until_serving(url: str, process: ManagedProcess, timeout: float = 30) -> None:
+    """Poll ``url`` until it answers at all (any status); fail early if the process died."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    async with httpx.AsyncClient(timeout=2) as http:
+        while True:
+            if not process.alive():
+                raise AssertionError(f"{process.name} exited; log:\n{process.log_tail()}")
+            try:
+                await http.get(url)
+                return
+            except httpx.TransportError:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise AssertionError(f"{process.name} did not serve {url} within {timeout}s") from None
+                await asyncio.sleep(0.2)
+
+
+class TemporalDevServer(ManagedProcess):
+    """``temporal server start-dev`` on a port of its own, its state in an SQLite file that survives restarts."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        argv = [
+            _binary("temporal"),
+            "server",
+            "start-dev",
+            "--headless",
+            "--db-filename",
+            str(data_dir / "temporal.db"),
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--http-port",
+            str(free_port()),
+            "--metrics-port",
+            str(free_port()),
+            "--log-level",
+            "error",
+        ]
+        super().__init__("temporal", argv, os.environ, data_dir / "temporal.log")
+
+    async def wait_ready(self, timeout: float = 60) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            if not self.alive():
+                raise AssertionError(f"the Temporal dev server exited; log:\n{self.log_tail()}")
+            try:
+                await connect_client(self.address)
+                return
+            except Exception:  # noqa: BLE001 - any failure means "not yet"
+                if asyncio.get_running_loop().time() > deadline:
+                    raise AssertionError(f"the Temporal dev server did not answer within {timeout}s") from None
+                await asyncio.sleep(0.3)
