@@ -8,6 +8,15 @@ import asyncpg
 
 from events.migrate import apply_migrations
 
+# What a lost or unreachable database raises: worth retrying once it is back.
+DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
+
 
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     """A pool for ``dsn`` with migrations applied (idempotent; safe from many processes)."""

@@ -27,6 +27,7 @@ import asyncpg
 import httpx
 import structlog
 
+from events.database import DATABASE_UNAVAILABLE
 from events.models import (
     DeadlineBreached,
     DeadlineWarning,
@@ -201,7 +202,11 @@ class WebhookDeliverer:
     async def run(self, stop: asyncio.Event, poll_interval: float = 0.5) -> None:
         async with httpx.AsyncClient() as client:
             while not stop.is_set():
-                attempted = await self.deliver_due(client)
+                try:
+                    attempted = await self.deliver_due(client)
+                except DATABASE_UNAVAILABLE as exc:
+                    log.warning("database unavailable; retrying", error=str(exc) or type(exc).__name__)
+                    attempted = 0
                 if not attempted:
                     try:
                         await asyncio.wait_for(stop.wait(), poll_interval)

@@ -9,6 +9,9 @@ Contract (invariant 4):
   event committed late.
 * It wakes on ``LISTEN escalation_events`` and also polls, so a lost
   notification only delays.
+* Several instances may run: one holds each projection's lease (an advisory
+  lock) and applies it; the others stand by and take over when it dies.
+* A database outage pauses it; it reconnects and resumes from the checkpoints.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import ClassVar
 import asyncpg
 import structlog
 
+from events.database import DATABASE_UNAVAILABLE
 from events.models import CASE_STREAM_PREFIX, RecordedEvent
 from events.store import NOTIFY_CHANNEL, fetch_after
 
@@ -96,29 +100,100 @@ class Projector:
         return total
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Catch up, then follow new events until ``stop`` is set."""
+        """Follow new events until ``stop`` is set, through database outages.
+
+        Only the projections whose lease this instance holds are applied (see
+        ``_LeaseHolder``); the others are tried again every poll, so when the
+        active instance dies a standby takes over within a poll interval. A lost
+        database connection drops every lease and retries after a pause.
+        """
+        log.info("projector started", projections=[p.name for p in self._projections])
+        try:
+            while not stop.is_set():
+                try:
+                    await self._follow(stop)
+                except DATABASE_UNAVAILABLE as exc:
+                    log.warning("database unavailable; retrying", error=str(exc) or type(exc).__name__)
+                    await _wait(stop, self._poll_interval)
+        finally:
+            log.info("projector stopped")
+
+    async def _follow(self, stop: asyncio.Event) -> None:
         wake = asyncio.Event()
 
         def on_notify(*_: object) -> None:
             wake.set()
 
-        listener: asyncpg.Connection = await self._pool.acquire()
-        await listener.add_listener(NOTIFY_CHANNEL, on_notify)
-        log.info("projector started", projections=[p.name for p in self._projections])
+        # A connection of its own: it holds the leases (session advisory locks die
+        # with it) and listens for new events.
+        conn: asyncpg.Connection = await self._pool.acquire()
+        leases = _LeaseHolder(conn)
         try:
+            await conn.add_listener(NOTIFY_CHANNEL, on_notify)
             while not stop.is_set():
                 wake.clear()
-                applied = await self.catch_up()
+                held = await leases.acquire([p.name for p in self._projections])
+                applied = 0
+                for projection in self._projections:
+                    if projection.name in held:
+                        while step := await self.step(projection):
+                            applied += step
                 if applied:
                     log.debug("projected", events=applied)
-                waiters = [asyncio.create_task(wake.wait()), asyncio.create_task(stop.wait())]
-                await asyncio.wait(waiters, timeout=self._poll_interval, return_when=asyncio.FIRST_COMPLETED)
-                for waiter in waiters:
-                    waiter.cancel()
+                await _wait(stop, self._poll_interval, wake)
         finally:
-            await listener.remove_listener(NOTIFY_CHANNEL, on_notify)
-            await self._pool.release(listener)
-            log.info("projector stopped")
+            try:
+                await asyncio.wait_for(leases.release_all(), timeout=2)
+                await conn.remove_listener(NOTIFY_CHANNEL, on_notify)
+                await self._pool.release(conn, timeout=2)
+            except (*DATABASE_UNAVAILABLE, asyncio.CancelledError):
+                conn.terminate()  # a broken connection releases its locks server-side
+
+
+# Advisory locks in the two-int key space (distinct from the event store's
+# single-bigint append lock): (this namespace, hashtext(projection name)).
+_LEASE_NAMESPACE = 0x45534350  # "ESCP"
+
+
+class _LeaseHolder:
+    """One instance applies each projection at a time: it holds that projection's session advisory lock.
+
+    The checkpoint row lock in ``step`` already keeps two instances from applying
+    the same batch; the lease keeps the standby from even trying, and makes the
+    active instance visible in ``pg_locks``. The lock lives as long as the
+    connection: a killed instance's locks are freed when PostgreSQL sees its
+    connection close.
+    """
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+        self.held: set[str] = set()
+
+    async def acquire(self, names: Sequence[str]) -> set[str]:
+        for name in names:
+            if name not in self.held and await self._conn.fetchval(
+                "SELECT pg_try_advisory_lock($1, hashtext($2))", _LEASE_NAMESPACE, name
+            ):
+                log.info("projection lease acquired", projection=name)
+                self.held.add(name)
+        return self.held
+
+    async def release_all(self) -> None:
+        for name in sorted(self.held):
+            await self._conn.execute("SELECT pg_advisory_unlock($1, hashtext($2))", _LEASE_NAMESPACE, name)
+        self.held.clear()
+
+
+async def _wait(stop: asyncio.Event, timeout: float, wake: asyncio.Event | None = None) -> None:
+    """Until ``stop`` (or ``wake``) is set, or ``timeout`` seconds pass."""
+    waiters = [asyncio.create_task(stop.wait())]
+    if wake is not None:
+        waiters.append(asyncio.create_task(wake.wait()))
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
 
 
 async def checkpoint(conn: asyncpg.Connection, name: str) -> int:
