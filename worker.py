@@ -22,7 +22,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.event_store_activities import EscalationActivities
-from events.database import create_pool
+from events.database import APP_ROLE, create_pool
 from events.store import EventStore
 from workflows.data_converter import data_converter
 from workflows.escalation_workflow import TASK_QUEUE, EscalationWorkflow
@@ -50,6 +50,8 @@ class Settings:
     max_cached_workflows: int = 10_000
     db_pool_size: int = 20
     workflow_sandbox: bool = False
+    # The database role the services work as (events/migrations/0005_app_role.sql); "" = the login's own.
+    db_role: str = APP_ROLE
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -65,6 +67,7 @@ class Settings:
             max_cached_workflows=int(env.get("ESCALATIONS_MAX_CACHED_WORKFLOWS", 10_000)),
             db_pool_size=int(env.get("ESCALATIONS_DB_POOL_SIZE", 20)),
             workflow_sandbox=_flag(env.get("ESCALATIONS_WORKFLOW_SANDBOX", "off")),
+            db_role=env.get("ESCALATIONS_DB_ROLE", APP_ROLE),
         )
 
 
@@ -160,7 +163,9 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         raise RuntimeError("run_worker needs DATABASE_URL and TEMPORAL_ADDRESS (or use `escalations up`)")
     stop = stop or _stop_on_signals()
     policy = load_policy(settings.policy_path)
-    pool: asyncpg.Pool = await create_pool(settings.database_url, max_size=settings.db_pool_size)
+    pool: asyncpg.Pool = await create_pool(
+        settings.database_url, max_size=settings.db_pool_size, role=settings.db_role or None
+    )
     try:
         client = await connect_client(settings.temporal_address, settings.namespace)
         worker = build_worker(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 
@@ -48,8 +49,17 @@ async def create_token(pool: asyncpg.Pool, name: str, role: Role) -> str:
 
 
 async def authenticate(pool: asyncpg.Pool, token: str) -> Principal | None:
+    """The token's principal, or None for an unknown or revoked token.
+
+    Timing reveals nothing about a token: the database looks up its SHA-256
+    digest (never the token), and the digest found is compared again in
+    constant time. The token itself is never logged or stored.
+    """
+    digest = token_hash(token)
     async with pool.acquire() as conn:
         row = await conn.fetchrow(
-            "SELECT name, role FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL", token_hash(token)
+            "SELECT token_hash, name, role FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL", digest
         )
-    return Principal(row["name"], Role(row["role"])) if row else None
+    if row is None or not hmac.compare_digest(row["token_hash"], digest):
+        return None
+    return Principal(row["name"], Role(row["role"]))

@@ -17,7 +17,7 @@ from workflows.policy import load_policy
 async def build_services(settings: Settings) -> Services:
     if settings.database_url is None or settings.temporal_address is None:
         raise RuntimeError("the API needs DATABASE_URL and TEMPORAL_ADDRESS (or use `escalations up`)")
-    pool = await create_pool(settings.database_url, max_size=settings.db_pool_size)
+    pool = await create_pool(settings.database_url, max_size=settings.db_pool_size, role=settings.db_role or None)
     client = await connect_client(settings.temporal_address, settings.namespace)
     return Services(pool=pool, client=client, policy=load_policy(settings.policy_path), task_queue=settings.task_queue)
 

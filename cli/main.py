@@ -180,14 +180,14 @@ async def _act(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _pool():
+async def _pool(role: str | None = None):
     from events.database import create_pool
 
     url = os.environ.get("DATABASE_URL")
     if not url:
         raise SystemExit(_fail(EXIT_BAD_INPUT, "DATABASE_URL is not set"))
     try:
-        return await create_pool(url, max_size=4)
+        return await create_pool(url, max_size=4, role=role)
     except (OSError, asyncpg_errors()) as exc:
         raise SystemExit(_fail(EXIT_UNAVAILABLE, f"cannot reach PostgreSQL: {exc}")) from None
 
@@ -200,8 +200,9 @@ def asyncpg_errors() -> type[Exception]:
 
 async def _project(_: argparse.Namespace) -> int:
     from projections.service import run_projector
+    from worker import Settings
 
-    pool = await _pool()
+    pool = await _pool(role=Settings.from_env().db_role or None)
     try:
         await run_projector(pool, webhooks_from_env())
     finally:

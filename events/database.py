@@ -18,11 +18,26 @@ DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    """A pool for ``dsn`` with migrations applied (idempotent; safe from many processes)."""
+# The role the services work as (0005_app_role.sql): SELECT and INSERT only on events.
+APP_ROLE = "escalations_app"
+
+
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10, role: str | None = None) -> asyncpg.Pool:
+    """A pool for ``dsn`` with migrations applied (idempotent; safe from many processes).
+
+    With ``role``, every connection works as that role (``SET ROLE``) once the
+    migrations, which need the login's own rights, are done. The long-running
+    services pass ``APP_ROLE``; admin tools (rebuild, migrate) do not.
+    """
     async with _connection(dsn) as conn:
         await apply_migrations(conn)
-    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+
+    async def work_as_role(conn: asyncpg.Connection) -> None:
+        # SET ROLE survives the pool's RESET ALL between uses (role is not reset by it).
+        quoted = '"' + str(role).replace('"', '""') + '"'
+        await conn.execute(f"SET ROLE {quoted}")
+
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=work_as_role if role else None)
     assert pool is not None
     return pool
 
