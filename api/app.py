@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -22,6 +23,7 @@ from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -135,6 +137,14 @@ def _install_error_handlers(app: FastAPI) -> None:
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return Problem(422, "Invalid Request", detail, rule="request.invalid", errors=errors).response(request.url.path)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Raised by the framework itself: an unknown route or method, or a body its
+        # JSON parser gave up on (e.g. nesting deeper than the parser's recursion limit).
+        rule, detail = _FRAMEWORK_REFUSALS.get(exc.status_code, (f"request.http_{exc.status_code}", str(exc.detail)))
+        title = HTTPStatus(exc.status_code).phrase
+        return Problem(exc.status_code, title, detail, rule=rule).response(request.url.path)
+
     @app.exception_handler(RPCError)
     async def temporal_down(request: Request, exc: RPCError) -> JSONResponse:
         return unavailable("Temporal", exc.message).response(request.url.path)
@@ -146,6 +156,13 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(asyncpg.InterfaceError)
     async def pool_down(request: Request, exc: asyncpg.InterfaceError) -> JSONResponse:
         return unavailable("PostgreSQL", exc).response(request.url.path)
+
+
+_FRAMEWORK_REFUSALS = {
+    400: ("request.unparseable", "the body could not be parsed as JSON (too deeply nested, or not UTF-8)"),
+    404: ("route.unknown", "no such route; the API is described at /openapi.json"),
+    405: ("request.method_not_allowed", "this route does not take that method; see /openapi.json"),
+}
 
 
 def _install_body_limit(app: FastAPI) -> None:
