@@ -8,63 +8,26 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import subprocess
-import sys
 import uuid
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from events.models import DeadlineBreached, RecordedEvent, stream_id_for
+from events.models import stream_id_for
 from events.store import EventStore
-from events.vocabulary import DeadlineKind
 from tests.domain_case import command, open_command
 from tests.eventually import assert_eventually
+from tests.faults.processes import SECONDS_POLICY, worker_process
+from tests.faults.workload import ack_breaches, assert_ack_breaches_at_true_instants
 from workflows.client import case_handle, case_state, open_case, send_command
 from workflows.commands import Acknowledge
 from workflows.evolve import fold
 from workflows.policy import load_policy
 
-ROOT = Path(__file__).resolve().parent.parent
-SECONDS_POLICY = ROOT / "tests" / "policies" / "seconds.toml"
 CASES = 20
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
-
-
-class WorkerProcess:
-    """``python worker.py`` as a separate OS process, so SIGKILL is a real crash."""
-
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self._env = env
-        self._log_path = log_path
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        log = open(self._log_path, "ab")  # noqa: SIM115 - owned by the child
-        self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "worker.py")], env=self._env, stdout=log, stderr=log
-        )
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-
-
-def ack_breaches(events: list[RecordedEvent]) -> list[DeadlineBreached]:
-    return [e.data for e in events if isinstance(e.data, DeadlineBreached) and e.data.kind == DeadlineKind.ACKNOWLEDGE]
 
 
 async def test_sigkilled_worker_enforces_every_deadline_once_after_restart(
@@ -72,7 +35,6 @@ async def test_sigkilled_worker_enforces_every_deadline_once_after_restart(
 ) -> None:
     policy = load_policy(SECONDS_POLICY)
     ack = policy.rules("P1").acknowledge  # 4s per level
-    repeat = policy.escalation.repeat_at_top  # 3s at the top
     task_queue = f"crash-{uuid.uuid4().hex[:8]}"
     env = {
         **os.environ,
@@ -81,7 +43,7 @@ async def test_sigkilled_worker_enforces_every_deadline_once_after_restart(
         "ESCALATIONS_TASK_QUEUE": task_queue,
         "ESCALATIONS_POLICY": str(SECONDS_POLICY),
     }
-    worker = WorkerProcess(env, tmp_path / "worker.log")
+    worker = worker_process("worker", env, tmp_path)
     worker.start()
     openings = [open_command() for _ in range(CASES)]  # P1: acknowledge within 4s
     try:
@@ -113,17 +75,8 @@ async def test_sigkilled_worker_enforces_every_deadline_once_after_restart(
 
         for opening in openings:
             events = await store.read_stream(stream_id_for(opening.case_id))
-            opened_at = events[0].occurred_at
-            acked_at = next(e.occurred_at for e in events if e.type == "escalation.acknowledged")
-            dues = [b.due_at - opened_at for b in ack_breaches(events)]
-            expected = [ack, 2 * ack, 3 * ack, 4 * ack]
-            while opened_at + expected[-1] + repeat <= acked_at:
-                expected.append(expected[-1] + repeat)
-            # A due instant within the same workflow task as the acknowledgement may go either way.
-            if dues == expected[:-1] and opened_at + expected[-1] >= acked_at - timedelta(seconds=1):
-                expected = expected[:-1]
-            assert dues == expected, f"{opening.case_id}: breaches due at {dues}, expected {expected}"
-            assert [b.level for b in ack_breaches(events)][:4] == [1, 2, 3, 4]
+            # Every breach due before the acknowledgement is recorded (commands record due deadlines first).
+            assert_ack_breaches_at_true_instants(opening.case_id, events)
             assert [e.version for e in events] == list(range(1, len(events) + 1))
             assert len({e.event_id for e in events}) == len(events)
             assert await store.verify_stream(stream_id_for(opening.case_id)) is None
