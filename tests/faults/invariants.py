@@ -18,16 +18,13 @@ from events.models import DeadlineBreached, RecordedEvent, stream_id_for
 from events.store import EventStore
 from projections import PROJECTIONS
 from tests.eventually import assert_eventually
+from tests.faults.report import INVARIANTS
 from tests.projection_support import differences_from_rebuild
 from workflows.client import case_state
 from workflows.decide import next_wake
 from workflows.evolve import fold
 
-STREAMS = "every stream gapless, hash chain valid"
-UNIQUE_IDS = "no event id twice, each command stored once"
-DEADLINES = "every due deadline enforced exactly once, with its true due_at"
-FOLD = "fold(events) = workflow state query"
-READ_MODELS = "read models = fresh rebuild"
+STREAMS, UNIQUE_IDS, DEADLINES, FOLD, READ_MODELS = INVARIANTS
 
 
 def check_stream(case_id: str, events: list[RecordedEvent]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import socket
 from pathlib import Path
@@ -39,10 +40,10 @@ async def workflow_tasks_by(client: Client, case_ids: list[str], pids: list[int]
     return sum(identity in identities for identity in completed), len(completed)
 
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
-
-CASES = 200
-KILLS = 20
+# CI sizes; `python -m bench.soak` runs the same test longer (FAULT_SOAK_CASES, FAULT_SOAK_KILLS).
+CASES = int(os.environ.get("FAULT_SOAK_CASES", "200"))
+KILLS = int(os.environ.get("FAULT_SOAK_KILLS", "20"))
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(max(300, 10 * KILLS + CASES))]
 
 
 async def test_a_worker_killed_twenty_times_loses_duplicates_and_misses_nothing(
