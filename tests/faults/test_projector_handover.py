@@ -47,17 +47,23 @@ async def test_one_projector_applies_each_projection_and_a_standby_takes_over_wh
     client = dev_env.client
     env = app_env(url, client.service_client.config.target_host, task_queue)
     worker = worker_process("worker", env, tmp_path)
-    first = projector_process("projector-a", {**env, "DATABASE_URL": url + "?application_name=projector-a"}, tmp_path)
-    second = projector_process("projector-b", {**env, "DATABASE_URL": url + "?application_name=projector-b"}, tmp_path)
-    for process in (worker, first, second):
-        process.start()
+    # Named sessions, so pg_locks tells which instance holds a lease; INFO, so the test sees each start.
+    first, second = (
+        projector_process(
+            name, {**env, "DATABASE_URL": f"{url}?application_name={name}", "ESCALATIONS_LOG_LEVEL": "INFO"}, tmp_path
+        )
+        for name in ("projector-a", "projector-b")
+    )
+    worker.start()
+    first.start()
     case_ids: list[str] = []
     try:
-        # Both up; every lease held, and each by exactly one of them.
-        holders = await assert_eventually(lambda: lease_holders(pool), lambda h: len(h) == len(PROJECTIONS))
-        active_name = holders[0]
-        assert holders == [active_name] * len(PROJECTIONS), f"leases split or doubled: {holders}"
-        active, standby = (first, second) if active_name == "projector-a" else (second, first)
+        # The first one up takes every lease; the second, started after, stands by.
+        everything = [first.name] * len(PROJECTIONS)
+        await assert_eventually(lambda: lease_holders(pool), lambda h: h == everything)
+        second.start()
+        await second.wait_for_log("projector started", 1)
+        active, standby, active_name = first, second, first.name
 
         opening = asyncio.create_task(open_cases(client, task_queue, CASES, every=0.1))
         samples = []
