@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
@@ -183,6 +184,9 @@ class CaseMachine(RuleBasedStateMachine):
     def state_is_the_fold_of_its_events(self) -> None:
         assert self.case.refold() == self.case.s
 
+
+# 1,500 sequences take about 90 s alone and more on a busy machine; the run is budgeted, not timed.
+pytestmark = pytest.mark.timeout(600)
 
 CaseMachine.TestCase.settings = settings(
     max_examples=1500,

@@ -5,9 +5,13 @@ Used by the CLI, the tests (and later the HTTP API). Never imported by workflow 
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
+
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from workflows.commands import Command, OpenEscalation
 from workflows.escalation_workflow import TASK_QUEUE, EscalationWorkflow, workflow_id_for
@@ -63,9 +67,42 @@ def case_handle(client: Client, case_id: str) -> WorkflowHandle:
     return client.get_workflow_handle(workflow_id_for(case_id))
 
 
+# How long a command waits out a transient refusal (``_transient``) before the error reaches the caller.
+NOT_READY_PATIENCE = timedelta(seconds=30)
+
+
 async def send_command(client: Client, case_id: str, command: Command) -> CommandResult:
-    """Run one command as a validated update; raise ``CommandRefused`` naming the rule."""
+    """Run one command as a validated update; raise ``CommandRefused`` naming the rule.
+
+    Temporal refuses an update while the case's last workflow task is being
+    retried (``WorkflowNotReady``: e.g. its worker was killed mid-task) or while
+    too many updates are in flight on the case; both clear by themselves, so the
+    update is sent again with backoff for ``NOT_READY_PATIENCE``. The update id
+    makes a resend safe.
+    """
     name = command.command  # type: ignore[attr-defined]
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + NOT_READY_PATIENCE.total_seconds()
+    delay = 0.2
+    while True:
+        try:
+            return await _update(client, case_id, name, command)
+        except RPCError as exc:
+            if not _transient(exc) or loop.time() + delay > give_up:
+                raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+def _transient(exc: RPCError) -> bool:
+    """Refusals that clear by themselves: the case's workflow task is being retried, or the
+    server's limit of updates in flight on one workflow (10 by default) is reached."""
+    return (exc.status == RPCStatusCode.FAILED_PRECONDITION and "Workflow Task in failed state" in exc.message) or (
+        exc.status == RPCStatusCode.RESOURCE_EXHAUSTED and "in-flight updates" in exc.message
+    )
+
+
+async def _update(client: Client, case_id: str, name: str, command: Command) -> CommandResult:
     try:
         return await case_handle(client, case_id).execute_update(
             name, command, id=f"{name}:{command.idempotency_key}", result_type=CommandResult

@@ -16,6 +16,7 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
@@ -86,6 +87,12 @@ class ManagedProcess:
 
     def log_tail(self, chars: int = 3000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
+
+
+def with_query(url: str, **params: str) -> str:
+    """``url`` with ``params`` added to its query string (a DSN may already carry ``?host=...``)."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(query=urlencode([*parse_qsl(parts.query), *params.items()])))
 
 
 def _python(*args: str) -> list[str]:

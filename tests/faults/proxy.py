@@ -9,19 +9,43 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tests.faults.processes import free_port
 
 
 class TcpProxy:
-    def __init__(self, target_host: str, target_port: int) -> None:
+    """Listens on 127.0.0.1:``port``; forwards to ``target_host:target_port``, or to a Unix socket."""
+
+    def __init__(
+        self, target_host: str = "127.0.0.1", target_port: int = 5432, *, unix_socket: str | None = None
+    ) -> None:
         self.target_host = target_host
         self.target_port = target_port
+        self.unix_socket = unix_socket
         self.port = free_port()
+
         self._server: asyncio.base_events.Server | None = None
         self._pipes: set[asyncio.Task[None]] = set()
         self._transports: set[asyncio.WriteTransport] = set()
         self.connections = 0
+
+    @classmethod
+    def for_database(cls, url: str) -> TcpProxy:
+        """A proxy to the PostgreSQL server of ``url`` (TCP, or a Unix socket given as ``?host=/dir``)."""
+        parts = urlsplit(url)
+        socket_dir = dict(parse_qsl(parts.query)).get("host", "")
+        port = parts.port or 5432
+        if socket_dir.startswith("/"):
+            return cls(unix_socket=f"{socket_dir}/.s.PGSQL.{port}")
+        return cls(parts.hostname or "127.0.0.1", port)
+
+    def url_through(self, url: str) -> str:
+        """``url`` pointed at this proxy instead of the server."""
+        parts = urlsplit(url)
+        user = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+        query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "host"])
+        return urlunsplit(parts._replace(netloc=f"{user}127.0.0.1:{self.port}", query=query))
 
     @property
     def up(self) -> bool:
@@ -50,7 +74,10 @@ class TcpProxy:
 
     async def _serve(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         try:
-            server_reader, server_writer = await asyncio.open_connection(self.target_host, self.target_port)
+            if self.unix_socket is not None:
+                server_reader, server_writer = await asyncio.open_unix_connection(self.unix_socket)
+            else:
+                server_reader, server_writer = await asyncio.open_connection(self.target_host, self.target_port)
         except OSError:
             client_writer.transport.abort()
             return

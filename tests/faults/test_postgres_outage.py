@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -46,12 +45,6 @@ OUTAGE_SECONDS = 32.0
 NOTES_PER_CASE = 3
 
 
-def through(proxy: TcpProxy, url: str) -> str:
-    parts = urlsplit(url)
-    credentials = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
-    return urlunsplit(parts._replace(netloc=f"{credentials}127.0.0.1:{proxy.port}"))
-
-
 async def readiness(http: httpx.AsyncClient, url: str) -> tuple[int, dict]:
     response = await http.get(url)
     return response.status_code, response.json()
@@ -65,11 +58,10 @@ async def test_appends_wait_out_a_database_outage_and_nothing_is_lost_or_reorder
     fault_run: FaultRun,
 ) -> None:
     pool, url = fault_db
-    target = urlsplit(url)
-    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 5432)
+    proxy = TcpProxy.for_database(url)
     await proxy.start()
     client = dev_env.client
-    env = app_env(through(proxy, url), client.service_client.config.target_host, task_queue)
+    env = app_env(proxy.url_through(url), client.service_client.config.target_host, task_queue)
     port = free_port()
     worker = worker_process("worker", env, tmp_path)
     projector = projector_process("projector", env, tmp_path)

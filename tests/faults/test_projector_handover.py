@@ -14,7 +14,7 @@ from events.store import EventStore
 from projections import PROJECTIONS
 from tests.eventually import assert_eventually
 from tests.faults.invariants import check_invariants, projector_caught_up
-from tests.faults.processes import app_env, projector_process, worker_process
+from tests.faults.processes import app_env, projector_process, with_query, worker_process
 from tests.faults.report import FaultRun
 from tests.faults.workload import acknowledge_all, open_cases, terminate_all, wait_for_top_level_breach
 
@@ -50,7 +50,9 @@ async def test_one_projector_applies_each_projection_and_a_standby_takes_over_wh
     # Named sessions, so pg_locks tells which instance holds a lease; INFO, so the test sees each start.
     first, second = (
         projector_process(
-            name, {**env, "DATABASE_URL": f"{url}?application_name={name}", "ESCALATIONS_LOG_LEVEL": "INFO"}, tmp_path
+            name,
+            {**env, "DATABASE_URL": with_query(url, application_name=name), "ESCALATIONS_LOG_LEVEL": "INFO"},
+            tmp_path,
         )
         for name in ("projector-a", "projector-b")
     )
