@@ -66,11 +66,16 @@ class Actor(Frozen):
 SYSTEM_ACTOR = Actor(id="system", role=Role.SYSTEM)
 
 
+NO_CALENDAR = "24x7"  # a case whose clocks all run on elapsed time
+
+
 class Customer(Frozen):
     id: Identifier
     name: ShortText
     tier: CustomerTier
     annual_value: Money = Decimal(0)
+    # The customer's working calendar (a calendar the policy names); None: the policy's default.
+    calendar: Identifier | None = None
 
 
 class Compensation(Frozen):
@@ -106,6 +111,7 @@ class Opened(Frozen):
     policy_hash: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
     # The full validated policy content, so replay never depends on the file on disk.
     policy: dict[str, Any]
+    # The case's working calendar (a key of the pinned policy's calendars), or NO_CALENDAR.
     calendar: ShortText = "24x7"
 
 

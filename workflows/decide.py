@@ -18,6 +18,7 @@ import uuid
 from datetime import datetime
 
 from events.models import (
+    NO_CALENDAR,
     SYSTEM_ACTOR,
     Acknowledged,
     Actor,
@@ -100,6 +101,13 @@ def decide_open(command: OpenEscalation, policy: Policy) -> list[EventData]:
     if command.source == SourceKind.EARLY_WARNING and command.signal is None:
         raise DomainError("open.early_warning_needs_signal", "an early-warning escalation must carry its signal")
     priority = command.priority_override or policy.priority_for(command.severity, command.customer.tier)
+    wanted = command.customer.calendar
+    if wanted is not None and wanted not in policy.calendars:
+        raise DomainError(
+            "open.unknown_calendar",
+            f"customer calendar {wanted!r} is not one the policy defines ({', '.join(sorted(policy.calendars)) or 'none'})",
+        )
+    calendar = policy.calendar_name_for(wanted)
     return [
         Opened(
             case_id=command.case_id,
@@ -117,6 +125,7 @@ def decide_open(command: OpenEscalation, policy: Policy) -> list[EventData]:
             policy_label=policy.label,
             policy_hash=policy.content_hash(),
             policy=policy.content(),
+            calendar=calendar or NO_CALENDAR,
         )
     ]
 
@@ -519,13 +528,14 @@ def _breach(s: EscalationState, kind: DeadlineKind, now: datetime) -> list[Event
     if kind == DeadlineKind.FOLLOW_UP:
         return [FollowUpDue(due_at=due, detected_at=now)]
     if kind == DeadlineKind.UPDATE:
-        return [DeadlineBreached(kind=kind, level=s.level, due_at=due, detected_at=now, next_due_at=due + clock.length)]
+        next_due = clock.after(due, clock.length)
+        return [DeadlineBreached(kind=kind, level=s.level, due_at=due, detected_at=now, next_due_at=next_due)]
     if kind == DeadlineKind.ACKNOWLEDGE:
         interval = policy.escalation.repeat_at_top if at_top else policy.rules(s.priority).acknowledge
     else:  # RESOLVE: repeats on the interval, each repeat escalating until the top
         interval = policy.escalation.repeat_at_top
     events: list[EventData] = [
-        DeadlineBreached(kind=kind, level=s.level, due_at=due, detected_at=now, next_due_at=due + interval)
+        DeadlineBreached(kind=kind, level=s.level, due_at=due, detected_at=now, next_due_at=clock.after(due, interval))
     ]
     if not at_top:
         events.append(Escalated(from_level=s.level, to_level=s.level + 1, cause=EscalationCause.BREACH))

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from events.models import (
+    NO_CALENDAR,
     Acknowledged,
     Closed,
     CompensationDecided,
@@ -41,7 +42,16 @@ from events.models import (
 )
 from events.vocabulary import DeadlineKind, EscalationCause, NoteVisibility, Priority
 from workflows.policy import pinned_policy
-from workflows.state import PAUSABLE, Clock, EscalationState, PauseInfo, PendingRequest, Proposal, Status
+from workflows.state import (
+    PAUSABLE,
+    Clock,
+    EscalationState,
+    PauseInfo,
+    PendingRequest,
+    Proposal,
+    Status,
+    attach_calendars,
+)
 
 
 def fold(events: Iterable[NewEvent], state: EscalationState | None = None) -> EscalationState | None:
@@ -66,7 +76,8 @@ def evolve(state: EscalationState | None, event: NewEvent) -> EscalationState:
         keys = dict(new.command_keys)
         keys[event.command_key] = [*keys.get(event.command_key, []), event.version]
         changes["command_keys"] = keys
-    return new.model_copy(update=changes)
+    # Clocks made or kept by the arm run on the calendar the case's priority prescribes now.
+    return attach_calendars(new.model_copy(update=changes))
 
 
 def _opened(event: NewEvent, data: Opened) -> EscalationState:
@@ -88,6 +99,7 @@ def _opened(event: NewEvent, data: Opened) -> EscalationState:
         title=data.title,
         source=data.source,
         requested_by=data.requested_by,
+        calendar=None if data.calendar == NO_CALENDAR else data.calendar,
         opened_at=at,
         clocks={
             DeadlineKind.ACKNOWLEDGE: Clock(kind=DeadlineKind.ACKNOWLEDGE, started_at=at, length=rules.acknowledge),
@@ -161,7 +173,8 @@ def _apply(s: EscalationState, data: Any, at: datetime) -> EscalationState:  # n
                 repeat = kind == DeadlineKind.RESOLVE or (
                     kind == DeadlineKind.ACKNOWLEDGE and level >= s.policy.top_level
                 )
-                clocks[kind] = Clock(kind=kind, started_at=due, length=next_due - due, repeat=repeat)
+                length = s.clocks[kind].elapsed(due, next_due) if kind in s.clocks else next_due - due
+                clocks[kind] = Clock(kind=kind, started_at=due, length=length, repeat=repeat)
             return s.model_copy(update={"clocks": clocks, "breaches": _count(s.breaches, kind)})
         case ResolutionProposed() as proposed:
             proposal = Proposal(
@@ -262,7 +275,8 @@ def _resumed(s: EscalationState, at: datetime) -> EscalationState:
         clock = clocks.get(kind)
         if clock is not None:
             # A clock (re)started during the pause only missed the part after its start.
-            clocks[kind] = clock.model_copy(update={"shift": clock.shift + (at - max(since, clock.started_at))})
+            missed = clock.elapsed(max(since, clock.started_at), at)
+            clocks[kind] = clock.model_copy(update={"shift": clock.shift + missed})
     paused = (at - since).total_seconds()
     return s.model_copy(update={"paused": None, "paused_seconds": s.paused_seconds + paused, "clocks": clocks})
 

@@ -14,12 +14,13 @@ import tomllib
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from events.canonical import canonical_json, sha256_hex
 from events.vocabulary import Category, CustomerTier, Priority, Role, Severity, SignalKind
+from workflows.calendar import BusinessCalendar
 
 MAX_RESOLUTION = timedelta(days=30)
 _DURATION = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\s*$")
@@ -48,6 +49,8 @@ class PriorityRules(_Frozen):
     resolve: Duration
     follow_up: Duration
     sign_off: bool = False
+    # "24x7": deadlines run in elapsed time; "business": in the case's working calendar.
+    clock: Literal["24x7", "business"] = "24x7"
 
 
 class Level(_Frozen):
@@ -119,6 +122,21 @@ class Policy(_Frozen):
     compensation: CompensationRules
     systemic: SystemicRules = SystemicRules()
     early_warning: EarlyWarningRules = EarlyWarningRules()
+    # Resolved working calendars by name (workflows/calendar_source.py), and the one a
+    # case gets when its customer names none.
+    calendars: dict[str, BusinessCalendar] = {}
+    default_calendar: str | None = None
+
+    @model_validator(mode="after")
+    def _calendars_resolve(self) -> Policy:
+        if self.default_calendar is not None and self.default_calendar not in self.calendars:
+            raise ValueError(
+                f"default_calendar {self.default_calendar!r} is not one of calendars {sorted(self.calendars)}"
+            )
+        business = [p.value for p, rules in self.priorities.items() if rules.clock == "business"]
+        if business and self.default_calendar is None:
+            raise ValueError(f"priorities {business} run on business time: name a default_calendar")
+        return self
 
     @model_validator(mode="after")
     def _complete_and_bounded(self) -> Policy:
@@ -145,6 +163,16 @@ class Policy(_Frozen):
 
     def rules(self, priority: Priority) -> PriorityRules:
         return self.priorities[priority]
+
+    def calendar_name_for(self, customer_calendar: str | None) -> str | None:
+        """The calendar a case's business-time clocks use: its customer's, else the default."""
+        return customer_calendar or self.default_calendar
+
+    def clock_calendar(self, calendar_name: str | None, priority: Priority) -> BusinessCalendar | None:
+        """The calendar a clock of ``priority`` runs on, or None for elapsed (24x7) time."""
+        if self.rules(priority).clock != "business" or calendar_name is None:
+            return None
+        return self.calendars[calendar_name]
 
     @property
     def top_level(self) -> int:
@@ -200,9 +228,16 @@ def load_policy(path: Path) -> Policy:
         raise PolicyError(
             f"policy file {path} is not valid {path.suffix.lstrip('.').upper() or 'TOML'}: {exc}"
         ) from exc
+    from workflows.calendar_source import resolve_calendar  # I/O (tzdata files); policy parsing stays pure
+
     try:
+        calendars = raw.get("calendars", {})
+        if isinstance(calendars, dict):
+            raw["calendars"] = {name: resolve_calendar(name, spec) for name, spec in calendars.items()}
         return Policy.model_validate(raw)
     except ValidationError as exc:
+        raise PolicyError(f"policy file {path} is invalid: {exc}") from exc
+    except ValueError as exc:
         raise PolicyError(f"policy file {path} is invalid: {exc}") from exc
 
 

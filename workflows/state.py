@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from events.models import Compensation, Customer
 from events.vocabulary import (
@@ -19,6 +19,7 @@ from events.vocabulary import (
     Severity,
     SourceKind,
 )
+from workflows.calendar import BusinessCalendar
 from workflows.policy import Policy
 
 
@@ -55,15 +56,31 @@ class Clock(_Frozen):
     shift: timedelta = timedelta(0)
     warned: bool = False
     repeat: bool = False
+    # The working calendar when the clock runs on business time (``length`` and
+    # ``shift`` are then working time). Not serialised: the state re-attaches it
+    # from the pinned policy (``attach_calendars``), so a state stays small.
+    calendar: BusinessCalendar | None = Field(default=None, exclude=True, repr=False)
 
     @property
     def due_at(self) -> datetime:
+        if self.calendar is not None:
+            return self.calendar.add(self.started_at, self.length + self.shift)
         return self.started_at + self.length + self.shift
 
     def warning_at(self, fraction: float) -> datetime | None:
         if self.repeat or self.warned:
             return None
+        if self.calendar is not None:
+            return self.calendar.add(self.started_at, self.shift + self.length * fraction)
         return self.started_at + self.shift + self.length * fraction
+
+    def after(self, start: datetime, span: timedelta) -> datetime:
+        """The instant ``span`` after ``start`` as this clock counts (working time on a calendar)."""
+        return self.calendar.add(start, span) if self.calendar is not None else start + span
+
+    def elapsed(self, start: datetime, end: datetime) -> timedelta:
+        """Time between two instants as this clock counts it (working time on a calendar)."""
+        return self.calendar.between(start, end) if self.calendar is not None else end - start
 
 
 class PauseInfo(_Frozen):
@@ -102,6 +119,8 @@ class EscalationState(_Frozen):
     title: str
     source: SourceKind
     requested_by: str
+    # The working calendar's name (a key of policy.calendars), or None: every clock on 24x7 time.
+    calendar: str | None = None
 
     status: Status = Status.OPEN
     level: int = 1
@@ -138,9 +157,30 @@ class EscalationState(_Frozen):
     # continue-as-new where Temporal's own update-id dedup does not reach.
     command_keys: dict[str, list[int]] = {}
 
+    @model_validator(mode="after")
+    def _calendars_attached(self) -> EscalationState:
+        attached = attach_calendars(self)
+        if attached is not self:
+            object.__setattr__(self, "clocks", attached.clocks)  # on this fresh instance only
+        return self
+
+    @property
+    def clock_calendar(self) -> BusinessCalendar | None:
+        """The calendar this case's clocks run on now (its priority's clock kind decides)."""
+        return self.policy.clock_calendar(self.calendar, self.priority)
+
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE
 
     def clock_suspended(self, kind: DeadlineKind) -> bool:
         return self.paused is not None and kind in PAUSABLE
+
+
+def attach_calendars(state: EscalationState) -> EscalationState:
+    """``state`` with every clock on the calendar its priority prescribes (the same object if all are)."""
+    calendar = state.clock_calendar
+    if all(clock.calendar is calendar for clock in state.clocks.values()):
+        return state
+    clocks = {kind: clock.model_copy(update={"calendar": calendar}) for kind, clock in state.clocks.items()}
+    return state.model_copy(update={"clocks": clocks})
