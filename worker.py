@@ -11,7 +11,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.event_store_activities import EscalationActivities
+from events import policy_versions
 from events.database import APP_ROLE, create_pool
 from events.store import EventStore
 from workflows.data_converter import data_converter
@@ -118,7 +119,7 @@ async def connect_client(address: str, namespace: str = "default") -> Client:
 def build_worker(
     client: Client,
     store: EventStore,
-    policy: Policy | Callable[[], Policy],
+    policy: Policy | Callable[[], Policy | Awaitable[Policy]],
     *,
     task_queue: str = TASK_QUEUE,
     max_concurrent_workflow_tasks: int = 200,
@@ -166,12 +167,14 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     pool: asyncpg.Pool = await create_pool(
         settings.database_url, max_size=settings.db_pool_size, role=settings.db_role or None
     )
+
     try:
         client = await connect_client(settings.temporal_address, settings.namespace)
         worker = build_worker(
             client,
             EventStore(pool),
-            policy,
+            # The latest published version (`escalations policy publish`); the file until one is.
+            policy_versions.policy_in_force(pool, policy),
             task_queue=settings.task_queue,
             max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
             max_concurrent_local_activities=settings.max_concurrent_local_activities,

@@ -10,7 +10,8 @@ non-retryable because retrying cannot make it succeed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import structlog
@@ -40,8 +41,8 @@ class AppendRequest(BaseModel):
 
 
 class EscalationActivities:
-    def __init__(self, store: EventStore, policy: Policy | Callable[[], Policy]) -> None:
-        """``policy`` is the policy in force, or a function returning it at each opening."""
+    def __init__(self, store: EventStore, policy: Policy | Callable[[], Policy | Awaitable[Policy]]) -> None:
+        """``policy`` is the policy in force, or a function (sync or async) returning it at each opening."""
         self._store = store
         self._policy = policy
 
@@ -96,7 +97,8 @@ class EscalationActivities:
     @activity.defn(name=CURRENT_POLICY)
     async def current_policy(self) -> Policy:
         """The policy in force now; the workflow pins it into the opening event."""
-        return self._policy() if callable(self._policy) else self._policy
+        policy = self._policy() if callable(self._policy) else self._policy
+        return await policy if inspect.isawaitable(policy) else policy
 
     def all(self) -> list:
         return [self.append_events, self.current_policy]

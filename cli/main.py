@@ -13,6 +13,8 @@
     escalations audit CASE [--as-of T] [--format text|jsonl|csv|state]
     escalations verify [CASE] [--digest FILE] / escalations digest [-o FILE]
     escalations metrics / escalations systemic
+    escalations policy list | show [HASH] | publish FILE --author A --reason R
+    escalations policy apply HASH --mode keep|rebase|retroactive (--case ID ... | --all-open) --reason R
 
 Exit status: 0 done, 1 verification failed, 2 bad input, 3 refused by a rule, 4 not found / unreachable.
 """
@@ -29,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+
+from cli.policy_commands import add_policy_parser, run_policy
 
 EXIT_BAD_INPUT, EXIT_REFUSED, EXIT_UNAVAILABLE = 2, 3, 4
 DEFAULT_TEMPORAL_ADDRESS = "127.0.0.1:7233"
@@ -390,6 +394,10 @@ async def _token(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _policy(args: argparse.Namespace) -> int:
+    return await run_policy(args, _pool, _fail)
+
+
 async def _migrate(_: argparse.Namespace) -> int:
     pool = await _pool()
     await pool.close()
@@ -451,6 +459,8 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("case_id")
     show.add_argument("--full", action="store_true", help="every field, not the summary")
 
+    add_policy_parser(sub, actor_options)
+
     act = sub.add_parser("act", help="run one command on a case")
     actor_options(act, "agent:cli")
     act.add_argument("case_id")
@@ -488,6 +498,7 @@ def main(argv: list[str] | None = None) -> None:
             "digest": _digest,
             "metrics": _metrics,
             "systemic": _systemic,
+            "policy": _policy,
         }[args.subcommand]
         status = _run(handler(args))
     sys.stdout.flush()

@@ -27,6 +27,7 @@ from events.vocabulary import (
     LifecycleStage,
     NoteVisibility,
     PauseReason,
+    PolicyChangeMode,
     Priority,
     Role,
     RootCause,
@@ -120,6 +121,29 @@ class PriorityChanged(Frozen):
     from_priority: Priority
     to_priority: Priority
     reason: ShortText
+
+
+PolicyHash = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+
+class DeadlineMove(Frozen):
+    kind: DeadlineKind
+    from_due: AwareDatetime | None  # None: the clock did not run before
+    to_due: AwareDatetime | None  # None: the clock no longer runs
+
+
+class PolicyChanged(Frozen):
+    """An open case's policy decision (see ``PolicyChangeMode``); earlier events are untouched."""
+
+    type: Literal["escalation.policy_changed"] = "escalation.policy_changed"
+    mode: PolicyChangeMode
+    from_hash: PolicyHash
+    to_hash: PolicyHash
+    policy_label: ShortText
+    # The new version's full content (None when the case keeps its pinned version).
+    policy: dict[str, Any] | None
+    reason: ShortText
+    moved: list[DeadlineMove] = []
 
 
 class OwnerAssigned(Frozen):
@@ -271,6 +295,7 @@ class SignalAttached(Frozen):
 EventData = Annotated[
     Opened
     | PriorityChanged
+    | PolicyChanged
     | OwnerAssigned
     | Acknowledged
     | NoteAdded

@@ -78,6 +78,14 @@ class PauseReason(StrEnum):
     WAITING_ON_THIRD_PARTY = "waiting_on_third_party"
 
 
+class PolicyChangeMode(StrEnum):
+    """How an open case takes a new policy version (``change_policy``)."""
+
+    KEEP = "keep"  # stay on the pinned version; the decision is recorded
+    REBASE = "rebase"  # the new rules from now on: running clocks restart now with the new spans
+    RETROACTIVE = "retroactive"  # as if the new rules had always applied: clocks recomputed from their starts
+
+
 class DeadlineKind(StrEnum):
     ACKNOWLEDGE = "acknowledge"
     UPDATE = "update"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import asyncpg
 
@@ -23,6 +24,7 @@ from events.models import (
     Opened,
     OwnerAssigned,
     Paused,
+    PolicyChanged,
     PriorityChanged,
     RecordedEvent,
     Reopened,
@@ -50,6 +52,14 @@ def describe(event: RecordedEvent) -> tuple[str, str]:
                 f"priority {d.priority.value}"
                 + (f" (override: {d.priority_override_reason})" if d.priority_override_reason else "")
                 + f"; source {d.source.value}; policy {d.policy_label!r} {d.policy_hash[:12]}"
+            )
+        case PolicyChanged() as d:
+            moves = (
+                "; ".join(f"{m.kind.value} {_when(m.from_due)} -> {_when(m.to_due)}" for m in d.moved)
+                or "no deadline moved"
+            )
+            return f"changed the policy ({d.mode.value})", (
+                f"{d.from_hash[:12]} -> {d.to_hash[:12]} {d.policy_label!r}: {d.reason}; {moves}"
             )
         case PriorityChanged() as d:
             return "changed the priority", f"{d.from_priority.value} -> {d.to_priority.value}: {d.reason}"
@@ -148,3 +158,7 @@ class AuditTrailProjection(Projection):
             f"ON CONFLICT (position) DO NOTHING",
             rows,
         )
+
+
+def _when(instant: datetime | None) -> str:
+    return instant.isoformat() if instant is not None else "none"

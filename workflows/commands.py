@@ -7,16 +7,27 @@ stable discriminator also used as the update name and in the permission table.
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from events.models import Actor, CaseId, Compensation, Customer, EarlyWarningSignal, Identifier, LongText, ShortText
+from events.models import (
+    Actor,
+    CaseId,
+    Compensation,
+    Customer,
+    EarlyWarningSignal,
+    Identifier,
+    LongText,
+    PolicyHash,
+    ShortText,
+)
 from events.vocabulary import (
     Category,
     LifecycleStage,
     NoteVisibility,
     PauseReason,
+    PolicyChangeMode,
     Priority,
     RootCause,
     Severity,
@@ -149,6 +160,17 @@ class Withdraw(Command):
     note: ShortText | None = None
 
 
+class ChangePolicy(Command):
+    """Move an open case to another policy version; ``policy`` is that version's content
+    (``escalations policy show HASH``), checked against ``policy_hash``."""
+
+    command: Literal["change_policy"] = "change_policy"
+    mode: PolicyChangeMode
+    policy_hash: PolicyHash
+    policy: dict[str, Any]
+    reason: ShortText
+
+
 class AttachSignal(Command):
     command: Literal["attach_signal"] = "attach_signal"
     signal: EarlyWarningSignal
@@ -172,6 +194,7 @@ CaseCommand = Annotated[
     | Pause
     | Resume
     | ChangePriority
+    | ChangePolicy
     | ProposeResolution
     | DecideCompensation
     | SignOff

@@ -17,6 +17,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from pydantic import ValidationError
+
 from events.models import (
     NO_CALENDAR,
     SYSTEM_ACTOR,
@@ -26,6 +28,7 @@ from events.models import (
     CompensationDecided,
     CustomerResponded,
     DeadlineBreached,
+    DeadlineMove,
     DeadlineWarning,
     DeEscalated,
     Escalated,
@@ -39,6 +42,7 @@ from events.models import (
     Opened,
     OwnerAssigned,
     Paused,
+    PolicyChanged,
     PriorityChanged,
     Reopened,
     ResolutionProposed,
@@ -48,12 +52,13 @@ from events.models import (
     SignedOff,
     Withdrawn,
 )
-from events.vocabulary import DeadlineKind, EscalationCause, Role, SourceKind
+from events.vocabulary import DeadlineKind, EscalationCause, PolicyChangeMode, Role, SourceKind
 from workflows.commands import (
     Acknowledge,
     AddNote,
     AssignOwner,
     AttachSignal,
+    ChangePolicy,
     ChangePriority,
     Close,
     Command,
@@ -239,6 +244,10 @@ def _guard_change_priority(s: EscalationState, now: datetime) -> None:
     _require_active(s, "change_priority.case_not_active")
 
 
+def _guard_change_policy(s: EscalationState, now: datetime) -> None:
+    _require_active(s, "change_policy.case_not_active")
+
+
 def _guard_propose_resolution(s: EscalationState, now: datetime) -> None:
     if s.status == Status.OPEN:
         raise DomainError("propose_resolution.not_acknowledged", "acknowledge the case before proposing a resolution")
@@ -365,6 +374,46 @@ def _change_priority(s: EscalationState, c: ChangePriority, now: datetime) -> li
     return [PriorityChanged(from_priority=s.priority, to_priority=c.to_priority, reason=c.reason)]
 
 
+def _change_policy(s: EscalationState, c: ChangePolicy, now: datetime) -> list[EventData]:
+    try:
+        policy = Policy.model_validate(c.policy)
+    except ValidationError as exc:
+        raise DomainError("change_policy.invalid_policy", f"the policy content is not a valid policy: {exc}") from None
+    if policy.content_hash() != c.policy_hash:
+        raise DomainError(
+            "change_policy.hash_mismatch",
+            f"the policy content hashes to {policy.content_hash()}, not the {c.policy_hash} named",
+        )
+    if c.policy_hash == s.policy_hash:
+        raise DomainError("change_policy.unchanged", f"case {s.case_id} is already on policy {c.policy_hash[:12]}")
+    if s.calendar is not None and s.calendar not in policy.calendars:
+        raise DomainError(
+            "change_policy.calendar_missing",
+            f"case {s.case_id} runs on calendar {s.calendar!r}, which policy {c.policy_hash[:12]} does not define",
+        )
+    keep = c.mode == PolicyChangeMode.KEEP
+    changed = PolicyChanged(
+        mode=c.mode,
+        from_hash=s.policy_hash,
+        to_hash=c.policy_hash,
+        policy_label=policy.label,
+        policy=None if keep else policy.content(),
+        reason=c.reason,
+    )
+    after = _fold_provisionally(s, [changed], now)
+    moved = [
+        DeadlineMove(kind=kind, from_due=_due(s, kind), to_due=_due(after, kind))
+        for kind in sorted(set(s.clocks) | set(after.clocks))
+        if _due(s, kind) != _due(after, kind)
+    ]
+    return [changed.model_copy(update={"moved": moved})]
+
+
+def _due(s: EscalationState, kind: DeadlineKind) -> datetime | None:
+    clock = s.clocks.get(kind)
+    return clock.due_at if clock is not None else None
+
+
 def _propose_resolution(s: EscalationState, c: ProposeResolution, now: datetime) -> list[EventData]:
     threshold = s.policy.compensation.approval_threshold
     needs_approval = c.compensation is not None and c.compensation.amount > threshold
@@ -440,6 +489,7 @@ _HANDLERS = {
     Pause: _pause,
     Resume: _resume,
     ChangePriority: _change_priority,
+    ChangePolicy: _change_policy,
     ProposeResolution: _propose_resolution,
     DecideCompensation: _decide_compensation,
     SignOff: _sign_off,
@@ -462,6 +512,7 @@ _GUARDS = {
     "pause": _guard_pause,
     "resume": _guard_resume,
     "change_priority": _guard_change_priority,
+    "change_policy": _guard_change_policy,
     "propose_resolution": _guard_propose_resolution,
     "decide_compensation": _guard_decide_compensation,
     "sign_off": _guard_sign_off,

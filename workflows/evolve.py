@@ -9,7 +9,7 @@ reads the clocks this module keeps.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from events.models import (
@@ -31,6 +31,7 @@ from events.models import (
     Opened,
     OwnerAssigned,
     Paused,
+    PolicyChanged,
     PriorityChanged,
     Reopened,
     ResolutionProposed,
@@ -40,8 +41,8 @@ from events.models import (
     SignedOff,
     Withdrawn,
 )
-from events.vocabulary import DeadlineKind, EscalationCause, NoteVisibility, Priority
-from workflows.policy import pinned_policy
+from events.vocabulary import DeadlineKind, EscalationCause, NoteVisibility, PolicyChangeMode, Priority
+from workflows.policy import Policy, pinned_policy
 from workflows.state import (
     PAUSABLE,
     Clock,
@@ -111,6 +112,8 @@ def _opened(event: NewEvent, data: Opened) -> EscalationState:
 def _apply(s: EscalationState, data: Any, at: datetime) -> EscalationState:  # noqa: C901 - one arm per event type
     rules = s.policy.rules(s.priority)
     match data:
+        case PolicyChanged() as changed:
+            return _policy_changed(s, changed, at)
         case PriorityChanged(to_priority=to):
             return s.model_copy(update={"priority": to, "clocks": _reprioritised(s, to, at)})
         case OwnerAssigned(owner=owner, is_handoff=handoff):
@@ -297,3 +300,35 @@ def _reprioritised(s: EscalationState, to: Priority, at: datetime) -> dict[Deadl
         else:
             clocks[DeadlineKind.UPDATE] = Clock(kind=DeadlineKind.UPDATE, started_at=at, length=rules.update_every)
     return clocks
+
+
+def _policy_changed(s: EscalationState, d: PolicyChanged, at: datetime) -> EscalationState:
+    """The case on its new policy version (keep: unchanged). See ``PolicyChangeMode``."""
+    if d.mode == PolicyChangeMode.KEEP or d.policy is None:
+        return s
+    policy = pinned_policy(d.policy, d.to_hash)
+    clocks: dict[DeadlineKind, Clock] = {}
+    for kind, clock in s.clocks.items():
+        span = _span(policy, s.priority, kind, clock.repeat)
+        if span is None:
+            continue  # the new rules have no such clock (e.g. no update cadence)
+        if d.mode == PolicyChangeMode.REBASE:
+            clocks[kind] = Clock(kind=kind, started_at=at, length=span, repeat=clock.repeat)
+        else:  # retroactive: the same start and paused time, the new span
+            clocks[kind] = clock.model_copy(update={"length": span})
+    return s.model_copy(
+        update={"policy": policy, "policy_hash": d.to_hash, "policy_label": d.policy_label, "clocks": clocks}
+    )
+
+
+def _span(policy: Policy, priority: Priority, kind: DeadlineKind, repeat: bool) -> timedelta | None:
+    """How long a clock of ``kind`` runs under ``policy`` (a repeat at the top runs the repeat interval)."""
+    rules = policy.rules(priority)
+    if repeat and kind in (DeadlineKind.ACKNOWLEDGE, DeadlineKind.RESOLVE):
+        return policy.escalation.repeat_at_top
+    return {
+        DeadlineKind.ACKNOWLEDGE: rules.acknowledge,
+        DeadlineKind.RESOLVE: rules.resolve,
+        DeadlineKind.UPDATE: rules.update_every,
+        DeadlineKind.FOLLOW_UP: rules.follow_up,
+    }[kind]

@@ -31,6 +31,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "decline_escalation": _SENIOR,
     "de_escalate": _SENIOR,
     "change_priority": _SENIOR,
+    "change_policy": _SENIOR,
     "withdraw": _SENIOR,
     "decide_compensation": _SENIOR,
     "sign_off": _SENIOR,

@@ -1,0 +1,122 @@
+"""Policy versions: publish/list/show, new cases take the current one, and `policy apply` moves open cases."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from subprocess import PIPE
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from events import policy_versions
+from events.models import PolicyChanged, stream_id_for
+from events.store import EventStore
+from events.vocabulary import DeadlineKind
+from tests.domain_case import open_command
+from tests.eventually import assert_eventually
+from tests.temporal_fixtures import running_worker
+from tests.test_policy_change import slower_policy
+from workflows.evolve import fold
+from workflows.policy import DEFAULT_POLICY_PATH, Policy, load_policy
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+async def iso_pool(server_dsn: str):  # noqa: ANN201
+    from tests.projection_support import fresh_pool
+
+    async for pool, url in fresh_pool(server_dsn):
+        yield pool, url
+
+
+async def cli(url: str, temporal: str, *args: str) -> subprocess.CompletedProcess:
+    """Run ``escalations ARGS`` without blocking this event loop (the in-process worker runs on it)."""
+    env = {**os.environ, "DATABASE_URL": url, "TEMPORAL_ADDRESS": temporal, "ESCALATIONS_LOG_LEVEL": "WARNING"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "cli.main", *args, cwd=ROOT, env=env, stdout=PIPE, stderr=PIPE
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    return subprocess.CompletedProcess(args, process.returncode, out.decode(), err.decode())
+
+
+async def test_published_versions_are_listed_found_by_prefix_and_the_latest_is_current(iso_pool) -> None:  # noqa: ANN001
+    pool, _ = iso_pool
+    first, second = load_policy(DEFAULT_POLICY_PATH), slower_policy()
+    assert await policy_versions.current(pool) is None
+    await policy_versions.publish(pool, first, author="ops", reason="initial")
+    await policy_versions.publish(pool, second, author="ops", reason="slower P1 contract")
+    assert (await policy_versions.current(pool)).content_hash == second.content_hash()
+    found = await policy_versions.find(pool, first.content_hash()[:10])
+    assert found is not None and found.policy == first and found.author == "ops" and found.reason == "initial"
+    await policy_versions.publish(pool, first, author="ops", reason="roll back")  # republish: current again
+    versions = await policy_versions.list_versions(pool)
+    assert [v.reason for v in versions] == ["initial", "slower P1 contract", "roll back"]
+    assert (await policy_versions.current(pool)).content_hash == first.content_hash()
+    with pytest.raises(ValueError, match="author and a reason"):
+        await policy_versions.publish(pool, first, author=" ", reason="x")
+    with pytest.raises(ValueError, match="at least the first 8"):
+        await policy_versions.find(pool, "abc")
+
+
+async def test_new_cases_take_the_current_version_and_apply_moves_open_cases(
+    dev_env: WorkflowEnvironment,
+    iso_pool,
+    policy: Policy,
+    tmp_path: Path,  # noqa: ANN001
+) -> None:
+    pool, url = iso_pool
+    store = EventStore(pool)
+    temporal = dev_env.client.service_client.config.target_host
+    slower = slower_policy()
+    slower_file = tmp_path / "slower.json"
+    slower_file.write_text(json.dumps(slower.content()))
+    published = await cli(
+        url, temporal, "policy", "publish", str(DEFAULT_POLICY_PATH), "--author", "ops", "--reason", "v1"
+    )
+    assert published.returncode == 0, published.stderr
+    async with running_worker(dev_env.client, pool, policy_versions.policy_in_force(pool, policy)) as cases:
+        before = open_command()
+        await cases.open(before)
+        opened = await assert_eventually(
+            lambda: store.read_stream(stream_id_for(before.case_id)), lambda e: len(e) == 1
+        )
+        assert opened[0].data.policy_hash == policy.content_hash()
+
+        result = await cli(
+            url, temporal, "policy", "publish", str(slower_file), "--author", "ops", "--reason", "contract"
+        )
+        assert result.returncode == 0, result.stderr
+        listed = await cli(url, temporal, "policy", "list")
+        assert listed.stdout.count("\n") == 2 and "contract" in listed.stdout.splitlines()[-1]
+        shown = await cli(url, temporal, "policy", "show", slower.content_hash()[:12])
+        assert json.loads(shown.stdout) == slower.content()
+
+        after = open_command()
+        await cases.open(after)
+        opened = await assert_eventually(lambda: store.read_stream(stream_id_for(after.case_id)), lambda e: len(e) == 1)
+        assert opened[0].data.policy_hash == slower.content_hash()  # new cases take the current version
+
+        applied = await cli(
+            url, temporal, "policy", "apply", slower.content_hash()[:12], "--mode", "retroactive",
+            "--case", before.case_id, "--reason", "contract signed", "--as", "manager:maria",
+        )  # fmt: skip
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        reply = json.loads(applied.stdout)
+        assert reply["case_id"] == before.case_id and {m["kind"] for m in reply["moved"]} == {"acknowledge", "resolve"}
+        events = await store.read_stream(stream_id_for(before.case_id))
+        changed = events[-1].data
+        assert isinstance(changed, PolicyChanged) and changed.to_hash == slower.content_hash()
+        state = fold(events)
+        assert state.clocks[DeadlineKind.ACKNOWLEDGE].due_at == events[0].occurred_at + slower.rules("P1").acknowledge
+
+        again = await cli(
+            url, temporal, "policy", "apply", slower.content_hash()[:12], "--mode", "rebase",
+            "--case", before.case_id, "--reason", "again",
+        )  # fmt: skip
+        assert again.returncode == 3 and "change_policy.unchanged" in again.stdout
