@@ -29,6 +29,7 @@ from bench.deadline_bench import burst, event_append, open_throughput, spread_an
 from bench.history import append_history, generate_case
 from bench.projection_bench import projection_lag, rebuild_throughput
 from bench.report import Row, percentile, print_table, write_json
+from bench.simulate_bench import shadow_run
 from cli.devstack import temporal_binary
 from cli.embedded_postgres import start_embedded_postgres, stop_embedded_postgres
 from events.database import create_database, create_pool, drop_database
@@ -41,7 +42,7 @@ from workflows.data_converter import data_converter
 from workflows.escalation_workflow import workflow_id_for
 from workflows.policy import DEFAULT_POLICY_PATH, load_policy
 
-SCENARIOS = ("round-trip", "projection", "api", "open", "append", "burst", "spread")
+SCENARIOS = ("round-trip", "projection", "api", "open", "append", "burst", "spread", "simulate")
 
 
 async def timed(samples: list[float], call: Callable[[], Awaitable[object]]) -> None:
@@ -161,6 +162,8 @@ async def run(args: argparse.Namespace) -> list[Row]:
                 rows += await event_append(pool, 50 if quick else 2000)
             if "burst" in wanted:
                 rows += await burst(client, pool, 50 if quick else 1000, lead=15 if quick else 90)
+            if "simulate" in wanted:
+                rows += await shadow_run(server_dsn, 200 if quick else 5000)
             if "spread" in wanted:
                 n, span, lead = (100, 10, 5) if quick else (args.spread_cases, args.spread_span, 60)
                 rows += await spread_and_memory(client, pool, dsn, n, span=span, lead=lead)

@@ -1,12 +1,15 @@
-"""``escalations policy list|show|publish|apply``: policy versions and moving open cases to one."""
+"""``escalations policy list|show|publish|apply|simulate``: policy versions, moving open cases to one,
+and shadow runs of a candidate policy over past cases."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +35,18 @@ def add_policy_parser(sub: Any, actor_options: Callable[[argparse.ArgumentParser
     apply.add_argument("--all-open", action="store_true", help="every open case matching the filters below")
     apply.add_argument("--priority", help="only open cases of this priority (with --all-open)")
     apply.add_argument("--customer", help="only open cases of this customer id (with --all-open)")
+    simulate = policy_sub.add_parser(
+        "simulate", help="replay past cases under a candidate policy (nothing is written) and compare"
+    )
+    simulate.add_argument("file", type=Path, help="the candidate policy (TOML, or JSON content)")
+    simulate.add_argument("--since", type=_instant, help="cases opened at or after (ISO date or instant)")
+    simulate.add_argument("--until", type=_instant, help="cases opened before; also the replay's horizon")
+    simulate.add_argument("--json", action="store_true", help="the full report as JSON instead of a table")
+
+
+def _instant(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 async def run_policy(args: argparse.Namespace, pool_factory: Callable[[], Any], fail: Callable[[int, str], int]) -> int:
@@ -63,6 +78,19 @@ async def run_policy(args: argparse.Namespace, pool_factory: Callable[[], Any], 
             except (PolicyError, ValueError) as exc:
                 return fail(EXIT_BAD_INPUT, str(exc))
             print(f"published {version.content_hash} {version.label!r}: new cases take it from now on")
+            return EXIT_OK
+        if args.policy_command == "simulate":
+            try:
+                candidate = load_policy(args.file)
+            except PolicyError as exc:
+                return fail(EXIT_BAD_INPUT, str(exc))
+            started = time.perf_counter()
+            histories = await case_histories(pool, args.since, args.until)
+            report = simulation_report(histories, candidate, args.until)
+            if args.json:
+                print(json.dumps(report, indent=2))
+            else:
+                print_simulation_table(report, time.perf_counter() - started)
             return EXIT_OK
         return await _apply(args, pool, fail)
     finally:
@@ -132,3 +160,117 @@ async def _open_cases(pool: Any, priority: str | None, customer: str | None) -> 
             customer,
         )
     return [r["case_id"] for r in rows]
+
+
+async def case_histories(pool: Any, since: datetime | None, until: datetime | None) -> list[list]:
+    """Every case's events, for the cases opened in [since, until)."""
+    from events.models import CASE_STREAM_PREFIX
+    from events.store import EventStore
+
+    histories: dict[str, list] = {}
+    store = EventStore(pool)
+    after = 0
+    while batch := await store.read_all(after, limit=20_000):
+        for event in batch:
+            if event.stream_id.startswith(CASE_STREAM_PREFIX):
+                histories.setdefault(event.stream_id, []).append(event)
+        after = batch[-1].position
+    return [
+        events
+        for events in histories.values()
+        if (since is None or events[0].occurred_at >= since) and (until is None or events[0].occurred_at < until)
+    ]
+
+
+def simulation_report(histories: list[list], policy: Any, horizon: datetime | None) -> dict[str, Any]:
+    """Per case (those that would differ) and in total: breaches appearing and disappearing, levels, spans."""
+    from workflows.simulation import compare
+
+    comparisons = [compare(events, policy, horizon) for events in histories]
+
+    def span(value: Any) -> float | None:
+        return value.total_seconds() if value is not None else None
+
+    def mean(values: list[float | None]) -> float | None:
+        present = [v for v in values if v is not None]
+        return sum(present) / len(present) if present else None
+
+    return {
+        "policy": {"label": policy.label, "hash": policy.content_hash()},
+        "totals": {
+            "cases": len(comparisons),
+            "cases_that_would_differ": sum(c.changed for c in comparisons),
+            "breaches_actual": sum(c.breaches_actual for c in comparisons),
+            "breaches_simulated": sum(c.breaches_simulated for c in comparisons),
+            "breaches_appearing": sum(len(c.appearing) for c in comparisons),
+            "breaches_disappearing": sum(len(c.disappearing) for c in comparisons),
+            "cases_reaching_a_higher_level": sum(c.max_level_simulated > c.max_level_actual for c in comparisons),
+            "cases_reaching_a_lower_level": sum(c.max_level_simulated < c.max_level_actual for c in comparisons),
+            "commands_refused": sum(len(c.refused) for c in comparisons),
+            "mean_acknowledge_within_s": {
+                "actual": mean([span(c.acknowledge_within_actual) for c in comparisons]),
+                "simulated": mean([span(c.acknowledge_within_simulated) for c in comparisons]),
+            },
+            "mean_resolve_within_s": {
+                "actual": mean([span(c.resolve_within_actual) for c in comparisons]),
+                "simulated": mean([span(c.resolve_within_simulated) for c in comparisons]),
+            },
+        },
+        "cases": [
+            {
+                "case_id": c.case_id,
+                "breaches": {"actual": c.breaches_actual, "simulated": c.breaches_simulated},
+                "appearing": [{"kind": k.value, "level": lvl, "due_at": d.isoformat()} for k, lvl, d in c.appearing],
+                "disappearing": [
+                    {"kind": k.value, "level": lvl, "due_at": d.isoformat()} for k, lvl, d in c.disappearing
+                ],
+                "max_level": {"actual": c.max_level_actual, "simulated": c.max_level_simulated},
+                "acknowledge_within_s": {
+                    "actual": span(c.acknowledge_within_actual),
+                    "simulated": span(c.acknowledge_within_simulated),
+                },
+                "resolve_within_s": {
+                    "actual": span(c.resolve_within_actual),
+                    "simulated": span(c.resolve_within_simulated),
+                },
+                "refused": [{"command": name, "rule": rule} for name, rule in c.refused],
+            }
+            for c in comparisons
+            if c.changed
+        ],
+    }
+
+
+def print_simulation_table(report: dict[str, Any], seconds: float) -> None:
+    totals = report["totals"]
+    print(
+        f"policy {report['policy']['label']!r} {report['policy']['hash'][:12]}: {totals['cases']} cases in {seconds:.1f}s"
+    )
+    print(f"{'':<34}{'actual':>12}{'simulated':>12}")
+    print(f"{'breaches':<34}{totals['breaches_actual']:>12}{totals['breaches_simulated']:>12}")
+    for name in ("mean_acknowledge_within_s", "mean_resolve_within_s"):
+        pair = totals[name]
+        shown = [f"{v / 60:.1f} min" if v is not None else "-" for v in (pair["actual"], pair["simulated"])]
+        print(
+            f"{name.removeprefix('mean_').removesuffix('_s').replace('_', ' ') + ' (mean)':<34}{shown[0]:>12}{shown[1]:>12}"
+        )
+    for name in (
+        "cases_that_would_differ",
+        "breaches_appearing",
+        "breaches_disappearing",
+        "cases_reaching_a_higher_level",
+        "cases_reaching_a_lower_level",
+        "commands_refused",
+    ):
+        print(f"{name.replace('_', ' '):<34}{totals[name]:>24}")
+    if report["cases"]:
+        print(f"\n{'case':<28}{'breaches':>14}{'+':>5}{'-':>5}{'max level':>12}  refused")
+        for case in report["cases"][:50]:
+            b, lvl = case["breaches"], case["max_level"]
+            refused = ", ".join(r["rule"] for r in case["refused"])
+            print(
+                f"{case['case_id'][:27]:<28}{b['actual']:>6} -> {b['simulated']:<5}{len(case['appearing']):>5}"
+                f"{len(case['disappearing']):>5}{lvl['actual']:>6} -> {lvl['simulated']:<3}  {refused}"
+            )
+        if len(report["cases"]) > 50:
+            print(f"... and {len(report['cases']) - 50} more (--json lists every case)")

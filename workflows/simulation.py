@@ -1,0 +1,283 @@
+"""Shadow runs: what a candidate policy would have done to recorded cases, through the pure core.
+
+``recorded_commands`` reads back the commands a case's history records (each
+command's events carry its idempotency key and actor); ``replay`` runs them
+again, at the instants they were decided, against the candidate policy,
+firing every deadline at its own instant as the workflow's timer loop does.
+``compare`` sets the replay beside what happened. Nothing here touches the
+store or Temporal: the caller reads the streams (``escalations policy simulate``).
+
+A case's own ``change_policy`` decisions are not replayed: the candidate is in
+force throughout, which is the question a shadow run asks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from events.models import (
+    SYSTEM_ACTOR,
+    Acknowledged,
+    Closed,
+    CompensationDecided,
+    CustomerResponded,
+    DeadlineBreached,
+    DeEscalated,
+    EscalationDeclined,
+    EscalationRequested,
+    EventData,
+    FollowUpCompleted,
+    NewEvent,
+    NoteAdded,
+    Opened,
+    OwnerAssigned,
+    Paused,
+    PriorityChanged,
+    Reopened,
+    ResolutionProposed,
+    Resumed,
+    SignalAttached,
+    SignedOff,
+    Withdrawn,
+    case_event_id,
+)
+from events.models import Escalated as EscalatedEvent
+from events.vocabulary import DeadlineKind, EscalationCause
+from workflows.commands import (
+    Acknowledge,
+    AddNote,
+    AssignOwner,
+    AttachSignal,
+    ChangePriority,
+    Close,
+    Command,
+    CompleteFollowUp,
+    DeadlineReached,
+    DecideCompensation,
+    DeclineEscalation,
+    DeEscalate,
+    Escalate,
+    OpenEscalation,
+    Pause,
+    ProposeResolution,
+    RecordCustomerResponse,
+    Reopen,
+    RequestEscalation,
+    Resume,
+    SignOff,
+    Withdraw,
+)
+from workflows.decide import decide, decide_open, envelopes, next_wake
+from workflows.errors import DomainError
+from workflows.evolve import evolve, fold
+from workflows.policy import Policy
+from workflows.state import EscalationState
+
+Breach = tuple[DeadlineKind, int, datetime]  # (kind, level, due_at)
+
+
+def _command_for(data: EventData, fields: dict) -> Command | OpenEscalation | None:  # noqa: C901, PLR0911
+    """The command whose first (or, for a withdrawal, last) event is ``data``; None for system events."""
+    match data:
+        case Opened() as d:
+            return OpenEscalation(
+                **fields,
+                case_id=d.case_id,
+                customer=d.customer,
+                category=d.category,
+                lifecycle_stage=d.lifecycle_stage,
+                severity=d.severity,
+                title=d.title,
+                description=d.description,
+                source=d.source,
+                priority_override=d.priority if d.priority_override_reason else None,
+                override_reason=d.priority_override_reason,
+                signal=d.signal,
+            )
+        case OwnerAssigned() as d:
+            return AssignOwner(**fields, owner=d.owner, reason=d.reason)
+        case Acknowledged():
+            return Acknowledge(**fields)
+        case NoteAdded() as d:
+            return AddNote(**fields, visibility=d.visibility, text=d.text)
+        case EscalationRequested() as d:
+            return RequestEscalation(**fields, reason=d.reason, wanted_level=d.wanted_level)
+        case EscalationDeclined() as d:
+            return DeclineEscalation(**fields, reason=d.reason)
+        case EscalatedEvent() as d if d.cause != EscalationCause.BREACH:
+            return Escalate(**fields, to_level=d.to_level, reason=d.reason)
+        case DeEscalated() as d:
+            return DeEscalate(**fields, to_level=d.to_level, reason=d.reason)
+        case Paused() as d:
+            return Pause(**fields, reason=d.reason, note=d.note)
+        case Resumed():
+            return Resume(**fields)
+        case PriorityChanged() as d:
+            return ChangePriority(**fields, to_priority=d.to_priority, reason=d.reason)
+        case ResolutionProposed() as d:
+            return ProposeResolution(
+                **fields,
+                summary=d.summary,
+                root_cause=d.root_cause,
+                root_cause_text=d.root_cause_text,
+                compensation=d.compensation,
+            )
+        case CompensationDecided() as d:
+            return DecideCompensation(**fields, approved=d.approved, reason=d.reason)
+        case SignedOff():
+            return SignOff(**fields)
+        case CustomerResponded() as d:
+            return RecordCustomerResponse(**fields, accepted=d.accepted, comment=d.comment)
+        case FollowUpCompleted() as d:
+            return CompleteFollowUp(**fields, satisfaction=d.satisfaction, comment=d.comment)
+        case Closed() as d:
+            return Close(**fields, note=d.note)
+        case Reopened() as d:
+            return Reopen(**fields, reason=d.reason)
+        case Withdrawn() as d:
+            return Withdraw(**fields, reason=d.reason, note=d.note)
+        case SignalAttached() as d:
+            return AttachSignal(**fields, signal=d.signal)
+    return None
+
+
+@dataclass(frozen=True)
+class RecordedCommand:
+    at: datetime
+    command: Command | OpenEscalation
+
+
+def recorded_commands(events: Sequence[NewEvent]) -> list[RecordedCommand]:
+    """The commands a case's events record, in order, each with the instant it was decided."""
+    groups: list[list[NewEvent]] = []
+    for event in events:
+        if event.command_key is None:
+            continue  # the system's own (deadlines): the replay fires them itself
+        if groups and groups[-1][0].command_key == event.command_key:
+            groups[-1].append(event)
+        else:
+            groups.append([event])
+    commands = []
+    for group in groups:
+        first = group[0]
+        # A withdrawal of a paused case is recorded as resumed + withdrawn; the rest lead with theirs.
+        main = next((e for e in group if isinstance(e.data, Withdrawn)), first)
+        fields = {"actor": first.actor, "idempotency_key": first.command_key, "correlation_id": first.correlation_id}
+        command = _command_for(main.data, fields)
+        if command is not None:
+            commands.append(RecordedCommand(at=first.occurred_at, command=command))
+    return commands
+
+
+@dataclass
+class Replay:
+    """A case replayed under a policy: its events, and the commands the policy refused."""
+
+    events: list[NewEvent] = field(default_factory=list)
+    refused: list[tuple[str, str]] = field(default_factory=list)  # (command, rule)
+
+    @property
+    def state(self) -> EscalationState | None:
+        return fold(self.events)
+
+
+def replay(commands: Sequence[RecordedCommand], policy: Policy, until: datetime) -> Replay:
+    """Run ``commands`` against ``policy``, firing deadlines at their instants, up to ``until``."""
+    result = Replay()
+    opening = commands[0]
+    assert isinstance(opening.command, OpenEscalation), "a case history starts with its opening"
+    state: EscalationState | None = None
+
+    def record(payloads: list[EventData], at: datetime, command: Command | OpenEscalation | None) -> None:
+        nonlocal state
+        stream = state.stream_id if state is not None else f"escalation-{opening.command.case_id}"
+        version = state.version if state is not None else 0
+        new = envelopes(
+            stream,
+            version,
+            payloads,
+            actor=command.actor if command is not None else SYSTEM_ACTOR,
+            now=at,
+            ids=[case_event_id(stream, version + i) for i in range(1, len(payloads) + 1)],
+            command_key=command.idempotency_key if command is not None else None,
+            correlation_id=command.correlation_id if command is not None else None,
+        )
+        for event in new:
+            state = evolve(state, event)
+        result.events.extend(new)
+
+    def advance(to: datetime) -> None:
+        while state is not None and (wake := next_wake(state)) is not None and wake <= to:
+            record(decide(state, DeadlineReached(), wake), wake, None)
+
+    try:
+        record(decide_open(opening.command, policy), opening.at, opening.command)
+    except DomainError as exc:
+        result.refused.append(("open", exc.rule))
+        return result
+    for recorded in commands[1:]:
+        advance(recorded.at)
+        try:
+            record(decide(state, recorded.command, recorded.at), recorded.at, recorded.command)
+        except DomainError as exc:
+            result.refused.append((recorded.command.command, exc.rule))  # type: ignore[union-attr]
+    advance(until)
+    return result
+
+
+def breaches(events: Sequence[NewEvent]) -> set[Breach]:
+    return {(e.data.kind, e.data.level, e.data.due_at) for e in events if isinstance(e.data, DeadlineBreached)}
+
+
+@dataclass(frozen=True)
+class CaseComparison:
+    case_id: str
+    breaches_actual: int
+    breaches_simulated: int
+    appearing: list[Breach]
+    disappearing: list[Breach]
+    max_level_actual: int
+    max_level_simulated: int
+    # Time from opening to the first acknowledge and resolve deadlines.
+    acknowledge_within_actual: timedelta | None
+    acknowledge_within_simulated: timedelta | None
+    resolve_within_actual: timedelta | None
+    resolve_within_simulated: timedelta | None
+    refused: list[tuple[str, str]]
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.appearing or self.disappearing or self.refused) or (
+            self.max_level_actual != self.max_level_simulated
+        )
+
+
+def _first_span(events: Sequence[NewEvent], kind: DeadlineKind) -> timedelta | None:
+    opened = fold(events[:1])
+    clock = opened.clocks.get(kind) if opened is not None else None
+    return clock.due_at - opened.opened_at if clock is not None and opened is not None else None
+
+
+def compare(actual: Sequence[NewEvent], policy: Policy, until: datetime | None = None) -> CaseComparison:
+    """Replay ``actual`` (one case's events) under ``policy`` up to ``until`` (default: its last event)."""
+    horizon = until or actual[-1].occurred_at
+    simulated = replay(recorded_commands(actual), policy, horizon)
+    actual_breaches = breaches(actual)
+    simulated_breaches = breaches(simulated.events)
+    actual_state, simulated_state = fold(actual), simulated.state
+    return CaseComparison(
+        case_id=actual_state.case_id if actual_state is not None else "?",
+        breaches_actual=len(actual_breaches),
+        breaches_simulated=len(simulated_breaches),
+        appearing=sorted(simulated_breaches - actual_breaches),
+        disappearing=sorted(actual_breaches - simulated_breaches),
+        max_level_actual=actual_state.max_level_reached if actual_state is not None else 0,
+        max_level_simulated=simulated_state.max_level_reached if simulated_state is not None else 0,
+        acknowledge_within_actual=_first_span(actual, DeadlineKind.ACKNOWLEDGE),
+        acknowledge_within_simulated=_first_span(simulated.events, DeadlineKind.ACKNOWLEDGE),
+        resolve_within_actual=_first_span(actual, DeadlineKind.RESOLVE),
+        resolve_within_simulated=_first_span(simulated.events, DeadlineKind.RESOLVE),
+        refused=simulated.refused,
+    )
