@@ -17,6 +17,8 @@ from events import policy_versions
 from events.models import PolicyChanged, stream_id_for
 from events.store import EventStore
 from events.vocabulary import DeadlineKind
+from projections.case_list import CaseListProjection
+from projections.runner import Projector
 from tests.domain_case import open_command
 from tests.eventually import assert_eventually
 from tests.temporal_fixtures import running_worker
@@ -81,12 +83,13 @@ async def test_new_cases_take_the_current_version_and_apply_moves_open_cases(
     )
     assert published.returncode == 0, published.stderr
     async with running_worker(dev_env.client, pool, policy_versions.policy_in_force(pool, policy)) as cases:
-        before = open_command()
-        await cases.open(before)
-        opened = await assert_eventually(
-            lambda: store.read_stream(stream_id_for(before.case_id)), lambda e: len(e) == 1
-        )
-        assert opened[0].data.policy_hash == policy.content_hash()
+        before, also_before = open_command(), open_command()
+        for opening in (before, also_before):
+            await cases.open(opening)
+            opened = await assert_eventually(
+                lambda o=opening: store.read_stream(stream_id_for(o.case_id)), lambda e: len(e) == 1
+            )
+            assert opened[0].data.policy_hash == policy.content_hash()
 
         result = await cli(
             url, temporal, "policy", "publish", str(slower_file), "--author", "ops", "--reason", "contract"
@@ -120,3 +123,18 @@ async def test_new_cases_take_the_current_version_and_apply_moves_open_cases(
             "--case", before.case_id, "--reason", "again",
         )  # fmt: skip
         assert again.returncode == 3 and "change_policy.unchanged" in again.stdout
+
+        # The bulk form: every open P1 case of the customer, from the case list.
+        await Projector(pool, [CaseListProjection()]).catch_up()
+        bulk = await cli(
+            url, temporal, "policy", "apply", slower.content_hash()[:12], "--mode", "keep",
+            "--all-open", "--priority", "P1", "--customer", "acme", "--reason", "bulk",
+        )  # fmt: skip
+        replies = {r["case_id"]: r for r in map(json.loads, bulk.stdout.splitlines())}
+        assert set(replies) == {before.case_id, also_before.case_id, after.case_id}, bulk.stdout
+        # Two are on that version already (moved above, or opened on it): refused by rule.
+        assert "change_policy.unchanged" in replies[before.case_id]["refused"]
+        assert "change_policy.unchanged" in replies[after.case_id]["refused"]
+        assert replies[also_before.case_id]["moved"] == []  # keep: recorded, nothing moves
+        kept = (await store.read_stream(stream_id_for(also_before.case_id)))[-1].data
+        assert isinstance(kept, PolicyChanged) and kept.mode == "keep" and kept.policy is None
