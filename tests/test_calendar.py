@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from events.vocabulary import DeadlineKind
 from workflows.calendar import WEEKDAYS, BusinessCalendar
 from workflows.calendar_source import resolve_calendar
 
@@ -147,3 +149,26 @@ def test_adding_then_measuring_returns_the_same_duration(key, start: datetime, d
     # And the due instant is the earliest with that much work done: a moment earlier, it is short.
     if duration > timedelta(0):
         assert cal.between(start, due - timedelta(microseconds=1)) < duration
+
+
+BUSINESS_POLICY = Path(__file__).parent / "policies" / "business.toml"
+
+
+def test_a_pause_moves_a_business_clock_by_the_working_time_it_covered() -> None:
+    from events.vocabulary import PauseReason
+    from tests.domain_case import Case, command
+    from workflows.commands import Acknowledge, Pause, Resume
+    from workflows.policy import load_policy
+
+    ny = "America/New_York"
+    policy = load_policy(BUSINESS_POLICY)  # P1 on the New York office calendar
+    case = Case(policy, start=local(ny, 2026, 12, 7, 10, 0))  # Monday 10:00
+    case.do(command(Acknowledge), after=30 * M)
+    resolve_before = case.s.clocks[DeadlineKind.RESOLVE].due_at
+    case.do(command(Pause, reason=PauseReason.WAITING_ON_CUSTOMER), after=timedelta(days=4, hours=5, minutes=30))
+    assert case.now == local(ny, 2026, 12, 11, 16, 0)  # Friday 16:00
+    case.do(command(Resume), after=timedelta(days=2, hours=18))  # Monday 10:00
+    # Paused for 66 hours of wall time, of which 2 were working hours (Friday 16-17, Monday 9-10).
+    office = policy.calendars["new-york"]
+    assert case.s.clocks[DeadlineKind.RESOLVE].due_at == office.add(resolve_before, 2 * H)
+    assert case.refold() == case.s
