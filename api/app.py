@@ -33,6 +33,7 @@ from api.console import install_console
 from api.models import BODY_MODELS, COMMAND_ROUTES, CasePage, CommandReply, OpenBody, SignalBody, SignalReply
 from api.problems import Problem, not_found, unavailable
 from api.signals import receive_signal
+from events import policy_versions
 from events.models import CASE_ID_PATTERN, stream_id_for
 from events.store import EventStore
 from events.vocabulary import Priority
@@ -63,6 +64,10 @@ class Services:
     @property
     def store(self) -> EventStore:
         return EventStore(self.pool)
+
+    async def policy_in_force(self) -> Policy:
+        """The policy new cases are opened under: the latest published version, else ``policy``."""
+        return await policy_versions.policy_in_force(self.pool, self.policy)()
 
 
 def create_app(services: Services | Callable[[], Awaitable[Services]]) -> FastAPI:
@@ -300,7 +305,9 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - one nested function per route
                 command = OpenEscalation.model_validate(
                     {**fields, "actor": principal.actor, "idempotency_key": command_key}
                 )
-                decide_open(command, services.policy)  # permission and override rules, before starting anything
+                # Permission, override and calendar rules, before starting anything, under the
+                # version the worker will pin (the latest published; the file until one is).
+                decide_open(command, await services.policy_in_force())
             except DomainError as exc:
                 raise (
                     Problem(403, "Forbidden", str(exc), rule=exc.rule)

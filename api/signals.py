@@ -76,7 +76,7 @@ async def _open_or_attach(
         if case_id is not None:
             await _attach(services, principal, case_id, signal, command_key)
             return "attached", case_id
-        severity = services.policy.early_warning.severity_for(body.kind, body.value)
+        severity = (await services.policy_in_force()).early_warning.severity_for(body.kind, body.value)
         if severity is None:
             return "below_threshold", None
         case_id = "proactive-" + hashlib.sha256(command_key.encode()).hexdigest()[:16]
@@ -133,7 +133,7 @@ async def _open(
         idempotency_key=key,
         case_id=case_id,
         customer=Customer(id=customer_id, name=body.customer_name or customer_id, tier=body.customer_tier),
-        category=services.policy.early_warning.category,
+        category=(await services.policy_in_force()).early_warning.category,
         lifecycle_stage=LifecycleStage.ONGOING_SUPPORT,
         severity=severity,
         title=f"Early warning: {body.kind.value} = {body.value:g}",
