@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 from subprocess import PIPE
 
@@ -17,6 +18,7 @@ from events import policy_versions
 from events.models import PolicyChanged, stream_id_for
 from events.store import EventStore
 from events.vocabulary import DeadlineKind
+from projections.audit import state_as_of
 from projections.case_list import CaseListProjection
 from projections.runner import Projector
 from tests.domain_case import open_command
@@ -105,6 +107,7 @@ async def test_new_cases_take_the_current_version_and_apply_moves_open_cases(
         opened = await assert_eventually(lambda: store.read_stream(stream_id_for(after.case_id)), lambda e: len(e) == 1)
         assert opened[0].data.policy_hash == slower.content_hash()  # new cases take the current version
 
+        stored_before = await store.read_stream(stream_id_for(before.case_id))
         applied = await cli(
             url, temporal, "policy", "apply", slower.content_hash()[:12], "--mode", "retroactive",
             "--case", before.case_id, "--reason", "contract signed", "--as", "manager:maria",
@@ -117,6 +120,11 @@ async def test_new_cases_take_the_current_version_and_apply_moves_open_cases(
         assert isinstance(changed, PolicyChanged) and changed.to_hash == slower.content_hash()
         state = fold(events)
         assert state.clocks[DeadlineKind.ACKNOWLEDGE].due_at == events[0].occurred_at + slower.rules("P1").acknowledge
+        # As of just before the change, the audit view still shows the old rules and the old deadline.
+        old = await state_as_of(store, before.case_id, events[-1].occurred_at - timedelta(microseconds=1))
+        assert old.policy_hash == policy.content_hash()
+        assert old.clocks[DeadlineKind.ACKNOWLEDGE].due_at == events[0].occurred_at + policy.rules("P1").acknowledge
+        assert events[: len(stored_before)] == stored_before  # the earlier events are untouched
 
         again = await cli(
             url, temporal, "policy", "apply", slower.content_hash()[:12], "--mode", "rebase",
