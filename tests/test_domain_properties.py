@@ -28,16 +28,18 @@ from events.vocabulary import (
     DeadlineKind,
     NoteVisibility,
     PauseReason,
+    PolicyChangeMode,
     Priority,
     Role,
     RootCause,
     Severity,
     WithdrawReason,
 )
-from tests.domain_case import Case, command
+from tests.domain_case import DEFAULT_POLICY, Case, command
 from workflows import commands as c
 from workflows.decide import available_commands
 from workflows.errors import DomainError
+from workflows.policy import Policy
 from workflows.state import PAUSABLE, Status
 
 ACTORS = {
@@ -58,6 +60,7 @@ CASE_RULES = (
     "pause.",
     "resume.",
     "change_priority.case",
+    "change_policy.case",
     "propose_resolution.",
     "decide_compensation.",
     "sign_off.",
@@ -66,6 +69,22 @@ CASE_RULES = (
     "close.",
     "reopen.",
 )  # rules about the case, not the command's fields
+
+
+def _variant(label: str, acknowledge: str, resolve: str) -> Policy:
+    content = DEFAULT_POLICY.content()
+    content["label"] = label
+    for priority in ("P1", "P2"):
+        content["priorities"][priority] = {
+            **content["priorities"][priority],
+            "acknowledge": acknowledge,
+            "resolve": resolve,
+        }
+    return Policy.model_validate(content)
+
+
+# Versions a case may be moved to: the one it opened on, a slower and a faster one.
+POLICIES = (DEFAULT_POLICY, _variant("slower", "PT45M", "P5D"), _variant("faster", "PT5M", "PT12H"))
 SHORT = st.text(st.characters(codec="ascii", categories=["L", "N"]), min_size=1, max_size=12)
 
 
@@ -112,6 +131,14 @@ def command_strategy(name: str, draw: Any) -> c.Command:
             fields = {"satisfaction": draw(st.integers(1, 5))}
         case "withdraw":
             fields = {"reason": draw(st.sampled_from(list(WithdrawReason)))}
+        case "change_policy":
+            target = draw(st.sampled_from(POLICIES))
+            fields = {
+                "mode": draw(st.sampled_from(list(PolicyChangeMode))),
+                "policy_hash": target.content_hash(),
+                "policy": target.content(),
+                "reason": draw(SHORT),
+            }
     actor = ACTORS[draw(st.sampled_from(list(ACTORS)))]
     return command(c.COMMAND_CLASSES[name], actor=actor, **fields)
 
