@@ -106,6 +106,11 @@ def test_a_case_opened_outside_working_hours_starts_counting_at_the_next_opening
 def test_a_calendar_without_working_hours_is_refused() -> None:
     with pytest.raises(ValueError, match="no working hours"):
         calendar("Europe/London", {})
+    with pytest.raises(ValueError, match="overlap"):
+        calendar("Europe/London", {"mon": ["09:00-17:00", "12:00-18:00"]})
+    with pytest.raises(ValueError, match="overlap"):  # Sunday night runs into Monday morning
+        calendar("Europe/London", {"sun": ["22:00-08:00"], "mon": ["07:00-09:00"]})
+    calendar("Europe/London", {"sun": ["22:00-07:00"], "mon": ["07:00-09:00"]})  # touching is fine
     with pytest.raises(ValueError, match="unknown IANA time zone"):
         calendar("Mars/Olympus_Mons", OFFICE)
 

@@ -28,9 +28,10 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-# A calendar with less working time than this in a year is refused: adding a
-# duration to it could search for ever.
+# Adding a duration that needs more than this much calendar time is refused
+# (a calendar closed for years would otherwise be searched for ever).
 _SEARCH_LIMIT = timedelta(days=3 * 366)
+_WEEK_SECONDS = 7 * 24 * 3600
 
 
 class _Frozen(BaseModel):
@@ -73,6 +74,18 @@ class BusinessCalendar(_Frozen):
     def _has_working_time(self) -> BusinessCalendar:
         if not any(self.week):
             raise ValueError(f"calendar {self.name!r} has no working hours in the week")
+        # Overlapping intervals would count the same hour twice; an overnight interval
+        # runs into the next day (Sunday's into Monday), so compare on the week's clock.
+        spans = []
+        for weekday, intervals in enumerate(self.week):
+            for interval in intervals:
+                begin = weekday * 86400 + _seconds(interval.start)
+                length = (_seconds(interval.end) - _seconds(interval.start)) % 86400 or 86400
+                spans += [(begin, begin + length), (begin + _WEEK_SECONDS, begin + length + _WEEK_SECONDS)]
+        spans.sort()
+        for (_, end), (begin, _) in zip(spans, spans[1:], strict=False):
+            if begin < end:
+                raise ValueError(f"calendar {self.name!r}: working intervals overlap")
         return self
 
     @property
@@ -101,6 +114,10 @@ class BusinessCalendar(_Frozen):
     def between(self, start: datetime, end: datetime) -> timedelta:
         """Working time in ``[start, end)`` (zero if ``end`` is not after ``start``)."""
         return _between(self, start.astimezone(UTC), end.astimezone(UTC))
+
+
+def _seconds(moment: time) -> int:
+    return moment.hour * 3600 + moment.minute * 60 + moment.second
 
 
 @lru_cache(maxsize=64)
