@@ -75,10 +75,10 @@ async def send_command(client: Client, case_id: str, command: Command) -> Comman
     """Run one command as a validated update; raise ``CommandRefused`` naming the rule.
 
     Temporal refuses an update while the case's last workflow task is being
-    retried (``WorkflowNotReady``: e.g. its worker was killed mid-task) or while
-    too many updates are in flight on the case; both clear by themselves, so the
-    update is sent again with backoff for ``NOT_READY_PATIENCE``. The update id
-    makes a resend safe.
+    retried (``WorkflowNotReady``: e.g. its worker was killed mid-task), while
+    too many updates are in flight on the case, or aborts it under contention;
+    these clear by themselves, so the update is sent again with backoff for
+    ``NOT_READY_PATIENCE``. The update id makes a resend safe.
     """
     name = command.command  # type: ignore[attr-defined]
     loop = asyncio.get_running_loop()
@@ -95,10 +95,13 @@ async def send_command(client: Client, case_id: str, command: Command) -> Comman
 
 
 def _transient(exc: RPCError) -> bool:
-    """Refusals that clear by themselves: the case's workflow task is being retried, or the
-    server's limit of updates in flight on one workflow (10 by default) is reached."""
-    return (exc.status == RPCStatusCode.FAILED_PRECONDITION and "Workflow Task in failed state" in exc.message) or (
-        exc.status == RPCStatusCode.RESOURCE_EXHAUSTED and "in-flight updates" in exc.message
+    """Refusals that clear by themselves: the case's workflow task is being retried; the server's
+    limit of updates in flight on one workflow (10 by default) is reached; or the server aborted the
+    update with the workflow task it rode in (contention), after the SDK's own few retries."""
+    return (
+        (exc.status == RPCStatusCode.FAILED_PRECONDITION and "Workflow Task in failed state" in exc.message)
+        or (exc.status == RPCStatusCode.RESOURCE_EXHAUSTED and "in-flight updates" in exc.message)
+        or (exc.status == RPCStatusCode.UNAVAILABLE and "update was aborted" in exc.message)
     )
 
 
