@@ -76,11 +76,12 @@ async def _open_or_attach(
         if case_id is not None:
             await _attach(services, principal, case_id, signal, command_key)
             return "attached", case_id
-        severity = (await services.policy_in_force()).early_warning.severity_for(body.kind, body.value)
+        rules = (await services.policy_in_force()).early_warning
+        severity = rules.severity_for(body.kind, body.value)
         if severity is None:
             return "below_threshold", None
         case_id = "proactive-" + hashlib.sha256(command_key.encode()).hexdigest()[:16]
-        await _open(services, principal, case_id, customer_id, body, signal, severity, command_key)
+        await _open(services, principal, case_id, customer_id, body, signal, severity, rules.category, command_key)
         await conn.execute(
             "INSERT INTO proactive_cases (customer_id, case_id) VALUES ($1, $2) "
             "ON CONFLICT (customer_id) DO UPDATE SET case_id = EXCLUDED.case_id, opened_at = now()",
@@ -126,6 +127,7 @@ async def _open(
     body: SignalBody,
     signal: EarlyWarningSignal,
     severity,  # noqa: ANN001 - Severity
+    category,  # noqa: ANN001 - Category
     key: str,
 ) -> None:
     command = OpenEscalation(
@@ -133,7 +135,7 @@ async def _open(
         idempotency_key=key,
         case_id=case_id,
         customer=Customer(id=customer_id, name=body.customer_name or customer_id, tier=body.customer_tier),
-        category=(await services.policy_in_force()).early_warning.category,
+        category=category,
         lifecycle_stage=LifecycleStage.ONGOING_SUPPORT,
         severity=severity,
         title=f"Early warning: {body.kind.value} = {body.value:g}",

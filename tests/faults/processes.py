@@ -44,11 +44,6 @@ class ManagedProcess:
         self.process: subprocess.Popen | None = None
         self.pids: list[int] = []  # one per start
 
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 

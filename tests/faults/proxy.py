@@ -28,7 +28,6 @@ class TcpProxy:
         self._server: asyncio.base_events.Server | None = None
         self._pipes: set[asyncio.Task[None]] = set()
         self._transports: set[asyncio.WriteTransport] = set()
-        self.connections = 0
 
     @classmethod
     def for_database(cls, url: str) -> TcpProxy:
@@ -46,10 +45,6 @@ class TcpProxy:
         user = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
         query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "host"])
         return urlunsplit(parts._replace(netloc=f"{user}127.0.0.1:{self.port}", query=query))
-
-    @property
-    def up(self) -> bool:
-        return self._server is not None
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port, reuse_address=True)
@@ -81,7 +76,6 @@ class TcpProxy:
         except OSError:
             client_writer.transport.abort()
             return
-        self.connections += 1
         for writer in (client_writer, server_writer):
             self._transports.add(writer.transport)
         pipes = [
