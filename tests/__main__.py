@@ -2,6 +2,8 @@
 
 * Exit status 5 (nothing collected) is turned into a failure: a suite that ran
   no test must never pass.
+* The tests that failed are named again on the last lines, after the summary:
+  CI keeps only the tail of the output, and a red run must say what was red.
 * The Temporal SDK can abort the interpreter at exit (sdk-python#300), which
   would turn a green run red (or hide a red one). So the status is decided
   here, output is flushed, and the process leaves with ``os._exit(status)``.
@@ -18,9 +20,23 @@ import pytest
 NO_TESTS_COLLECTED = 5
 
 
+class FailureNames:
+    """Collects the node ids of failed tests (setup, call or teardown) as pytest reports them."""
+
+    def __init__(self) -> None:
+        self.failed: list[str] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.failed and report.nodeid not in self.failed:
+            self.failed.append(report.nodeid)
+
+
 def main() -> None:
     started = time.monotonic()
-    status = int(pytest.main(sys.argv[1:]))
+    failures = FailureNames()
+    status = int(pytest.main(sys.argv[1:], plugins=[failures]))
+    for nodeid in failures.failed:
+        print(f"tests: failed: {nodeid}", file=sys.stderr)
     if status == NO_TESTS_COLLECTED:
         print("tests: pytest collected no tests; treating that as a failure", file=sys.stderr)
         status = 1

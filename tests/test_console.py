@@ -30,6 +30,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 CONSOLE_POLICY = Path(__file__).resolve().parent / "policies" / "console.toml"
 WAIT_MS = 30_000
+# Every assertion waits up to WAIT_MS, not Playwright's 5 s: the page polls the API, and on a busy
+# machine a poll, a render or a command's round trip can take longer than 5 s without anything being wrong.
+expect.set_options(timeout=WAIT_MS)
 
 
 def chromium_path() -> str:
