@@ -44,6 +44,7 @@ from workflows.client import CommandRefused, case_state, open_case_and_wait, sen
 from workflows.commands import COMMAND_CLASSES, OpenEscalation
 from workflows.decide import authorize, available_commands, decide_open
 from workflows.errors import DomainError
+from workflows.idempotency import KEY_REUSED
 from workflows.permissions import PERMISSIONS, READ_ROLES
 from workflows.policy import Policy
 from workflows.state import EscalationState, Status
@@ -243,7 +244,7 @@ def _command_key(principal: Principal, key: str) -> str:
 def _refusal(exc: CommandRefused) -> Problem:
     if exc.rule.startswith("permission."):
         return Problem(403, "Forbidden", str(exc), rule=exc.rule)
-    if exc.rule == "command.malformed":
+    if exc.rule in ("command.malformed", KEY_REUSED):
         return Problem(422, "Invalid Request", str(exc), rule=exc.rule)
     return Problem(409, "Conflict", str(exc), rule=exc.rule)
 
@@ -314,7 +315,10 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - one nested function per route
                     if exc.rule.startswith("permission.")
                     else Problem(422, "Invalid Request", str(exc), rule=exc.rule)
                 ) from None
-            state = await open_case_and_wait(services.client, command, task_queue=services.task_queue)
+            try:
+                state = await open_case_and_wait(services.client, command, task_queue=services.task_queue)
+            except CommandRefused as exc:
+                raise _refusal(exc) from None
             if command.idempotency_key not in state.command_keys:
                 raise Problem(409, "Conflict", f"case {command.case_id!r} exists already", rule="open.case_exists")
             events = await services.store.read_stream(stream_id_for(command.case_id))
@@ -545,7 +549,10 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - one nested function per route
             )
 
         async def act(command_key: str) -> Response:
-            reply = await receive_signal(services, principal, customer_id, body, command_key)
+            try:
+                reply = await receive_signal(services, principal, customer_id, body, command_key)
+            except CommandRefused as exc:
+                raise _refusal(exc) from None
             return _json(reply, 201 if reply.outcome == "opened" else 200)
 
         return await _idempotent(request, principal, idempotency_key, act)

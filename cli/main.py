@@ -100,7 +100,7 @@ def _summary(state: Any) -> dict[str, Any]:
 async def _open(args: argparse.Namespace) -> int:
     from temporalio.client import WorkflowUpdateFailedError
 
-    from workflows.client import open_case_and_wait
+    from workflows.client import CommandRefused, open_case_and_wait
     from workflows.commands import OpenEscalation
 
     fields = {
@@ -126,6 +126,8 @@ async def _open(args: argparse.Namespace) -> int:
         state = await open_case_and_wait(client, command)
     except WorkflowUpdateFailedError as exc:
         return _fail(EXIT_REFUSED, f"case {command.case_id} was not opened: {exc.cause}")
+    except CommandRefused as exc:
+        return _fail(EXIT_REFUSED, f"case {command.case_id} was not opened: {exc}")
     _print_json(_summary(state))
     return 0
 

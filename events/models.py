@@ -124,6 +124,7 @@ class PriorityChanged(Frozen):
 
 
 PolicyHash = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+CommandDigest = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
 
 class DeadlineMove(Frozen):
@@ -336,6 +337,8 @@ class NewEvent(Frozen):
     ``command_key`` is the idempotency key of the command that produced it (None
     for events the system produced from a timer); it is what makes commands
     idempotent across continue-as-new, because the key lives in the record.
+    ``command_digest`` tells a redelivery (same key, same digest) from a key
+    reused for another request (same key, another digest).
     """
 
     event_id: UUID
@@ -344,6 +347,8 @@ class NewEvent(Frozen):
     occurred_at: AwareDatetime
     actor: Actor
     command_key: Identifier | None = None
+    # sha256 of what the command asked (``Command.digest``); absent on events stored before it was recorded.
+    command_digest: CommandDigest | None = None
     correlation_id: Identifier | None = None
     causation_id: Identifier | None = None
     data: EventData

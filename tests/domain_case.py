@@ -53,23 +53,25 @@ class Case:
         cmd = open_command(**open_fields)
         self.events: list[NewEvent] = []
         self.state: EscalationState | None = None
-        self._record(decide_open(cmd, policy), cmd.actor, cmd.idempotency_key, stream_id_for(cmd.case_id))
+        self._record(decide_open(cmd, policy), cmd, stream_id_for(cmd.case_id))
 
     @property
     def s(self) -> EscalationState:
         assert self.state is not None
         return self.state
 
-    def _record(self, payloads: list[EventData], actor: Actor, key: str | None, stream: str) -> list[EventData]:
+    def _record(self, payloads: list[EventData], cmd: Command | None, stream: str) -> list[EventData]:
+        """Store ``payloads`` as ``cmd``'s events (None: the system's, from a deadline)."""
         version = self.state.version if self.state else 0
         new = envelopes(
             stream,
             version,
             payloads,
-            actor=actor,
+            actor=cmd.actor if cmd is not None else SYSTEM_ACTOR,
             now=self.now,
             ids=[uuid.uuid4() for _ in payloads],
-            command_key=key,
+            command_key=cmd.idempotency_key if cmd is not None else None,
+            command_digest=cmd.digest() if cmd is not None else None,
         )
         for event in new:
             self.state = evolve(self.state, event)
@@ -79,7 +81,7 @@ class Case:
     def do(self, cmd: Command, *, after: timedelta = timedelta(0)) -> list[EventData]:
         """Advance the clock by ``after`` (enforcing deadlines on the way), then run ``cmd``."""
         self.advance(after)
-        return self._record(decide(self.s, cmd, self.now), cmd.actor, cmd.idempotency_key, self.s.stream_id)
+        return self._record(decide(self.s, cmd, self.now), cmd, self.s.stream_id)
 
     def advance(self, delta: timedelta) -> list[EventData]:
         """Move the clock, firing every deadline in between at its own instant (like the timer loop)."""
@@ -87,7 +89,7 @@ class Case:
         fired: list[EventData] = []
         while (wake := next_wake(self.s)) is not None and wake <= target:
             self.now = max(self.now, wake)
-            fired += self._record(decide(self.s, DeadlineReached(), self.now), SYSTEM_ACTOR, None, self.s.stream_id)
+            fired += self._record(decide(self.s, DeadlineReached(), self.now), None, self.s.stream_id)
         self.now = target
         return fired
 

@@ -18,7 +18,7 @@ from temporalio.worker import Worker
 
 from events.store import EventStore
 from worker import build_worker
-from workflows.client import open_case
+from workflows.client import case_handle, open_case
 from workflows.commands import OpenEscalation
 from workflows.data_converter import data_converter
 from workflows.policy import DEFAULT_POLICY_PATH, Policy, load_policy
@@ -73,6 +73,10 @@ class Cases:
         handle = await open_case(self.client, command, task_queue=self.task_queue, **kwargs)
         self._handles.append(handle)
         return handle
+
+    def track(self, case_id: str) -> None:
+        """Terminate this case too when the test ends (one opened other than by ``open``)."""
+        self._handles.append(case_handle(self.client, case_id))
 
     async def terminate_all(self) -> None:
         for handle in self._handles:

@@ -48,6 +48,7 @@ from workflows.commands import (
 )
 from workflows.decide import decide
 from workflows.errors import DomainError
+from workflows.idempotency import repeated_versions
 from workflows.state import Status
 
 H, D, M = timedelta(hours=1), timedelta(days=1), timedelta(minutes=1)
@@ -424,3 +425,17 @@ def test_state_is_the_fold_of_its_events() -> None:
     case = resolved_case()
     case.advance(20 * D)
     assert case.refold() == case.s
+
+
+def test_a_repeated_command_is_a_redelivery_and_a_reused_key_for_another_request_is_refused() -> None:
+    case = Case()
+    note = command(AddNote, text="first words")
+    case.do(note)
+    # The digest is what the command asks: not its key nor its tracing id, but its actor and every field.
+    assert note.model_copy(update={"idempotency_key": "k-other", "correlation_id": "trace-1"}).digest() == note.digest()
+    assert repeated_versions(case.s, note) == [2]
+    assert repeated_versions(case.s, command(AddNote, text="first words")) is None  # a new key
+    for other in (note.model_copy(update={"text": "other"}), note.model_copy(update={"actor": MANAGER})):
+        with pytest.raises(DomainError) as refused:
+            repeated_versions(case.s, other)
+        assert refused.value.rule == "idempotency.key_reused"

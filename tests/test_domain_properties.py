@@ -6,7 +6,8 @@ Invariants checked after every step, over 2,000 generated runs:
 * time passing alone never moves a running deadline earlier (only a recorded command may);
 * a pause is excluded exactly: pausable clocks shift by the paused time, to the microsecond;
 * a closed case accepts only reopen, and only within the reopen window;
-* what ``available_commands`` offers is never refused by a case rule.
+* what ``available_commands`` offers is never refused by a case rule;
+* an accepted command sent again is answered from the record, and its key under another body is refused.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from workflows import commands as c
 from workflows.decide import available_commands
 from workflows.errors import DomainError
 from workflows.evolve import fold
+from workflows.idempotency import repeated_versions
 from workflows.policy import Policy
 from workflows.state import PAUSABLE, EscalationState, Status
 
@@ -162,6 +164,7 @@ class CaseMachine(RuleBasedStateMachine):
     )
     def open_case(self, severity: Severity, tier: CustomerTier) -> None:
         self.case = Case(severity=severity, customer=Customer(id="acme", name="ACME", tier=tier))
+        self.accepted: list[tuple[c.Command, list[int]]] = []  # commands that wrote events, with their versions
         self.stored: list[NewEvent] = []
         self.folded: EscalationState | None = None
         self.paused_at: datetime | None = None
@@ -194,11 +197,27 @@ class CaseMachine(RuleBasedStateMachine):
             if state.status == Status.CLOSED and name != "reopen":
                 assert refusal.rule in ("case.closed", f"permission.{name}")
             return
+        self.accepted.append((cmd, self.case.s.command_keys.get(cmd.idempotency_key, [])))
         assert state.status != Status.WITHDRAWN, "a withdrawn case accepted a command"
         if state.status == Status.CLOSED:
             assert name == "reopen" and state.resolved_at is not None
             assert self.case.now < state.resolved_at + state.policy.reopen_window
         self._track_pause(state)
+
+    @rule(data=st.data())
+    def a_redelivery(self, data: st.DataObject) -> None:
+        """An accepted command sent again is answered from the record; its key under another body is refused."""
+        if not self.accepted:
+            return
+        cmd, versions = data.draw(st.sampled_from(self.accepted))
+        if versions:
+            assert repeated_versions(self.case.s, cmd) == versions
+        reused = command_strategy(data.draw(st.sampled_from(NAMES)), data.draw)
+        reused = reused.model_copy(update={"idempotency_key": cmd.idempotency_key})
+        if versions and reused.digest() != cmd.digest():
+            with pytest.raises(DomainError) as refused:
+                repeated_versions(self.case.s, reused)
+            assert refused.value.rule == "idempotency.key_reused"
 
     def _track_pause(self, before: Any) -> None:
         after = self.case.s

@@ -98,6 +98,13 @@ async def test_refusals_for_unknown_cases_routes_and_reused_keys(stack: ApiStack
         again = await post(http, stack, path, Role.AGENT, {"text": "two", "visibility": "internal"}, "reused-key")
         assert first.status_code == 200
         assert (again.status_code, again.json()["rule"]) == (422, "idempotency.key_reused")
+        # Had the API lost its record of the key (a crash before it was written), the case's own
+        # record refuses the other body all the same.
+        async with pool.acquire() as conn:
+            assert await conn.execute("DELETE FROM api_idempotency WHERE key = $1", "reused-key") == "DELETE 1"
+        note_two = {"text": "two", "visibility": "internal"}
+        unremembered = await post(http, stack, path, Role.AGENT, note_two, "reused-key")
+        assert (unremembered.status_code, unremembered.json()["rule"]) == (422, "idempotency.key_reused")
         assert await count_events(pool) == before + 1  # the first note only
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 import pytest
-from temporalio.client import WorkflowFailureError
+from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
@@ -18,7 +18,7 @@ from events.vocabulary import NoteVisibility
 from tests.domain_case import AGENT, MANAGER, SERVICE, command, open_command
 from tests.eventually import assert_eventually
 from tests.temporal_fixtures import running_worker
-from workflows.client import CommandRefused, case_handle, case_state, send_command
+from workflows.client import CommandRefused, case_handle, case_state, open_case_and_wait, send_command
 from workflows.commands import Acknowledge, AddNote, AssignOwner, DecideCompensation, SignOff
 from workflows.decide import decide, decide_open, envelopes
 from workflows.evolve import evolve, fold
@@ -107,6 +107,58 @@ async def test_redelivering_a_command_changes_nothing(
             "escalation.opened",
             "escalation.owner_assigned",
         ]
+
+
+async def test_a_key_reused_for_another_request_is_refused_by_rule_even_after_continue_as_new(
+    dev_env: WorkflowEnvironment, pool: asyncpg.Pool, policy: Policy, store: EventStore
+) -> None:
+    """Temporal answers a repeated update id with the first outcome; a different body under the same
+    idempotency key must not get that answer (nor a new one): it is refused, and nothing is written."""
+    async with running_worker(dev_env.client, pool, policy) as cases:
+        opening = open_command()
+        handle = await cases.open(opening, max_events_per_run=3)
+        first_run = (await handle.describe()).run_id
+        note = command(AddNote, text="first words")
+        await send_command(dev_env.client, opening.case_id, note)
+        for i in range(3):  # past a continue-as-new: the key and its digest now live only in the carried state
+            await send_command(dev_env.client, opening.case_id, command(AddNote, text=f"filler {i}"))
+        before = await stored(store, opening.case_id)
+        assert (await handle.describe()).run_id != first_run
+
+        other_text = note.model_copy(update={"text": "other words"})
+        other_actor = note.model_copy(update={"actor": MANAGER})
+        other_command = command(Acknowledge).model_copy(update={"idempotency_key": note.idempotency_key})
+        for reused in (other_text, other_actor, other_command):
+            with pytest.raises(CommandRefused) as refused:
+                await send_command(dev_env.client, opening.case_id, reused)
+            assert refused.value.rule == "idempotency.key_reused", reused
+            assert note.idempotency_key in str(refused.value)
+        # Straight to the workflow under a fresh update id: its validator refuses it too.
+        with pytest.raises(WorkflowUpdateFailedError) as direct:
+            await handle.execute_update("add_note", other_text, id="direct")
+        assert 'rule "idempotency.key_reused"' in str(direct.value.cause)
+        # The same request again is still a redelivery, and a new key is a new request.
+        assert (await send_command(dev_env.client, opening.case_id, note)).duplicate
+        assert await stored(store, opening.case_id) == before
+        digests = (await case_state(dev_env.client, opening.case_id)).command_digests
+        assert digests[note.idempotency_key] == note.digest()
+
+
+async def test_opening_under_a_reused_key_with_another_body_is_refused(
+    dev_env: WorkflowEnvironment, pool: asyncpg.Pool, policy: Policy, store: EventStore
+) -> None:
+    async with running_worker(dev_env.client, pool, policy) as cases:
+        opening = open_command()
+        assert (await open_case_and_wait(dev_env.client, opening, task_queue=cases.task_queue)).version == 1
+        cases.track(opening.case_id)
+        again = await open_case_and_wait(dev_env.client, opening, task_queue=cases.task_queue)
+        assert again.command_keys == {opening.idempotency_key: [1]}
+        with pytest.raises(CommandRefused) as refused:
+            await open_case_and_wait(
+                dev_env.client, opening.model_copy(update={"title": "Another title"}), task_queue=cases.task_queue
+            )
+        assert refused.value.rule == "idempotency.key_reused"
+        assert len(await stored(store, opening.case_id)) == 1
 
 
 async def test_opening_the_same_case_twice_starts_one_workflow(

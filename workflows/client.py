@@ -14,7 +14,9 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from workflows.commands import Command, OpenEscalation
+from workflows.errors import DomainError
 from workflows.escalation_workflow import TASK_QUEUE, EscalationWorkflow, workflow_id_for
+from workflows.idempotency import repeated_versions
 from workflows.messages import CommandResult, WorkflowInput
 from workflows.state import EscalationState
 
@@ -50,7 +52,9 @@ async def open_case_and_wait(
 ) -> EscalationState:
     """Start the case (or find it running) and return its state once the opening event is stored.
 
-    One round trip (update-with-start) instead of a start followed by polling queries.
+    One round trip (update-with-start) instead of a start followed by polling queries. Raises
+    ``CommandRefused`` (``idempotency.key_reused``) if the case was opened under this command's
+    idempotency key by a different request.
     """
     start = WithStartWorkflowOperation(
         EscalationWorkflow.run,
@@ -60,7 +64,12 @@ async def open_case_and_wait(
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
-    return await client.execute_update_with_start_workflow(EscalationWorkflow.opened, start_workflow_operation=start)
+    state = await client.execute_update_with_start_workflow(EscalationWorkflow.opened, start_workflow_operation=start)
+    try:
+        repeated_versions(state, command)  # this very opening, or another request under its key?
+    except DomainError as exc:
+        raise CommandRefused(exc.rule, str(exc)) from None
+    return state
 
 
 def case_handle(client: Client, case_id: str) -> WorkflowHandle:
@@ -108,7 +117,12 @@ def _transient(exc: RPCError) -> bool:
 async def _update(client: Client, case_id: str, name: str, command: Command) -> CommandResult:
     try:
         return await case_handle(client, case_id).execute_update(
-            name, command, id=f"{name}:{command.idempotency_key}", result_type=CommandResult
+            # The digest is part of the update id: Temporal answers a repeated id with the first
+            # outcome, so a different request under a reused key must reach the workflow to be refused.
+            name,
+            command,
+            id=f"{name}:{command.idempotency_key}:{command.digest()[:16]}",
+            result_type=CommandResult,
         )
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause

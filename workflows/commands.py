@@ -11,6 +11,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from events.canonical import canonical_json, sha256_hex
 from events.models import (
     Actor,
     CaseId,
@@ -42,6 +43,14 @@ class Command(BaseModel):
     actor: Actor
     idempotency_key: Identifier
     correlation_id: Identifier | None = None
+
+    def digest(self) -> str:
+        """What the command asks (who, what, with which fields), without its idempotency key or tracing id.
+
+        Stored in the envelope of the events the command produced: a later command with the same key and
+        the same digest is a redelivery; with another digest, the key was reused for another request.
+        """
+        return sha256_hex(canonical_json(self.model_dump(mode="json", exclude={"idempotency_key", "correlation_id"})))
 
 
 class OpenEscalation(Command):

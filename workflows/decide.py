@@ -622,6 +622,7 @@ def envelopes(
     now: datetime,
     ids: list[uuid.UUID],
     command_key: str | None,
+    command_digest: str | None = None,
     correlation_id: str | None = None,
 ) -> list[NewEvent]:
     """Wrap decided payloads for storage. ``ids`` come from the caller (the workflow's ``case_event_id``)."""
@@ -633,6 +634,7 @@ def envelopes(
             occurred_at=now,
             actor=actor,
             command_key=command_key,
+            command_digest=command_digest,
             correlation_id=correlation_id,
             causation_id=command_key,
             data=data,

@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.decide import decide, decide_open, envelopes, next_wake
     from workflows.errors import DomainError
     from workflows.evolve import evolve
+    from workflows.idempotency import repeated_versions
     from workflows.messages import CommandResult, WorkflowInput
     from workflows.policy import Policy
     from workflows.state import EscalationState, Status
@@ -123,6 +124,7 @@ class EscalationWorkflow:
                 payloads,
                 actor=input.open.actor,
                 command_key=input.open.idempotency_key,
+                command_digest=input.open.digest(),
                 correlation_id=input.open.correlation_id,
             )
         if recorded[0].command_key != input.open.idempotency_key:
@@ -183,6 +185,7 @@ class EscalationWorkflow:
         *,
         actor: Actor,
         command_key: str | None,
+        command_digest: str | None = None,
         correlation_id: str | None = None,
     ) -> list[RecordedEvent]:
         """Store ``payloads`` first, then fold what was stored (caller holds the lock)."""
@@ -195,6 +198,7 @@ class EscalationWorkflow:
             now=workflow.now(),
             ids=[case_event_id(stream_id, version + offset) for offset in range(1, len(payloads) + 1)],
             command_key=command_key,
+            command_digest=command_digest,
             correlation_id=correlation_id,
         )
         recorded: list[RecordedEvent] = await workflow.execute_local_activity(
@@ -222,10 +226,10 @@ class EscalationWorkflow:
             await self._enforce_due()
             while True:
                 state = self.state()
-                seen = state.command_keys.get(command.idempotency_key)
-                if seen is not None:
-                    return CommandResult(duplicate=True, versions=seen, events=[], state=state)
                 try:
+                    seen = repeated_versions(state, command)
+                    if seen is not None:
+                        return CommandResult(duplicate=True, versions=seen, events=[], state=state)
                     payloads = decide(state, command, workflow.now())
                 except DomainError as exc:
                     raise ApplicationError(str(exc), exc.rule, type="DomainError", non_retryable=True) from exc
@@ -234,6 +238,7 @@ class EscalationWorkflow:
                     payloads,
                     actor=command.actor,
                     command_key=command.idempotency_key,
+                    command_digest=command.digest(),
                     correlation_id=command.correlation_id,
                 )
                 if all(e.command_key == command.idempotency_key for e in recorded):
@@ -251,10 +256,11 @@ class EscalationWorkflow:
 
     def _validate(self, command: Command) -> None:
         """Reject before anything reaches history; the handler re-decides under the lock."""
-        if self._state is None or command.idempotency_key in self._state.command_keys:
+        if self._state is None:
             return
         try:
-            decide(self._state, command, workflow.now())
+            if repeated_versions(self._state, command) is None:
+                decide(self._state, command, workflow.now())
         except DomainError as exc:
             raise ApplicationError(str(exc), exc.rule, type="DomainError", non_retryable=True) from exc
 

@@ -77,6 +77,8 @@ def evolve(state: EscalationState | None, event: NewEvent) -> EscalationState:
         keys = dict(new.command_keys)
         keys[event.command_key] = [*keys.get(event.command_key, []), event.version]
         changes["command_keys"] = keys
+        if event.command_digest is not None and new.command_digests.get(event.command_key) != event.command_digest:
+            changes["command_digests"] = {**new.command_digests, event.command_key: event.command_digest}
     # Clocks made or kept by the arm run on the calendar the case's priority prescribes now.
     return attach_calendars(new.model_copy(update=changes))
 

@@ -156,6 +156,8 @@ class EscalationState(_Frozen):
     # Part of the fold (the key is in each event's envelope), so it survives
     # continue-as-new where Temporal's own update-id dedup does not reach.
     command_keys: dict[str, list[int]] = {}
+    # What each of those commands asked (``Command.digest``), where its events recorded it.
+    command_digests: dict[str, str] = {}
 
     @model_validator(mode="after")
     def _calendars_attached(self) -> EscalationState:

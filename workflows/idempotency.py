@@ -1,0 +1,32 @@
+"""Idempotency keys (invariant 9): a command sent again changes nothing; a key reused for another request is refused.
+
+Pure: the answer comes from the state, which folds each stored event's ``command_key`` and
+``command_digest``, so it holds across continue-as-new, where Temporal's update-id dedup does not reach.
+"""
+
+from __future__ import annotations
+
+from workflows.commands import Command
+from workflows.errors import DomainError
+from workflows.state import EscalationState
+
+KEY_REUSED = "idempotency.key_reused"
+
+
+def repeated_versions(state: EscalationState, command: Command) -> list[int] | None:
+    """The versions ``command``'s key stored, if ``command`` repeats that request; None if the key is new.
+
+    Raises ``DomainError`` (``idempotency.key_reused``) when the key's events record a different request.
+    Events stored before digests were recorded carry none; a repeat of such a key is taken as a redelivery.
+    """
+    versions = state.command_keys.get(command.idempotency_key)
+    if versions is None:
+        return None
+    recorded = state.command_digests.get(command.idempotency_key)
+    if recorded is not None and recorded != command.digest():
+        raise DomainError(
+            KEY_REUSED,
+            f"idempotency key {command.idempotency_key!r} already recorded a different request "
+            f"(versions {versions}); a new request needs a new key",
+        )
+    return versions
