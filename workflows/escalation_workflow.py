@@ -45,10 +45,13 @@ TASK_QUEUE = "escalations"
 SIGNALS = ("add_note", "attach_signal")  # facts other services send without waiting
 UPDATES = tuple(name for name in COMMAND_CLASSES if name != "open")
 
+# An append waits out a database outage by retrying (a case never fails for it). Attempts are capped
+# 2 s apart so deadlines that fell due during the outage are recorded within 2 s of its end; each
+# attempt during the outage is one refused connection, cheap for the worker and for PostgreSQL.
 _APPEND_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200),
     backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=10),
+    maximum_interval=timedelta(seconds=2),
     non_retryable_error_types=NON_RETRYABLE_APPEND_ERRORS,
 )
 
