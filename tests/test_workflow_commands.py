@@ -137,7 +137,7 @@ async def test_a_key_reused_for_another_request_is_refused_by_rule_even_after_co
         with pytest.raises(WorkflowUpdateFailedError) as direct:
             await handle.execute_update("add_note", other_text, id="direct")
         assert 'rule "idempotency.key_reused"' in str(direct.value.cause)
-        # The same request again is still a redelivery, and a new key is a new request.
+        # The first request sent again is still a redelivery, and nothing was written by any of the above.
         assert (await send_command(dev_env.client, opening.case_id, note)).duplicate
         assert await stored(store, opening.case_id) == before
         digests = (await case_state(dev_env.client, opening.case_id)).command_digests
