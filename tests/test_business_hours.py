@@ -22,7 +22,7 @@ from events.models import Customer, DeadlineBreached, DeadlineWarning, stream_id
 from events.store import EventStore
 from events.vocabulary import CustomerTier, DeadlineKind
 from tests.domain_case import open_command
-from tests.temporal_fixtures import _binary, running_worker
+from tests.temporal_fixtures import SERVER_STARTUP, _binary, running_worker
 from workflows.client import case_handle, case_state
 from workflows.data_converter import data_converter
 from workflows.evolve import fold
@@ -37,7 +37,9 @@ MAX_LATENESS = timedelta(seconds=2)
 async def env() -> AsyncIterator[WorkflowEnvironment]:
     """A time-skipping server of its own: this test moves the clock months ahead."""
     environment = await WorkflowEnvironment.start_time_skipping(
-        data_converter=data_converter, test_server_existing_path=_binary("temporal-test-server")
+        data_converter=data_converter,
+        test_server_existing_path=_binary("temporal-test-server"),
+        test_server_startup_timeout=SERVER_STARTUP,
     )
     yield environment
     await environment.shutdown()

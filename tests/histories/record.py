@@ -28,7 +28,7 @@ from events.models import Customer
 from events.store import EventStore
 from events.vocabulary import CustomerTier, NoteVisibility, PauseReason, RootCause, Severity, WithdrawReason
 from tests.domain_case import AGENT, MANAGER, command, open_command
-from tests.temporal_fixtures import _binary
+from tests.temporal_fixtures import SERVER_STARTUP, _binary
 from worker import build_worker
 from workflows import commands as c
 from workflows.client import open_case, send_command
@@ -122,7 +122,9 @@ async def main() -> None:
     name = f"esc_histories_{uuid.uuid4().hex[:8]}"
     pool = await create_pool(await create_database(server_dsn, name))
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=data_converter, test_server_existing_path=_binary("temporal-test-server")
+        data_converter=data_converter,
+        test_server_existing_path=_binary("temporal-test-server"),
+        test_server_startup_timeout=SERVER_STARTUP,
     )
     try:
         await _record(env.client, env, EventStore(pool))
