@@ -123,8 +123,9 @@ class PriorityChanged(Frozen):
     reason: ShortText
 
 
-PolicyHash = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
-CommandDigest = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+PolicyHash = Sha256Hex
+CommandDigest = Sha256Hex
 
 
 class DeadlineMove(Frozen):

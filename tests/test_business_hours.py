@@ -22,9 +22,8 @@ from events.models import Customer, DeadlineBreached, DeadlineWarning, stream_id
 from events.store import EventStore
 from events.vocabulary import CustomerTier, DeadlineKind
 from tests.domain_case import open_command
-from tests.temporal_fixtures import SERVER_STARTUP, _binary, running_worker
+from tests.temporal_fixtures import running_worker, start_time_skipping_server
 from workflows.client import case_handle, case_state
-from workflows.data_converter import data_converter
 from workflows.evolve import fold
 from workflows.policy import load_policy
 
@@ -36,11 +35,7 @@ MAX_LATENESS = timedelta(seconds=2)
 @pytest.fixture
 async def env() -> AsyncIterator[WorkflowEnvironment]:
     """A time-skipping server of its own: this test moves the clock months ahead."""
-    environment = await WorkflowEnvironment.start_time_skipping(
-        data_converter=data_converter,
-        test_server_existing_path=_binary("temporal-test-server"),
-        test_server_startup_timeout=SERVER_STARTUP,
-    )
+    environment = await start_time_skipping_server()
     yield environment
     await environment.shutdown()
 

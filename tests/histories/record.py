@@ -28,11 +28,10 @@ from events.models import Customer
 from events.store import EventStore
 from events.vocabulary import CustomerTier, NoteVisibility, PauseReason, RootCause, Severity, WithdrawReason
 from tests.domain_case import AGENT, MANAGER, command, open_command
-from tests.temporal_fixtures import SERVER_STARTUP, _binary
+from tests.temporal_fixtures import start_time_skipping_server
 from worker import build_worker
 from workflows import commands as c
 from workflows.client import open_case, send_command
-from workflows.data_converter import data_converter
 from workflows.policy import DEFAULT_POLICY_PATH, load_policy
 
 HERE = Path(__file__).resolve().parent
@@ -121,11 +120,7 @@ async def main() -> None:
         server_dsn, server = start_embedded_postgres(Path(tempfile.mkdtemp(prefix="esc-histories-")) / "pg")
     name = f"esc_histories_{uuid.uuid4().hex[:8]}"
     pool = await create_pool(await create_database(server_dsn, name))
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=data_converter,
-        test_server_existing_path=_binary("temporal-test-server"),
-        test_server_startup_timeout=SERVER_STARTUP,
-    )
+    env = await start_time_skipping_server()
     try:
         await _record(env.client, env, EventStore(pool))
     finally:
