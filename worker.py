@@ -25,9 +25,10 @@ from activities.event_store_activities import EscalationActivities
 from events import policy_versions
 from events.database import APP_ROLE, create_pool
 from events.store import EventStore
+from workflows.core.policy import Policy
 from workflows.data_converter import data_converter
 from workflows.escalation_workflow import TASK_QUEUE, EscalationWorkflow
-from workflows.policy import DEFAULT_POLICY_PATH, Policy, load_policy
+from workflows.policy_files import DEFAULT_POLICY_PATH, load_policy
 
 log = structlog.get_logger("escalations.worker")
 

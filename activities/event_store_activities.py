@@ -15,29 +15,17 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import structlog
-from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from events.models import NewEvent, RecordedEvent, case_id_of
-from workflows.policy import Policy
+from activities.contract import APPEND_EVENTS, CURRENT_POLICY, AppendRequest
+from workflows.core.events import RecordedEvent, case_id_of
+from workflows.core.policy import Policy
 
 if TYPE_CHECKING:  # the store (and asyncpg) must never be imported by workflow code
     from events.store import EventStore
 
-APPEND_EVENTS = "append_events"
-CURRENT_POLICY = "current_policy"
-NON_RETRYABLE_APPEND_ERRORS = ["ConcurrencyConflict", "InvalidAppend"]
-
 _log = structlog.get_logger("escalations.activities")
-
-
-class AppendRequest(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    stream_id: str
-    expected_version: int
-    events: list[NewEvent]
 
 
 class EscalationActivities:

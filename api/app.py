@@ -12,7 +12,6 @@ import hashlib
 import json
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from typing import Annotated, Any
@@ -24,7 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateFailedError
+from temporalio.client import WorkflowQueryFailedError, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api import idempotency
@@ -32,43 +31,25 @@ from api.auth import Principal, authenticate
 from api.console import install_console
 from api.models import BODY_MODELS, COMMAND_ROUTES, CasePage, CommandReply, OpenBody, SignalBody, SignalReply
 from api.problems import Problem, not_found, unavailable
+from api.services import Services
 from api.signals import receive_signal
-from events import policy_versions
-from events.models import CASE_ID_PATTERN, stream_id_for
-from events.store import EventStore
-from events.vocabulary import Priority
 from projections.audit import export_csv, export_jsonl, make_digest, state_as_of
 from projections.audit_trail import describe
 from projections.metrics import compute_metrics, compute_trend
 from workflows.client import CommandRefused, case_state, open_case_and_wait, send_command
-from workflows.commands import COMMAND_CLASSES, OpenEscalation
-from workflows.decide import authorize, available_commands, decide_open
-from workflows.errors import DomainError
-from workflows.idempotency import KEY_REUSED
-from workflows.permissions import PERMISSIONS, READ_ROLES
-from workflows.policy import Policy
-from workflows.state import EscalationState, Status
+from workflows.core.commands import COMMAND_CLASSES, OpenEscalation
+from workflows.core.decide import authorize, available_commands, decide_open
+from workflows.core.errors import DomainError
+from workflows.core.events import CASE_ID_PATTERN, stream_id_for
+from workflows.core.idempotency import KEY_REUSED
+from workflows.core.permissions import PERMISSIONS, READ_ROLES
+from workflows.core.state import EscalationState, Status
+from workflows.core.vocabulary import Priority
 
 MAX_BODY_BYTES = 64 * 1024
 ROUTE_OF_COMMAND = {name: segment for segment, name in COMMAND_ROUTES.items()}
 CasePath = Annotated[str, Path(pattern=CASE_ID_PATTERN, description="the case id")]
 SearchText = Annotated[str | None, Query(max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
-
-
-@dataclass
-class Services:
-    pool: asyncpg.Pool
-    client: Client
-    policy: Policy
-    task_queue: str
-
-    @property
-    def store(self) -> EventStore:
-        return EventStore(self.pool)
-
-    async def policy_in_force(self) -> Policy:
-        """The policy new cases are opened under: the latest published version, else ``policy``."""
-        return await policy_versions.policy_in_force(self.pool, self.policy)()
 
 
 def create_app(services: Services | Callable[[], Awaitable[Services]]) -> FastAPI:

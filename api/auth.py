@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from events.models import Actor
-from events.vocabulary import Role
+from workflows.core.events import Actor
+from workflows.core.vocabulary import Role
 
 TOKEN_PREFIX = "esc_"
 TOKEN_ROLES = (Role.AGENT, Role.MANAGER, Role.EXECUTIVE, Role.AUDITOR, Role.SERVICE, Role.ADMIN)

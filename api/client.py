@@ -20,7 +20,7 @@ import httpx
 from pydantic import BaseModel
 
 from api.models import CommandReply, SignalReply
-from workflows.state import EscalationState
+from workflows.core.state import EscalationState
 
 RETRYABLE_STATUS = {502, 503, 504}
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from api.problems import Problem
-from events.canonical import canonical_json
+from workflows.core.canonical import canonical_json
 
 MAX_KEY_LENGTH = 200
 

@@ -7,10 +7,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from events.models import CaseId, EarlyWarningSignal, Identifier, RecordedEvent, ShortText
-from events.vocabulary import CustomerTier, SignalKind
-from workflows.commands import COMMAND_CLASSES, Command
-from workflows.state import EscalationState
+from workflows.core.commands import COMMAND_CLASSES, Command
+from workflows.core.events import CaseId, EarlyWarningSignal, Identifier, RecordedEvent, ShortText
+from workflows.core.state import EscalationState
+from workflows.core.vocabulary import CustomerTier, SignalKind
 
 _SUPPLIED = {"actor", "idempotency_key", "command"}
 

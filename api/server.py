@@ -8,10 +8,11 @@ from collections.abc import Iterator
 
 import uvicorn
 
-from api.app import Services, create_app
+from api.app import create_app
+from api.services import Services
 from events.database import create_pool
 from worker import Settings, connect_client
-from workflows.policy import load_policy
+from workflows.policy_files import load_policy
 
 
 async def build_services(settings: Settings) -> Services:

@@ -18,14 +18,14 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import Principal
 from api.models import SignalBody, SignalReply
-from events.models import Customer, EarlyWarningSignal
-from events.vocabulary import LifecycleStage, SourceKind
 from workflows.client import case_handle, open_case_and_wait
-from workflows.commands import AttachSignal, OpenEscalation
-from workflows.state import ACTIVE
+from workflows.core.commands import AttachSignal, OpenEscalation
+from workflows.core.events import Customer, EarlyWarningSignal
+from workflows.core.state import ACTIVE
+from workflows.core.vocabulary import LifecycleStage, SourceKind
 
 if TYPE_CHECKING:
-    from api.app import Services
+    from api.services import Services
 
 
 # Within one process, requests for the same account queue here (holding no database

@@ -27,7 +27,6 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from bench.api_bench import api_scenarios
 from bench.baseline_workflows import BareUpdateWorkflow
 from bench.deadline_bench import burst, event_append, open_throughput, spread_and_memory
-from bench.history import append_history, generate_case
 from bench.projection_bench import projection_lag, rebuild_throughput
 from bench.report import Row, percentile, print_table, write_json
 from bench.simulate_bench import shadow_run
@@ -35,13 +34,14 @@ from cli.devstack import temporal_binary
 from cli.embedded_postgres import start_embedded_postgres, stop_embedded_postgres
 from events.database import create_database, create_pool, drop_database
 from events.store import EventStore
-from events.vocabulary import NoteVisibility
+from samples.histories import append_history, generate_case
 from worker import build_worker, configure_logging, connect_client
 from workflows.client import case_state, open_case, send_command
-from workflows.commands import AddNote, OpenEscalation
+from workflows.core.commands import AddNote, OpenEscalation
+from workflows.core.vocabulary import NoteVisibility
 from workflows.data_converter import data_converter
 from workflows.escalation_workflow import workflow_id_for
-from workflows.policy import DEFAULT_POLICY_PATH, load_policy
+from workflows.policy_files import DEFAULT_POLICY_PATH, load_policy
 
 SCENARIOS = ("round-trip", "projection", "api", "open", "append", "burst", "spread", "simulate")
 

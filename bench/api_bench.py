@@ -21,16 +21,17 @@ import uvicorn
 from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from api.app import Services, create_app
+from api.app import create_app
 from api.auth import create_token
 from api.server import _Server
+from api.services import Services
 from bench.baseline_workflows import BareUpdateWorkflow
 from bench.report import Row, percentile
 from events.store import EventStore
-from events.vocabulary import Role
 from worker import build_worker
+from workflows.core.policy import Policy
+from workflows.core.vocabulary import Role
 from workflows.escalation_workflow import workflow_id_for
-from workflows.policy import Policy
 
 CONCURRENCY = 16
 

@@ -24,16 +24,17 @@ from temporalio.client import Client
 
 from bench.bare_worker import TABLE_SQL, bare_worker
 from bench.baseline_workflows import BareDeadlineWorkflow, BareSpec
-from bench.history import generate_case
 from bench.report import Row, percentile
-from events.models import Customer, stream_id_for
 from events.store import EventStore
-from events.vocabulary import Category, CustomerTier, LifecycleStage, Role, Severity, SourceKind
+from samples.histories import generate_case
 from worker import build_worker
 from workflows.client import open_case
-from workflows.commands import OpenEscalation
+from workflows.core.commands import OpenEscalation
+from workflows.core.events import Customer, stream_id_for
+from workflows.core.policy import Policy, PriorityRules
+from workflows.core.vocabulary import Category, CustomerTier, LifecycleStage, Role, Severity, SourceKind
 from workflows.escalation_workflow import workflow_id_for
-from workflows.policy import DEFAULT_POLICY_PATH, Policy, PriorityRules, load_policy
+from workflows.policy_files import DEFAULT_POLICY_PATH, load_policy
 
 ROOT = Path(__file__).resolve().parent.parent
 GATE = 32  # starts in flight at once

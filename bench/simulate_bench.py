@@ -6,13 +6,13 @@ import random
 import time
 import uuid
 
-from bench.history import append_history, generate_case
 from bench.report import Row
 from cli.policy_commands import case_histories, simulation_report
 from events.database import create_database, create_pool, drop_database
 from events.store import EventStore
-from workflows.evolve import fold
-from workflows.policy import DEFAULT_POLICY_PATH, load_policy
+from samples.histories import append_history, generate_case
+from workflows.core.evolve import fold
+from workflows.policy_files import DEFAULT_POLICY_PATH, load_policy
 
 
 async def shadow_run(server_dsn: str, cases: int) -> list[Row]:

@@ -32,17 +32,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_REFUSED,
+    EXIT_UNAVAILABLE,
+    _client,
+    _fail,
+    actor_options,
+)
 from cli.policy_commands import add_policy_parser, run_policy
-
-EXIT_BAD_INPUT, EXIT_REFUSED, EXIT_UNAVAILABLE = 2, 3, 4
-DEFAULT_TEMPORAL_ADDRESS = "127.0.0.1:7233"
-
-
-def _actor(value: str) -> dict[str, str]:
-    role, _, ident = value.partition(":")
-    if not ident:
-        raise argparse.ArgumentTypeError("--as takes ROLE:ID, for example agent:alice")
-    return {"role": role, "id": ident}
 
 
 def _parse_pairs(pairs: list[str]) -> dict[str, Any]:
@@ -62,23 +60,8 @@ def _parse_pairs(pairs: list[str]) -> dict[str, Any]:
     return fields
 
 
-def _fail(code: int, message: str) -> int:
-    print(f"escalations: {message}", file=sys.stderr)
-    return code
-
-
 def _print_json(value: Any) -> None:
     print(json.dumps(value, indent=2, default=str))
-
-
-async def _client():
-    from worker import connect_client
-
-    address = os.environ.get("TEMPORAL_ADDRESS", DEFAULT_TEMPORAL_ADDRESS)
-    try:
-        return await connect_client(address, os.environ.get("TEMPORAL_NAMESPACE", "default"))
-    except Exception as exc:  # noqa: BLE001 - reported as "unreachable", with the cause
-        raise SystemExit(_fail(EXIT_UNAVAILABLE, f"cannot reach Temporal at {address}: {exc}")) from None
 
 
 def _summary(state: Any) -> dict[str, Any]:
@@ -101,7 +84,7 @@ async def _open(args: argparse.Namespace) -> int:
     from temporalio.client import WorkflowUpdateFailedError
 
     from workflows.client import CommandRefused, open_case_and_wait
-    from workflows.commands import OpenEscalation
+    from workflows.core.commands import OpenEscalation
 
     fields = {
         "actor": args.actor,
@@ -150,7 +133,7 @@ async def _act(args: argparse.Namespace) -> int:
     from temporalio.service import RPCError
 
     from workflows.client import CommandRefused, send_command
-    from workflows.commands import COMMAND_CLASSES
+    from workflows.core.commands import COMMAND_CLASSES
 
     name = args.command.replace("-", "_")
     name = {"notes": "add_note", "note": "add_note"}.get(name, name)
@@ -254,10 +237,10 @@ async def _rebuild(args: argparse.Namespace) -> int:
 async def _audit(args: argparse.Namespace) -> int:
     from datetime import datetime
 
-    from events.models import stream_id_for
     from events.store import EventStore
     from projections.audit import export_csv, export_jsonl, timeline_text
-    from workflows.evolve import fold
+    from workflows.core.events import stream_id_for
+    from workflows.core.evolve import fold
 
     pool = await _pool()
     try:
@@ -288,9 +271,9 @@ async def _audit(args: argparse.Namespace) -> int:
 
 
 async def _verify(args: argparse.Namespace) -> int:
-    from events.models import case_id_of, stream_id_for
     from events.store import EventStore
     from projections.audit import check_digest, verify_all
+    from workflows.core.events import case_id_of, stream_id_for
 
     pool = await _pool()
     try:
@@ -376,7 +359,7 @@ async def _api(args: argparse.Namespace) -> int:
 
 async def _token(args: argparse.Namespace) -> int:
     from api.auth import TOKEN_ROLES, create_token
-    from events.vocabulary import Role
+    from workflows.core.vocabulary import Role
 
     try:
         role = Role(args.role)
@@ -437,10 +420,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("metrics", help="operations metrics from the case list")
     sub.add_parser("systemic", help="systemic issues and accounts at risk")
 
-    def actor_options(p: argparse.ArgumentParser, default: str) -> None:
-        p.add_argument("--as", dest="actor", type=_actor, default=_actor(default), help=f"ROLE:ID (default {default})")
-        p.add_argument("--idempotency-key", help="resend with the same key to make a retry safe")
-
     opening = sub.add_parser("open", help="open a case")
     actor_options(opening, "agent:cli")
     opening.add_argument("--case-id")
@@ -461,7 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("case_id")
     show.add_argument("--full", action="store_true", help="every field, not the summary")
 
-    add_policy_parser(sub, actor_options)
+    add_policy_parser(sub)
 
     act = sub.add_parser("act", help="run one command on a case")
     actor_options(act, "agent:cli")

@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_BAD_INPUT, EXIT_REFUSED = 0, 2, 3  # as cli.main's exit statuses
+from cli.common import EXIT_BAD_INPUT, EXIT_OK, EXIT_REFUSED, actor_options
 
 
-def add_policy_parser(sub: Any, actor_options: Callable[[argparse.ArgumentParser, str], None]) -> None:
+def add_policy_parser(sub: Any) -> None:
     policy = sub.add_parser("policy", help="policy versions: list, show, publish, apply to open cases")
     policy_sub = policy.add_subparsers(dest="policy_command", required=True)
     policy_sub.add_parser("list", help="published versions, oldest first (the last is current)")
@@ -51,7 +51,7 @@ def _instant(value: str) -> datetime:
 
 async def run_policy(args: argparse.Namespace, pool_factory: Callable[[], Any], fail: Callable[[int, str], int]) -> int:
     from events import policy_versions
-    from workflows.policy import PolicyError, load_policy
+    from workflows.policy_files import PolicyError, load_policy
 
     pool = await pool_factory()
     try:
@@ -100,10 +100,10 @@ async def run_policy(args: argparse.Namespace, pool_factory: Callable[[], Any], 
 async def _apply(args: argparse.Namespace, pool: Any, fail: Callable[[int, str], int]) -> int:
     from temporalio.service import RPCError
 
-    from cli.main import _client
+    from cli.common import _client
     from events import policy_versions
     from workflows.client import CommandRefused, send_command
-    from workflows.commands import ChangePolicy
+    from workflows.core.commands import ChangePolicy
 
     try:
         version = await policy_versions.find(pool, args.hash)
@@ -164,8 +164,8 @@ async def _open_cases(pool: Any, priority: str | None, customer: str | None) -> 
 
 async def case_histories(pool: Any, since: datetime | None, until: datetime | None) -> list[list]:
     """Every case's events, for the cases opened in [since, until)."""
-    from events.models import CASE_STREAM_PREFIX
     from events.store import EventStore
+    from workflows.core.events import CASE_STREAM_PREFIX
 
     histories: dict[str, list] = {}
     store = EventStore(pool)
@@ -184,7 +184,7 @@ async def case_histories(pool: Any, since: datetime | None, until: datetime | No
 
 def simulation_report(histories: list[list], policy: Any, horizon: datetime | None) -> dict[str, Any]:
     """Per case (those that would differ) and in total: breaches appearing and disappearing, levels, spans."""
-    from workflows.simulation import compare
+    from workflows.core.simulation import compare
 
     comparisons = [compare(events, policy, horizon) for events in histories]
 

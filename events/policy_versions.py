@@ -15,8 +15,8 @@ from datetime import datetime
 
 import asyncpg
 
-from events.canonical import canonical_json
-from workflows.policy import Policy, pinned_policy
+from workflows.core.canonical import canonical_json
+from workflows.core.policy import Policy, pinned_policy
 
 
 @dataclass(frozen=True)

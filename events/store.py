@@ -28,8 +28,8 @@ from typing import Any
 
 import asyncpg
 
-from events.canonical import canonical_json
-from events.models import NewEvent, RecordedEvent
+from workflows.core.canonical import canonical_json
+from workflows.core.events import NewEvent, RecordedEvent
 
 ZERO_HASH = "0" * 64
 NOTIFY_CHANNEL = "escalation_events"

@@ -13,12 +13,12 @@ from typing import Any
 
 import asyncpg
 
-from events.canonical import canonical_json, sha256_hex
-from events.models import RecordedEvent, stream_id_for
 from events.store import ZERO_HASH, ChainBreak, EventStore, link_problem
 from projections.audit_trail import describe
-from workflows.evolve import fold
-from workflows.state import EscalationState
+from workflows.core.canonical import canonical_json, sha256_hex
+from workflows.core.events import RecordedEvent, stream_id_for
+from workflows.core.evolve import fold
+from workflows.core.state import EscalationState
 
 
 async def state_as_of(store: EventStore, case_id: str, at: datetime) -> EscalationState | None:

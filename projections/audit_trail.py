@@ -7,7 +7,8 @@ from datetime import datetime
 
 import asyncpg
 
-from events.models import (
+from projections.runner import Projection
+from workflows.core.events import (
     Acknowledged,
     Closed,
     CompensationDecided,
@@ -36,7 +37,6 @@ from events.models import (
     Withdrawn,
     case_id_of,
 )
-from projections.runner import Projection
 
 
 def _t(value) -> str:  # noqa: ANN001 - datetime

@@ -15,12 +15,12 @@ from typing import Any
 
 import asyncpg
 
-from events.models import DeadlineBreached, EscalationRequested, Paused, RecordedEvent, Resumed
-from events.vocabulary import DeadlineKind, PauseReason
 from projections.runner import Projection
-from workflows.decide import next_deadline
-from workflows.evolve import evolve
-from workflows.state import EscalationState
+from workflows.core.decide import next_deadline
+from workflows.core.events import DeadlineBreached, EscalationRequested, Paused, RecordedEvent, Resumed
+from workflows.core.evolve import evolve
+from workflows.core.state import EscalationState
+from workflows.core.vocabulary import DeadlineKind, PauseReason
 
 _FACT_COLUMNS = (
     "first_acknowledged_at",

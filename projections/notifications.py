@@ -28,7 +28,8 @@ import httpx
 import structlog
 
 from events.database import DATABASE_UNAVAILABLE
-from events.models import (
+from projections.runner import Projection
+from workflows.core.events import (
     DeadlineBreached,
     DeadlineWarning,
     DeEscalated,
@@ -38,7 +39,6 @@ from events.models import (
     ResolutionProposed,
     case_id_of,
 )
-from projections.runner import Projection
 
 log = structlog.get_logger("escalations.notifications")
 

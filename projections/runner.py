@@ -25,8 +25,8 @@ import asyncpg
 import structlog
 
 from events.database import DATABASE_UNAVAILABLE
-from events.models import CASE_STREAM_PREFIX, RecordedEvent
 from events.store import NOTIFY_CHANNEL, fetch_after
+from workflows.core.events import CASE_STREAM_PREFIX, RecordedEvent
 
 log = structlog.get_logger("escalations.projector")
 

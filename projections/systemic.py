@@ -15,9 +15,9 @@ from datetime import timedelta
 
 import asyncpg
 
-from events.models import Opened, RecordedEvent, Resolved, case_id_of
 from projections.runner import Projection
-from workflows.policy import SystemicRules
+from workflows.core.events import Opened, RecordedEvent, Resolved, case_id_of
+from workflows.core.policy import SystemicRules
 
 
 class SystemicProjection(Projection):

@@ -15,14 +15,15 @@ import httpx
 import uvicorn
 from temporalio.client import Client
 
-from api.app import Services, create_app
+from api.app import create_app
 from api.auth import TOKEN_ROLES, create_token
 from api.server import _Server
-from events.vocabulary import Role
+from api.services import Services
 from projections import all_projections
 from projections.runner import Projector
 from tests.temporal_fixtures import running_worker
-from workflows.policy import load_policy
+from workflows.core.vocabulary import Role
+from workflows.policy_files import load_policy
 
 API_POLICY = Path(__file__).resolve().parent / "policies" / "api.toml"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from events.models import Actor, NewEvent, NoteAdded
-from events.vocabulary import NoteVisibility, Role
+from workflows.core.events import Actor, NewEvent, NoteAdded
+from workflows.core.vocabulary import NoteVisibility, Role
 
 ALICE = Actor(id="alice", role=Role.AGENT)
 

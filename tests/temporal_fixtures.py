@@ -20,9 +20,10 @@ from temporalio.worker import Worker
 from events.store import EventStore
 from worker import build_worker
 from workflows.client import case_handle, open_case
-from workflows.commands import OpenEscalation
+from workflows.core.commands import OpenEscalation
+from workflows.core.policy import Policy
 from workflows.data_converter import data_converter
-from workflows.policy import DEFAULT_POLICY_PATH, Policy, load_policy
+from workflows.policy_files import DEFAULT_POLICY_PATH, load_policy
 
 # How long a Temporal server from the wheels may take to answer after it is spawned. The SDK's default is
 # 5 s, which a busy or cold machine exceeds now and then ("ephemeral server ... did not start within 5s"):

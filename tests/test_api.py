@@ -10,15 +10,15 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from api.app import Services
 from api.models import COMMAND_ROUTES
-from events.models import stream_id_for
+from api.services import Services
 from events.store import EventStore
-from events.vocabulary import Role
 from tests.api_support import API_POLICY, ApiStack, api_stack, free_port, open_body, post, serving
 from tests.eventually import assert_eventually
-from workflows.permissions import PERMISSIONS
-from workflows.policy import load_policy
+from workflows.core.events import stream_id_for
+from workflows.core.permissions import PERMISSIONS
+from workflows.core.vocabulary import Role
+from workflows.policy_files import load_policy
 
 pytestmark = pytest.mark.timeout(120)
 A, M, E, S, AU, AD = Role.AGENT, Role.MANAGER, Role.EXECUTIVE, Role.SERVICE, Role.AUDITOR, Role.ADMIN

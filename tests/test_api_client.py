@@ -10,11 +10,11 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from api.client import ApiError, EscalationsClient
-from events.models import stream_id_for
 from events.store import EventStore
-from events.vocabulary import Role
 from tests.api_support import ApiStack, api_stack, open_body
 from tests.eventually import assert_eventually
+from workflows.core.events import stream_id_for
+from workflows.core.vocabulary import Role
 
 pytestmark = pytest.mark.timeout(120)
 

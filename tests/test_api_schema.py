@@ -14,8 +14,8 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 from temporalio.testing import WorkflowEnvironment
 
-from events.vocabulary import Role
 from tests.api_support import ApiStack, api_stack
+from workflows.core.vocabulary import Role
 
 EXAMPLES_PER_OPERATION = 25
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]

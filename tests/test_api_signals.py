@@ -13,11 +13,11 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from events.models import stream_id_for
 from events.store import EventStore
-from events.vocabulary import Role
 from tests.api_support import ApiStack, api_stack
 from tests.eventually import assert_progressing
+from workflows.core.events import stream_id_for
+from workflows.core.vocabulary import Role
 
 pytestmark = pytest.mark.timeout(180)
 N_SIGNALS = int(os.environ.get("N_SIGNALS", 1000))

@@ -14,15 +14,14 @@ import asyncpg
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from bench.history import append_history, generate_case
-from events.models import case_id_of, stream_id_for
 from events.store import EventStore, chain_hash
 from projections.audit import check_digest, export_csv, export_jsonl, make_digest, state_as_of, verify_all
-from tests.domain_case import MANAGER, command, open_command
+from samples.cases import MANAGER, command, open_command
+from samples.histories import append_history, generate_case
 from tests.projection_support import fresh_pool
 from tests.temporal_fixtures import running_worker
 from workflows.client import send_command
-from workflows.commands import (
+from workflows.core.commands import (
     Acknowledge,
     AddNote,
     AssignOwner,
@@ -33,7 +32,8 @@ from workflows.commands import (
     Resume,
     SignOff,
 )
-from workflows.policy import Policy
+from workflows.core.events import case_id_of, stream_id_for
+from workflows.core.policy import Policy
 
 ROOT = Path(__file__).resolve().parent.parent
 

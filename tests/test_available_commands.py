@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from events.vocabulary import Role
-from tests.domain_case import MANAGER, Case, command
+from samples.cases import MANAGER, Case, command
 from tests.test_domain import proposal
-from workflows.commands import Acknowledge, Close, RecordCustomerResponse, SignOff
-from workflows.decide import available_commands
-from workflows.errors import DomainError
-from workflows.permissions import PERMISSIONS
+from workflows.core.commands import Acknowledge, Close, RecordCustomerResponse, SignOff
+from workflows.core.decide import available_commands
+from workflows.core.errors import DomainError
+from workflows.core.permissions import PERMISSIONS
+from workflows.core.vocabulary import Role
 
 
 def offered(case: Case, role: Role) -> set[str]:

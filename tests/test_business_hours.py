@@ -18,14 +18,14 @@ import asyncpg
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from events.models import Customer, DeadlineBreached, DeadlineWarning, stream_id_for
 from events.store import EventStore
-from events.vocabulary import CustomerTier, DeadlineKind
-from tests.domain_case import open_command
+from samples.cases import open_command
 from tests.temporal_fixtures import running_worker, start_time_skipping_server
 from workflows.client import case_handle, case_state
-from workflows.evolve import fold
-from workflows.policy import load_policy
+from workflows.core.events import Customer, DeadlineBreached, DeadlineWarning, stream_id_for
+from workflows.core.evolve import fold
+from workflows.core.vocabulary import CustomerTier, DeadlineKind
+from workflows.policy_files import load_policy
 
 NEW_YORK = ZoneInfo("America/New_York")
 POLICY_TEMPLATE = Path(__file__).parent / "policies" / "business.toml"

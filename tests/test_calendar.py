@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from events.vocabulary import DeadlineKind
-from workflows.calendar import WEEKDAYS, BusinessCalendar
 from workflows.calendar_source import resolve_calendar
+from workflows.core.calendar import WEEKDAYS, BusinessCalendar
+from workflows.core.vocabulary import DeadlineKind
 
 H, M = timedelta(hours=1), timedelta(minutes=1)
 OFFICE = {day: ["09:00-17:00"] for day in WEEKDAYS[:5]}
@@ -160,10 +160,10 @@ BUSINESS_POLICY = Path(__file__).parent / "policies" / "business.toml"
 
 
 def test_a_pause_moves_a_business_clock_by_the_working_time_it_covered() -> None:
-    from events.vocabulary import PauseReason
-    from tests.domain_case import Case, command
-    from workflows.commands import Acknowledge, Pause, Resume
-    from workflows.policy import load_policy
+    from samples.cases import Case, command
+    from workflows.core.commands import Acknowledge, Pause, Resume
+    from workflows.core.vocabulary import PauseReason
+    from workflows.policy_files import load_policy
 
     ny = "America/New_York"
     policy = load_policy(BUSINESS_POLICY)  # P1 on the New York office calendar

@@ -6,6 +6,7 @@ the browser is never downloaded. Screenshots land in docs/ for the README.
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import shutil
@@ -19,15 +20,17 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 from temporalio.testing import WorkflowEnvironment
 
-from bench.history import append_history, generate_case
 from events.database import create_database, create_pool, drop_database
 from events.store import EventStore
-from events.vocabulary import Role
+from samples.histories import append_history, generate_case
 from tests.api_support import ApiStack, api_stack, open_body, post
+from workflows.core.vocabulary import Role
 
 pytestmark = pytest.mark.timeout(180)
 ROOT = Path(__file__).resolve().parent.parent
-DOCS = ROOT / "docs"
+# Screenshots go under .data/ (untracked); CONSOLE_SCREENSHOTS=docs refreshes the README's pictures.
+DOCS = ROOT / os.environ.get("CONSOLE_SCREENSHOTS", ".data/screenshots")
+DOCS.mkdir(parents=True, exist_ok=True)
 CONSOLE_POLICY = Path(__file__).resolve().parent / "policies" / "console.toml"
 WAIT_MS = 30_000
 # Every assertion waits up to WAIT_MS, not Playwright's 5 s: the page polls the API, and on a busy

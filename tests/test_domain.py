@@ -8,23 +8,8 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from events.models import Compensation, Customer, DeadlineBreached, EarlyWarningSignal, Escalated
-from events.vocabulary import (
-    CompensationKind,
-    CustomerTier,
-    DeadlineKind,
-    EscalationCause,
-    NoteVisibility,
-    PauseReason,
-    Priority,
-    RootCause,
-    Severity,
-    SignalKind,
-    SourceKind,
-    WithdrawReason,
-)
-from tests.domain_case import AUDITOR, EXECUTIVE, MANAGER, SERVICE, T0, Case, command
-from workflows.commands import (
+from samples.cases import AUDITOR, EXECUTIVE, MANAGER, SERVICE, T0, Case, command
+from workflows.core.commands import (
     Acknowledge,
     AddNote,
     AssignOwner,
@@ -46,10 +31,25 @@ from workflows.commands import (
     SignOff,
     Withdraw,
 )
-from workflows.decide import decide
-from workflows.errors import DomainError
-from workflows.idempotency import repeated_versions
-from workflows.state import Status
+from workflows.core.decide import decide
+from workflows.core.errors import DomainError
+from workflows.core.events import Compensation, Customer, DeadlineBreached, EarlyWarningSignal, Escalated
+from workflows.core.idempotency import repeated_versions
+from workflows.core.state import Status
+from workflows.core.vocabulary import (
+    CompensationKind,
+    CustomerTier,
+    DeadlineKind,
+    EscalationCause,
+    NoteVisibility,
+    PauseReason,
+    Priority,
+    RootCause,
+    Severity,
+    SignalKind,
+    SourceKind,
+    WithdrawReason,
+)
 
 H, D, M = timedelta(hours=1), timedelta(days=1), timedelta(minutes=1)
 

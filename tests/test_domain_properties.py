@@ -22,9 +22,17 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from events.canonical import canonical_json
-from events.models import Actor, Compensation, Customer, NewEvent
-from events.vocabulary import (
+from samples.cases import DEFAULT_POLICY, Case, command
+from workflows.core import commands as c
+from workflows.core.canonical import canonical_json
+from workflows.core.decide import available_commands
+from workflows.core.errors import DomainError
+from workflows.core.events import Actor, Compensation, Customer, NewEvent
+from workflows.core.evolve import fold
+from workflows.core.idempotency import repeated_versions
+from workflows.core.policy import Policy
+from workflows.core.state import PAUSABLE, EscalationState, Status
+from workflows.core.vocabulary import (
     CompensationKind,
     CustomerTier,
     DeadlineKind,
@@ -37,14 +45,6 @@ from events.vocabulary import (
     Severity,
     WithdrawReason,
 )
-from tests.domain_case import DEFAULT_POLICY, Case, command
-from workflows import commands as c
-from workflows.decide import available_commands
-from workflows.errors import DomainError
-from workflows.evolve import fold
-from workflows.idempotency import repeated_versions
-from workflows.policy import Policy
-from workflows.state import PAUSABLE, EscalationState, Status
 
 ACTORS = {
     role: Actor(id=f"someone-{role.value}", role=role)

@@ -182,7 +182,7 @@ async def test_overlapping_appends_commit_together_and_each_keeps_its_own_outcom
 
 
 def test_case_event_ids_name_a_position_in_a_stream() -> None:
-    from events.models import case_event_id
+    from workflows.core.events import case_event_id
 
     assert case_event_id("escalation-a", 1) == case_event_id("escalation-a", 1)
     ids = {case_event_id(stream, version) for stream in ("escalation-a", "escalation-b") for version in range(1, 50)}

@@ -13,9 +13,9 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import MAX_BODY_BYTES
-from events.vocabulary import Role
 from tests.api_support import ApiStack, api_stack, open_body, post
 from workflows.client import case_handle
+from workflows.core.vocabulary import Role
 
 AGENT_ACTOR = {"id": "alice", "role": "agent"}
 

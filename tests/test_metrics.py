@@ -16,13 +16,13 @@ from decimal import Decimal
 import asyncpg
 import pytest
 
-from bench.history import generate_case
-from events.models import NewEvent
 from events.store import EventStore
 from projections.case_list import CaseListProjection
 from projections.metrics import compute_metrics
 from projections.runner import Projector
+from samples.histories import generate_case
 from tests.projection_support import fresh_pool
+from workflows.core.events import NewEvent
 
 CASES = 10_000
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]

@@ -15,11 +15,11 @@ import asyncpg
 import httpx
 import pytest
 
-from bench.history import append_history, generate_case
 from events.store import EventStore
 from projections import all_projections
 from projections.notifications import WebhookDeliverer
 from projections.runner import Projector
+from samples.histories import append_history, generate_case
 from tests.projection_support import fresh_pool
 
 FAILURES_PER_KEY = 2

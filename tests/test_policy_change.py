@@ -6,13 +6,13 @@ from datetime import timedelta
 
 import pytest
 
-from events.models import PolicyChanged
-from events.vocabulary import DeadlineKind, PolicyChangeMode, WithdrawReason
-from tests.domain_case import AGENT, DEFAULT_POLICY, MANAGER, Case, command
-from workflows.commands import ChangePolicy, Withdraw
-from workflows.errors import DomainError
-from workflows.evolve import fold
-from workflows.policy import Policy
+from samples.cases import AGENT, DEFAULT_POLICY, MANAGER, Case, command
+from workflows.core.commands import ChangePolicy, Withdraw
+from workflows.core.errors import DomainError
+from workflows.core.events import PolicyChanged
+from workflows.core.evolve import fold
+from workflows.core.policy import Policy
+from workflows.core.vocabulary import DeadlineKind, PolicyChangeMode, WithdrawReason
 
 M = timedelta(minutes=1)
 ACK, RESOLVE = DeadlineKind.ACKNOWLEDGE, DeadlineKind.RESOLVE

@@ -15,18 +15,19 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from events import policy_versions
-from events.models import PolicyChanged, stream_id_for
 from events.store import EventStore
-from events.vocabulary import DeadlineKind
 from projections.audit import state_as_of
 from projections.case_list import CaseListProjection
 from projections.runner import Projector
-from tests.domain_case import open_command
+from samples.cases import open_command
 from tests.eventually import assert_eventually
 from tests.temporal_fixtures import running_worker
 from tests.test_policy_change import slower_policy
-from workflows.evolve import fold
-from workflows.policy import DEFAULT_POLICY_PATH, Policy, load_policy
+from workflows.core.events import PolicyChanged, stream_id_for
+from workflows.core.evolve import fold
+from workflows.core.policy import Policy
+from workflows.core.vocabulary import DeadlineKind
+from workflows.policy_files import DEFAULT_POLICY_PATH, load_policy
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -9,16 +9,16 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from bench.history import append_history, generate_case
-from events.models import stream_id_for
 from events.store import EventStore
 from projections import PROJECTIONS, all_projections
 from projections.rebuild import rebuild
 from projections.runner import Projector
+from samples.histories import append_history, generate_case
 from tests.factories import note_events, unique_case_id
 from tests.projection_support import differences_from_rebuild, fresh_pool
-from workflows.decide import next_deadline
-from workflows.evolve import fold
+from workflows.core.decide import next_deadline
+from workflows.core.events import stream_id_for
+from workflows.core.evolve import fold
 
 
 @pytest.fixture

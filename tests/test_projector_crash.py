@@ -15,9 +15,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from bench.history import generate_case
 from events.store import EventStore
 from projections import PROJECTIONS
+from samples.histories import generate_case
 from tests.projection_support import differences_from_rebuild, fresh_pool
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,10 +18,10 @@ from api.app import create_app
 from api.auth import create_token
 from events.database import APP_ROLE, create_pool
 from events.store import EventStore
-from events.vocabulary import Role
+from samples.cases import Case
 from tests.api_support import ApiStack, api_stack, open_body, post
-from tests.domain_case import Case
 from tests.projection_support import fresh_pool
+from workflows.core.vocabulary import Role
 
 
 @pytest.fixture

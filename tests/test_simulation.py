@@ -5,10 +5,10 @@ from __future__ import annotations
 import random
 import time
 
-from bench.history import generate_case
-from tests.domain_case import DEFAULT_POLICY
+from samples.cases import DEFAULT_POLICY
+from samples.histories import generate_case
 from tests.test_policy_change import slower_policy
-from workflows.simulation import compare, recorded_commands, replay
+from workflows.core.simulation import compare, recorded_commands, replay
 
 CASES = 1000
 
@@ -54,8 +54,8 @@ async def test_policy_simulate_reads_the_store_and_reports_exactly_for_the_uncha
 ) -> None:  # noqa: ANN001
     import json
 
-    from bench.history import append_history
     from events.store import EventStore
+    from samples.histories import append_history
     from tests.projection_support import fresh_pool
     from tests.test_policy_versions import cli
 

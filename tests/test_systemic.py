@@ -8,14 +8,14 @@ from datetime import timedelta
 import asyncpg
 import pytest
 
-from events.models import Customer, NewEvent
 from events.store import EventStore
-from events.vocabulary import CustomerTier, RootCause, Severity
 from projections.runner import Projector
 from projections.systemic import SystemicProjection
-from tests.domain_case import T0, Case, command
+from samples.cases import T0, Case, command
 from tests.projection_support import fresh_pool
-from workflows.commands import Acknowledge, ProposeResolution, RecordCustomerResponse
+from workflows.core.commands import Acknowledge, ProposeResolution, RecordCustomerResponse
+from workflows.core.events import Customer, NewEvent
+from workflows.core.vocabulary import CustomerTier, RootCause, Severity
 
 D = timedelta(days=1)
 

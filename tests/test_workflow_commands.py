@@ -12,18 +12,18 @@ from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from events.models import case_event_id, stream_id_for
 from events.store import EventStore
-from events.vocabulary import NoteVisibility
-from tests.domain_case import AGENT, MANAGER, SERVICE, command, open_command
+from samples.cases import AGENT, MANAGER, SERVICE, command, open_command
 from tests.eventually import assert_eventually
 from tests.temporal_fixtures import running_worker
 from workflows.client import CommandRefused, case_handle, case_state, open_case_and_wait, send_command
-from workflows.commands import Acknowledge, AddNote, AssignOwner, DecideCompensation, SignOff
-from workflows.decide import decide, decide_open, envelopes
-from workflows.evolve import evolve, fold
+from workflows.core.commands import Acknowledge, AddNote, AssignOwner, DecideCompensation, SignOff
+from workflows.core.decide import decide, decide_open, envelopes
+from workflows.core.events import case_event_id, stream_id_for
+from workflows.core.evolve import evolve, fold
+from workflows.core.policy import Policy
+from workflows.core.vocabulary import NoteVisibility
 from workflows.messages import CommandResult
-from workflows.policy import Policy
 
 
 async def stored(store: EventStore, case_id: str):

@@ -7,13 +7,11 @@ from datetime import timedelta
 import asyncpg
 from temporalio.testing import WorkflowEnvironment
 
-from events.models import Customer, DeadlineBreached, Escalated, RecordedEvent, stream_id_for
 from events.store import EventStore
-from events.vocabulary import CustomerTier, DeadlineKind, PauseReason, RootCause, Severity, WithdrawReason
-from tests.domain_case import MANAGER, command, open_command
+from samples.cases import MANAGER, command, open_command
 from tests.temporal_fixtures import running_worker
 from workflows.client import case_state, send_command
-from workflows.commands import (
+from workflows.core.commands import (
     Acknowledge,
     Close,
     Pause,
@@ -22,8 +20,10 @@ from workflows.commands import (
     Resume,
     Withdraw,
 )
-from workflows.evolve import fold
-from workflows.policy import Policy
+from workflows.core.events import Customer, DeadlineBreached, Escalated, RecordedEvent, stream_id_for
+from workflows.core.evolve import fold
+from workflows.core.policy import Policy
+from workflows.core.vocabulary import CustomerTier, DeadlineKind, PauseReason, RootCause, Severity, WithdrawReason
 
 M, H, D = timedelta(minutes=1), timedelta(hours=1), timedelta(days=1)
 # The time-skipping server fires a timer at its instant; allow for the task round trip.

@@ -13,7 +13,7 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from tests.histories.record import SCENARIOS
+from tests.record_histories import SCENARIOS
 from workflows.data_converter import data_converter
 from workflows.escalation_workflow import EscalationWorkflow
 
@@ -22,7 +22,7 @@ HISTORIES = sorted((Path(__file__).resolve().parent / "histories").glob("*.json"
 
 def test_every_scenario_has_a_recorded_history() -> None:
     recorded = {path.name.split(".")[0] for path in HISTORIES}
-    assert recorded == set(SCENARIOS), "run: .venv/bin/python -m tests.histories.record"
+    assert recorded == set(SCENARIOS), "run: .venv/bin/python -m tests.record_histories"
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)

@@ -17,7 +17,7 @@ from typing import Any
 import holidays as holiday_calendars
 import tzdata
 
-from workflows.calendar import BusinessCalendar, week_from_spec
+from workflows.core.calendar import BusinessCalendar, week_from_spec
 
 # The years the holiday library covers for every country we have checked (some end at 2035).
 HOLIDAY_YEARS = range(2024, 2036)

@@ -13,12 +13,12 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from workflows.commands import Command, OpenEscalation
-from workflows.errors import DomainError
+from workflows.core.commands import Command, OpenEscalation
+from workflows.core.errors import DomainError
+from workflows.core.idempotency import repeated_versions
+from workflows.core.state import EscalationState
 from workflows.escalation_workflow import TASK_QUEUE, EscalationWorkflow, workflow_id_for
-from workflows.idempotency import repeated_versions
 from workflows.messages import CommandResult, WorkflowInput
-from workflows.state import EscalationState
 
 
 class CommandRefused(Exception):

@@ -24,21 +24,21 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from activities.event_store_activities import (
+    from activities.contract import (
         APPEND_EVENTS,
         CURRENT_POLICY,
         NON_RETRYABLE_APPEND_ERRORS,
         AppendRequest,
     )
-    from events.models import SYSTEM_ACTOR, Actor, EventData, RecordedEvent, case_event_id, stream_id_for
-    from workflows.commands import COMMAND_CLASSES, Command, DeadlineReached
-    from workflows.decide import decide, decide_open, envelopes, next_wake
-    from workflows.errors import DomainError
-    from workflows.evolve import evolve
-    from workflows.idempotency import repeated_versions
+    from workflows.core.commands import COMMAND_CLASSES, Command, DeadlineReached
+    from workflows.core.decide import decide, decide_open, envelopes, next_wake
+    from workflows.core.errors import DomainError
+    from workflows.core.events import SYSTEM_ACTOR, Actor, EventData, RecordedEvent, case_event_id, stream_id_for
+    from workflows.core.evolve import evolve
+    from workflows.core.idempotency import repeated_versions
+    from workflows.core.policy import Policy
+    from workflows.core.state import EscalationState, Status
     from workflows.messages import CommandResult, WorkflowInput
-    from workflows.policy import Policy
-    from workflows.state import EscalationState, Status
 
 WORKFLOW_TYPE = "EscalationWorkflow"
 TASK_QUEUE = "escalations"

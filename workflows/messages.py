@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from events.models import RecordedEvent
-from workflows.commands import OpenEscalation
-from workflows.state import EscalationState
+from workflows.core.commands import OpenEscalation
+from workflows.core.events import RecordedEvent
+from workflows.core.state import EscalationState
 
 
 class WorkflowInput(BaseModel):

@@ -14,15 +14,15 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from temporalio.client import Client
 
-from events.models import DeadlineBreached, RecordedEvent, stream_id_for
 from events.store import EventStore
 from projections import PROJECTIONS
 from tests.eventually import assert_eventually
 from tests.faults.report import INVARIANTS
 from tests.projection_support import differences_from_rebuild
 from workflows.client import case_state
-from workflows.decide import next_wake
-from workflows.evolve import fold
+from workflows.core.decide import next_wake
+from workflows.core.events import DeadlineBreached, RecordedEvent, stream_id_for
+from workflows.core.evolve import fold
 
 STREAMS, UNIQUE_IDS, DEADLINES, FOLD, READ_MODELS = INVARIANTS
 

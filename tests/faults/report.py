@@ -1,9 +1,10 @@
 """The Reliability table: each fault test records what it did and how it ended; this prints the table.
 
-``python -m tests.faults.report`` prints it as Markdown; ``--readme`` also writes
-it into README.md between the ``reliability`` markers. The rows come from
-``docs/reliability.json``, which the fault tests rewrite on every run (a failed
-test records its failure, so a stale pass never survives a red run).
+``python -m tests.faults.report`` prints it as Markdown from the latest run's rows
+(``.data/reliability.json``, which the fault tests rewrite on every run: a failed test records
+its failure, so a stale pass never survives a red run). ``--readme`` publishes them: it copies
+the rows to ``docs/reliability.json`` and writes the table into README.md between the
+``reliability`` markers. A test run itself never writes a tracked file.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 # The soak run (bench/soak.py) writes elsewhere, so CI's rows stay CI's.
-RESULTS = Path(os.environ.get("FAULT_RESULTS", ROOT / "docs" / "reliability.json"))
+RESULTS = Path(os.environ.get("FAULT_RESULTS", ROOT / ".data" / "reliability.json"))
+PUBLISHED = ROOT / "docs" / "reliability.json"
 README = ROOT / "README.md"
 START, END = "<!-- reliability:start -->", "<!-- reliability:end -->"
 
@@ -42,7 +44,7 @@ def load() -> dict[str, dict]:
 def save(run: FaultRun) -> None:
     rows = load()
     rows[run.test] = asdict(run)
-    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(dict(sorted(rows.items())), indent=2) + "\n")
 
 
@@ -84,7 +86,9 @@ def legend() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--readme", action="store_true", help="also write the table into README.md")
+    parser.add_argument(
+        "--readme", action="store_true", help="publish: docs/reliability.json and the table in README.md"
+    )
     args = parser.parse_args()
     rows = load()
     if not rows:
@@ -92,6 +96,7 @@ def main() -> None:
     text = table(rows) + "\n\n" + legend()
     print(text)
     if args.readme:
+        PUBLISHED.write_text(json.dumps(rows, indent=2) + "\n")
         write_into_readme(text)
 
 

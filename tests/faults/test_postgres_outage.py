@@ -12,10 +12,8 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
-from events.models import NoteAdded
 from events.store import EventStore
-from events.vocabulary import NoteVisibility
-from tests.domain_case import SERVICE, command
+from samples.cases import SERVICE, command
 from tests.eventually import assert_eventually
 from tests.faults.invariants import check_invariants, max_breach_delay_seconds, streams
 from tests.faults.processes import (
@@ -36,7 +34,9 @@ from tests.faults.workload import (
     wait_for_top_level_breach,
 )
 from workflows.client import case_handle
-from workflows.commands import AddNote
+from workflows.core.commands import AddNote
+from workflows.core.events import NoteAdded
+from workflows.core.vocabulary import NoteVisibility
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 

@@ -13,13 +13,13 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from events.models import DeadlineBreached, RecordedEvent, stream_id_for
 from events.store import EventStore
-from events.vocabulary import DeadlineKind
-from tests.domain_case import command, open_command
+from samples.cases import command, open_command
 from tests.eventually import assert_eventually
 from workflows.client import case_handle, open_case, send_command
-from workflows.commands import Acknowledge
+from workflows.core.commands import Acknowledge
+from workflows.core.events import DeadlineBreached, RecordedEvent, stream_id_for
+from workflows.core.vocabulary import DeadlineKind
 
 TOP_LEVEL_DUE = timedelta(seconds=16)  # the level-4 acknowledge breach, 4 x 4 s after opening
 

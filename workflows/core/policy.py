@@ -1,6 +1,6 @@
 """The escalation policy: priority matrix, deadlines, escalation matrix, thresholds.
 
-Pure (no I/O except ``load_policy``, which reads one file). A policy is
+Pure: reading a policy file is ``workflows.policy_files``'s job. A policy is
 identified by the sha256 of its canonical JSON content, and the whole validated
 content is pinned into each case's opening event (invariant 10), so a case
 keeps the rules it was opened under even when the file changes.
@@ -8,19 +8,16 @@ keeps the rules it was opened under even when the file changes.
 
 from __future__ import annotations
 
-import json
 import re
-import tomllib
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from events.canonical import canonical_json, sha256_hex
-from events.vocabulary import Category, CustomerTier, Priority, Role, Severity, SignalKind
-from workflows.calendar import BusinessCalendar
+from workflows.core.calendar import BusinessCalendar
+from workflows.core.canonical import canonical_json, sha256_hex
+from workflows.core.vocabulary import Category, CustomerTier, Priority, Role, Severity, SignalKind
 
 MAX_RESOLUTION = timedelta(days=30)
 _DURATION = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\s*$")
@@ -211,34 +208,3 @@ def pinned_policy(content: dict[str, Any], content_hash: str) -> Policy:
             _PINNED.clear()
         _PINNED[content_hash] = policy
     return policy
-
-
-class PolicyError(ValueError):
-    """The policy file is missing, not TOML, or breaks a policy rule (message says which)."""
-
-
-def load_policy(path: Path) -> Policy:
-    """Read a policy from TOML (``.toml``) or JSON (``.json``, e.g. a pinned policy's content)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-        raw = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-    except FileNotFoundError as exc:
-        raise PolicyError(f"policy file {path} does not exist") from exc
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise PolicyError(
-            f"policy file {path} is not valid {path.suffix.lstrip('.').upper() or 'TOML'}: {exc}"
-        ) from exc
-    from workflows.calendar_source import resolve_calendar  # I/O (tzdata files); policy parsing stays pure
-
-    try:
-        calendars = raw.get("calendars", {})
-        if isinstance(calendars, dict):
-            raw["calendars"] = {name: resolve_calendar(name, spec) for name, spec in calendars.items()}
-        return Policy.model_validate(raw)
-    except ValidationError as exc:
-        raise PolicyError(f"policy file {path} is invalid: {exc}") from exc
-    except ValueError as exc:
-        raise PolicyError(f"policy file {path} is invalid: {exc}") from exc
-
-
-DEFAULT_POLICY_PATH = Path(__file__).resolve().parent.parent / "policies" / "default.toml"

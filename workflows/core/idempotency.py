@@ -6,9 +6,9 @@ Pure: the answer comes from the state, which folds each stored event's ``command
 
 from __future__ import annotations
 
-from workflows.commands import Command
-from workflows.errors import DomainError
-from workflows.state import EscalationState
+from workflows.core.commands import Command
+from workflows.core.errors import DomainError
+from workflows.core.state import EscalationState
 
 KEY_REUSED = "idempotency.key_reused"
 

@@ -3,7 +3,7 @@
 Contract:
 * ``type`` strings are stable forever; payload fields may be added (with defaults)
   but never renamed or removed, because stored events must keep parsing.
-* Events are facts in the past tense. They carry no behaviour; ``workflows.evolve``
+* Events are facts in the past tense. They carry no behaviour; ``workflows.core.evolve``
   gives them meaning.
 * ``NewEvent`` is what the domain produces; ``RecordedEvent`` is what the store
   returns after appending it (global position, recorded time and the hash chain).
@@ -18,7 +18,7 @@ from uuid import UUID, uuid5
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from events.vocabulary import (
+from workflows.core.vocabulary import (
     Category,
     CompensationKind,
     CustomerTier,

@@ -17,7 +17,33 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from events.models import (
+from workflows.core.commands import (
+    Acknowledge,
+    AddNote,
+    AssignOwner,
+    AttachSignal,
+    ChangePriority,
+    Close,
+    Command,
+    CompleteFollowUp,
+    DeadlineReached,
+    DecideCompensation,
+    DeclineEscalation,
+    DeEscalate,
+    Escalate,
+    OpenEscalation,
+    Pause,
+    ProposeResolution,
+    RecordCustomerResponse,
+    Reopen,
+    RequestEscalation,
+    Resume,
+    SignOff,
+    Withdraw,
+)
+from workflows.core.decide import decide, decide_open, envelopes, next_wake
+from workflows.core.errors import DomainError
+from workflows.core.events import (
     SYSTEM_ACTOR,
     Acknowledged,
     Closed,
@@ -43,37 +69,11 @@ from events.models import (
     Withdrawn,
     case_event_id,
 )
-from events.models import Escalated as EscalatedEvent
-from events.vocabulary import DeadlineKind, EscalationCause
-from workflows.commands import (
-    Acknowledge,
-    AddNote,
-    AssignOwner,
-    AttachSignal,
-    ChangePriority,
-    Close,
-    Command,
-    CompleteFollowUp,
-    DeadlineReached,
-    DecideCompensation,
-    DeclineEscalation,
-    DeEscalate,
-    Escalate,
-    OpenEscalation,
-    Pause,
-    ProposeResolution,
-    RecordCustomerResponse,
-    Reopen,
-    RequestEscalation,
-    Resume,
-    SignOff,
-    Withdraw,
-)
-from workflows.decide import decide, decide_open, envelopes, next_wake
-from workflows.errors import DomainError
-from workflows.evolve import evolve, fold
-from workflows.policy import Policy
-from workflows.state import EscalationState
+from workflows.core.events import Escalated as EscalatedEvent
+from workflows.core.evolve import evolve, fold
+from workflows.core.policy import Policy
+from workflows.core.state import EscalationState
+from workflows.core.vocabulary import DeadlineKind, EscalationCause
 
 Breach = tuple[DeadlineKind, int, datetime]  # (kind, level, due_at)
 

@@ -19,7 +19,33 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
-from events.models import (
+from workflows.core.commands import (
+    Acknowledge,
+    AddNote,
+    AssignOwner,
+    AttachSignal,
+    ChangePolicy,
+    ChangePriority,
+    Close,
+    Command,
+    CompleteFollowUp,
+    DeadlineReached,
+    DecideCompensation,
+    DeclineEscalation,
+    DeEscalate,
+    Escalate,
+    OpenEscalation,
+    Pause,
+    ProposeResolution,
+    RecordCustomerResponse,
+    Reopen,
+    RequestEscalation,
+    Resume,
+    SignOff,
+    Withdraw,
+)
+from workflows.core.errors import DomainError
+from workflows.core.events import (
     NO_CALENDAR,
     SYSTEM_ACTOR,
     Acknowledged,
@@ -52,37 +78,11 @@ from events.models import (
     SignedOff,
     Withdrawn,
 )
-from events.vocabulary import DeadlineKind, EscalationCause, PolicyChangeMode, Role, SourceKind
-from workflows.commands import (
-    Acknowledge,
-    AddNote,
-    AssignOwner,
-    AttachSignal,
-    ChangePolicy,
-    ChangePriority,
-    Close,
-    Command,
-    CompleteFollowUp,
-    DeadlineReached,
-    DecideCompensation,
-    DeclineEscalation,
-    DeEscalate,
-    Escalate,
-    OpenEscalation,
-    Pause,
-    ProposeResolution,
-    RecordCustomerResponse,
-    Reopen,
-    RequestEscalation,
-    Resume,
-    SignOff,
-    Withdraw,
-)
-from workflows.errors import DomainError
-from workflows.evolve import evolve
-from workflows.permissions import PERMISSIONS
-from workflows.policy import Policy
-from workflows.state import ACTIVE, EscalationState, Status
+from workflows.core.evolve import evolve
+from workflows.core.permissions import PERMISSIONS
+from workflows.core.policy import Policy
+from workflows.core.state import ACTIVE, EscalationState, Status
+from workflows.core.vocabulary import DeadlineKind, EscalationCause, PolicyChangeMode, Role, SourceKind
 
 # A case cannot legitimately owe more enforcements than this at one instant
 # (a year-long outage at a one-hour repeat interval is ~9,000); the bound keeps

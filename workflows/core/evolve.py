@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from events.models import (
+from workflows.core.events import (
     NO_CALENDAR,
     Acknowledged,
     Closed,
@@ -41,9 +41,8 @@ from events.models import (
     SignedOff,
     Withdrawn,
 )
-from events.vocabulary import DeadlineKind, EscalationCause, NoteVisibility, PolicyChangeMode, Priority
-from workflows.policy import Policy, pinned_policy
-from workflows.state import (
+from workflows.core.policy import Policy, pinned_policy
+from workflows.core.state import (
     PAUSABLE,
     Clock,
     EscalationState,
@@ -53,6 +52,7 @@ from workflows.state import (
     Status,
     attach_calendars,
 )
+from workflows.core.vocabulary import DeadlineKind, EscalationCause, NoteVisibility, PolicyChangeMode, Priority
 
 
 def fold(events: Iterable[NewEvent], state: EscalationState | None = None) -> EscalationState | None:

@@ -11,8 +11,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from events.canonical import canonical_json, sha256_hex
-from events.models import (
+from workflows.core.canonical import canonical_json, sha256_hex
+from workflows.core.events import (
     Actor,
     CaseId,
     Compensation,
@@ -23,7 +23,7 @@ from events.models import (
     PolicyHash,
     ShortText,
 )
-from events.vocabulary import (
+from workflows.core.vocabulary import (
     Category,
     LifecycleStage,
     NoteVisibility,

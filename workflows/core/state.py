@@ -8,8 +8,10 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from events.models import Compensation, Customer
-from events.vocabulary import (
+from workflows.core.calendar import BusinessCalendar
+from workflows.core.events import Compensation, Customer
+from workflows.core.policy import Policy
+from workflows.core.vocabulary import (
     Category,
     DeadlineKind,
     LifecycleStage,
@@ -19,8 +21,6 @@ from events.vocabulary import (
     Severity,
     SourceKind,
 )
-from workflows.calendar import BusinessCalendar
-from workflows.policy import Policy
 
 
 class Status(StrEnum):

@@ -6,7 +6,7 @@ refused with rule ``permission.<command>`` and writes nothing.
 
 from __future__ import annotations
 
-from events.vocabulary import Role
+from workflows.core.vocabulary import Role
 
 # An admin may do whatever a person may (it exists to operate the system, e.g. fix a stuck case).
 _STAFF = frozenset({Role.AGENT, Role.MANAGER, Role.EXECUTIVE, Role.ADMIN})

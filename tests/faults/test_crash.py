@@ -14,16 +14,16 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from events.models import stream_id_for
 from events.store import EventStore
-from tests.domain_case import command, open_command
+from samples.cases import command, open_command
 from tests.eventually import assert_eventually
 from tests.faults.processes import SECONDS_POLICY, worker_process
 from tests.faults.workload import ack_breaches, assert_ack_breaches_at_true_instants
 from workflows.client import case_handle, case_state, open_case, send_command
-from workflows.commands import Acknowledge
-from workflows.evolve import fold
-from workflows.policy import load_policy
+from workflows.core.commands import Acknowledge
+from workflows.core.events import stream_id_for
+from workflows.core.evolve import fold
+from workflows.policy_files import load_policy
 
 CASES = 20
 

@@ -1,6 +1,6 @@
 """Record the canonical workflow histories that `tests/test_workflow_replay.py` replays on every run.
 
-    .venv/bin/python -m tests.histories.record
+    .venv/bin/python -m tests.record_histories
 
 Run it only when a workflow change is *meant* to change what the workflow does
 (and guard old histories with ``workflow.patched``; see the README, "Changing
@@ -24,17 +24,17 @@ from temporalio.testing import WorkflowEnvironment
 
 from cli.embedded_postgres import start_embedded_postgres, stop_embedded_postgres
 from events.database import create_database, create_pool, drop_database
-from events.models import Customer
 from events.store import EventStore
-from events.vocabulary import CustomerTier, NoteVisibility, PauseReason, RootCause, Severity, WithdrawReason
-from tests.domain_case import AGENT, MANAGER, command, open_command
+from samples.cases import AGENT, MANAGER, command, open_command
 from tests.temporal_fixtures import start_time_skipping_server
 from worker import build_worker
-from workflows import commands as c
 from workflows.client import open_case, send_command
-from workflows.policy import DEFAULT_POLICY_PATH, load_policy
+from workflows.core import commands as c
+from workflows.core.events import Customer
+from workflows.core.vocabulary import CustomerTier, NoteVisibility, PauseReason, RootCause, Severity, WithdrawReason
+from workflows.policy_files import DEFAULT_POLICY_PATH, load_policy
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent / "histories"
 TASK_QUEUE = "histories"
 Scenario = Callable[[WorkflowEnvironment, str], Awaitable[list[WorkflowHandle]]]
 

@@ -10,21 +10,9 @@ import random
 from datetime import timedelta
 from decimal import Decimal
 
-from events.models import Compensation, Customer, NewEvent
 from events.store import EventStore
-from events.vocabulary import (
-    Category,
-    CompensationKind,
-    CustomerTier,
-    LifecycleStage,
-    NoteVisibility,
-    PauseReason,
-    RootCause,
-    Severity,
-    WithdrawReason,
-)
-from tests.domain_case import MANAGER, T0, Case, command
-from workflows.commands import (
+from samples.cases import MANAGER, T0, Case, command
+from workflows.core.commands import (
     Acknowledge,
     AddNote,
     AssignOwner,
@@ -42,8 +30,20 @@ from workflows.commands import (
     SignOff,
     Withdraw,
 )
-from workflows.errors import DomainError
-from workflows.state import Status
+from workflows.core.errors import DomainError
+from workflows.core.events import Compensation, Customer, NewEvent
+from workflows.core.state import Status
+from workflows.core.vocabulary import (
+    Category,
+    CompensationKind,
+    CustomerTier,
+    LifecycleStage,
+    NoteVisibility,
+    PauseReason,
+    RootCause,
+    Severity,
+    WithdrawReason,
+)
 
 M, H, D = timedelta(minutes=1), timedelta(hours=1), timedelta(days=1)
 

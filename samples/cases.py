@@ -1,4 +1,4 @@
-"""A pure, in-memory driver of the domain core for unit tests (no Temporal, no database)."""
+"""A pure, in-memory driver of the domain core (no Temporal, no database), for tests and benchmarks."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from events.models import SYSTEM_ACTOR, Actor, Customer, EventData, NewEvent, stream_id_for
-from events.vocabulary import Category, CustomerTier, LifecycleStage, Role, Severity, SourceKind
-from workflows.commands import Command, DeadlineReached, OpenEscalation
-from workflows.decide import decide, decide_open, envelopes, next_wake
-from workflows.evolve import evolve, fold
-from workflows.policy import DEFAULT_POLICY_PATH, Policy, load_policy
-from workflows.state import EscalationState
+from workflows.core.commands import Command, DeadlineReached, OpenEscalation
+from workflows.core.decide import decide, decide_open, envelopes, next_wake
+from workflows.core.events import SYSTEM_ACTOR, Actor, Customer, EventData, NewEvent, stream_id_for
+from workflows.core.evolve import evolve, fold
+from workflows.core.policy import Policy
+from workflows.core.state import EscalationState
+from workflows.core.vocabulary import Category, CustomerTier, LifecycleStage, Role, Severity, SourceKind
+from workflows.policy_files import DEFAULT_POLICY_PATH, load_policy
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 DEFAULT_POLICY = load_policy(DEFAULT_POLICY_PATH)
