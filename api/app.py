@@ -37,12 +37,12 @@ from projections.audit import export_csv, export_jsonl, make_digest, state_as_of
 from projections.audit_trail import describe
 from projections.metrics import compute_metrics, compute_trend
 from workflows.client import CommandRefused, case_state, open_case_and_wait, send_command
-from workflows.core.commands import COMMAND_CLASSES, OpenEscalation
+from workflows.core.commands import COMMAND_CLASSES, PERMISSIONS, OpenEscalation
 from workflows.core.decide import authorize, available_commands, decide_open
 from workflows.core.errors import DomainError
 from workflows.core.events import CASE_ID_PATTERN, stream_id_for
 from workflows.core.idempotency import KEY_REUSED
-from workflows.core.permissions import PERMISSIONS, READ_ROLES
+from workflows.core.permissions import READ_ROLES
 from workflows.core.state import EscalationState, Status
 from workflows.core.vocabulary import Priority
 

@@ -7,34 +7,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from workflows.core.commands import COMMAND_CLASSES, Command
+from workflows.core.commands import COMMAND_CLASSES, SPECS, Command
 from workflows.core.events import CaseId, EarlyWarningSignal, Identifier, RecordedEvent, ShortText
 from workflows.core.state import EscalationState
 from workflows.core.vocabulary import CustomerTier, SignalKind
 
 _SUPPLIED = {"actor", "idempotency_key", "command"}
 
-# Route segment -> command name (the public paths keep these spellings).
-COMMAND_ROUTES: dict[str, str] = {
-    "acknowledge": "acknowledge",
-    "assign": "assign",
-    "notes": "add_note",
-    "escalate": "escalate",
-    "request-escalation": "request_escalation",
-    "decline-escalation": "decline_escalation",
-    "de-escalate": "de_escalate",
-    "pause": "pause",
-    "resume": "resume",
-    "change-priority": "change_priority",
-    "propose-resolution": "propose_resolution",
-    "decide-compensation": "decide_compensation",
-    "sign-off": "sign_off",
-    "customer-response": "customer_response",
-    "follow-up": "follow_up",
-    "close": "close",
-    "reopen": "reopen",
-    "withdraw": "withdraw",
-}
+# Route segment -> command name, as each command declares it.
+COMMAND_ROUTES: dict[str, str] = {spec.route: name for name, spec in SPECS.items()}
 
 
 def body_model(command_class: type[Command]) -> type[BaseModel]:

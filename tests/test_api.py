@@ -15,8 +15,8 @@ from api.services import Services
 from events.store import EventStore
 from tests.api_support import API_POLICY, ApiStack, api_stack, free_port, open_body, post, serving
 from tests.eventually import assert_eventually
+from workflows.core.commands import PERMISSIONS
 from workflows.core.events import stream_id_for
-from workflows.core.permissions import PERMISSIONS
 from workflows.core.vocabulary import Role
 from workflows.policy_files import load_policy
 
@@ -166,6 +166,9 @@ SAMPLE_BODIES = {
     "close": {},
     "reopen": {"reason": "r"},
     "withdraw": {"reason": "invalid"},
+    # A hash that matches no content: refused by its rule (409/422) once the role is allowed.
+    "change-policy": {"mode": "keep", "policy_hash": "0" * 64, "policy": {}, "reason": "r"},
+    "signals": {"signal": {"kind": "usage_drop", "value": 0.5}},
 }
 
 

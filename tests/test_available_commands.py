@@ -6,10 +6,9 @@ import pytest
 
 from samples.cases import MANAGER, Case, command
 from tests.test_domain import proposal
-from workflows.core.commands import Acknowledge, Close, RecordCustomerResponse, SignOff
+from workflows.core.commands import PERMISSIONS, Acknowledge, Close, RecordCustomerResponse, SignOff
 from workflows.core.decide import available_commands
 from workflows.core.errors import DomainError
-from workflows.core.permissions import PERMISSIONS
 from workflows.core.vocabulary import Role
 
 

@@ -83,3 +83,32 @@ async def test_policy_simulate_reads_the_store_and_reports_exactly_for_the_uncha
         )
         assert json.loads(since.stdout)["totals"]["cases"] == 0
         assert await pool.fetchval("SELECT count(*) FROM events") == before  # nothing written
+
+
+def test_a_customer_accepting_while_the_case_is_paused_replays_as_the_acceptance() -> None:
+    """The acceptance's events begin with the Resumed that closes the pause; replaying that as a resume
+    (as the shadow run once did) dropped the resolution from the simulated case."""
+    from datetime import timedelta
+
+    from samples.cases import MANAGER, Case, command
+    from workflows.core.commands import (
+        Acknowledge,
+        Pause,
+        ProposeResolution,
+        RecordCustomerResponse,
+        SignOff,
+    )
+
+    case = Case()
+    case.do(command(Acknowledge), after=timedelta(minutes=5))
+    case.do(command(ProposeResolution, summary="s", root_cause="other", root_cause_text="t"))
+    case.do(command(Pause, reason="waiting_on_customer"), after=timedelta(minutes=5))
+    if case.s.proposal and case.s.proposal.awaiting_sign_off:
+        case.do(command(SignOff, actor=MANAGER))
+    case.do(command(RecordCustomerResponse, accepted=True), after=timedelta(hours=1))
+    assert case.types()[-3:] == ["resumed", "customer_responded", "resolved"]
+    recorded = recorded_commands(case.events)
+    assert type(recorded[-1].command) is RecordCustomerResponse
+    replayed = replay(recorded, DEFAULT_POLICY, case.now)
+    assert replayed.refused == []
+    assert comparable(replayed.events) == comparable(case.events)

@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
         NON_RETRYABLE_APPEND_ERRORS,
         AppendRequest,
     )
-    from workflows.core.commands import COMMAND_CLASSES, Command, DeadlineReached
+    from workflows.core.commands import COMMAND_CLASSES, SPECS, Command, DeadlineReached
     from workflows.core.decide import decide, decide_open, envelopes, next_wake
     from workflows.core.errors import DomainError
     from workflows.core.events import SYSTEM_ACTOR, Actor, EventData, RecordedEvent, case_event_id, stream_id_for
@@ -42,8 +42,8 @@ with workflow.unsafe.imports_passed_through():
 
 WORKFLOW_TYPE = "EscalationWorkflow"
 TASK_QUEUE = "escalations"
-SIGNALS = ("add_note", "attach_signal")  # facts other services send without waiting
-UPDATES = tuple(name for name in COMMAND_CLASSES if name != "open")
+SIGNALS = tuple(name for name, spec in SPECS.items() if spec.signal)  # facts sent without waiting
+UPDATES = tuple(SPECS)  # every command to an existing case, as declared
 
 # An append waits out a database outage by retrying (a case never fails for it). Attempts are capped
 # 2 s apart so deadlines that fell due during the outage are recorded within 2 s of its end; each

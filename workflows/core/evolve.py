@@ -8,12 +8,14 @@ reads the clocks this module keeps.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from workflows.core.events import (
     NO_CALENDAR,
+    SYSTEM_ACTOR,
     Acknowledged,
     Closed,
     CompensationDecided,
@@ -24,6 +26,7 @@ from workflows.core.events import (
     Escalated,
     EscalationDeclined,
     EscalationRequested,
+    EventData,
     FollowUpCompleted,
     FollowUpDue,
     NewEvent,
@@ -59,6 +62,30 @@ def fold(events: Iterable[NewEvent], state: EscalationState | None = None) -> Es
     for event in events:
         state = evolve(state, event)
     return state
+
+
+_PROVISIONAL_ID = uuid.UUID(int=0)
+
+
+def fold_provisionally(s: EscalationState, payloads: Sequence[EventData], now: datetime) -> EscalationState:
+    """``s`` after payloads not yet stored, to see what they would change (ids are placeholders).
+
+    ``decide`` uses it to look ahead (which deadlines fall due after a breach, which move under a
+    new policy); the state it returns is never stored or returned to a caller.
+    """
+    for offset, data in enumerate(payloads, start=1):
+        s = evolve(
+            s,
+            NewEvent(
+                event_id=_PROVISIONAL_ID,
+                stream_id=s.stream_id,
+                version=s.version + offset,
+                occurred_at=now,
+                actor=SYSTEM_ACTOR,
+                data=data,
+            ),
+        )
+    return s
 
 
 def evolve(state: EscalationState | None, event: NewEvent) -> EscalationState:

@@ -18,129 +18,33 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from workflows.core.commands import (
-    Acknowledge,
-    AddNote,
-    AssignOwner,
-    AttachSignal,
-    ChangePriority,
-    Close,
+    SPECS,
     Command,
-    CompleteFollowUp,
     DeadlineReached,
-    DecideCompensation,
-    DeclineEscalation,
-    DeEscalate,
-    Escalate,
     OpenEscalation,
-    Pause,
-    ProposeResolution,
-    RecordCustomerResponse,
-    Reopen,
-    RequestEscalation,
-    Resume,
-    SignOff,
-    Withdraw,
+    replay_open,
 )
 from workflows.core.decide import decide, decide_open, envelopes, next_wake
 from workflows.core.errors import DomainError
-from workflows.core.events import (
-    SYSTEM_ACTOR,
-    Acknowledged,
-    Closed,
-    CompensationDecided,
-    CustomerResponded,
-    DeadlineBreached,
-    DeEscalated,
-    EscalationDeclined,
-    EscalationRequested,
-    EventData,
-    FollowUpCompleted,
-    NewEvent,
-    NoteAdded,
-    Opened,
-    OwnerAssigned,
-    Paused,
-    PriorityChanged,
-    Reopened,
-    ResolutionProposed,
-    Resumed,
-    SignalAttached,
-    SignedOff,
-    Withdrawn,
-    case_event_id,
-)
-from workflows.core.events import Escalated as EscalatedEvent
+from workflows.core.events import SYSTEM_ACTOR, DeadlineBreached, EventData, NewEvent, Opened, case_event_id
 from workflows.core.evolve import evolve, fold
 from workflows.core.policy import Policy
 from workflows.core.state import EscalationState
-from workflows.core.vocabulary import DeadlineKind, EscalationCause
+from workflows.core.vocabulary import DeadlineKind
 
 Breach = tuple[DeadlineKind, int, datetime]  # (kind, level, due_at)
 
+# The event type that records each replayable command (declared with the command).
+_REPLAYED_FROM = {spec.recorded_by: spec for spec in SPECS.values() if spec.replay is not None}
 
-def _command_for(data: EventData, fields: dict) -> Command | OpenEscalation | None:  # noqa: C901, PLR0911
-    """The command whose first (or, for a withdrawal, last) event is ``data``; None for system events."""
-    match data:
-        case Opened() as d:
-            return OpenEscalation(
-                **fields,
-                case_id=d.case_id,
-                customer=d.customer,
-                category=d.category,
-                lifecycle_stage=d.lifecycle_stage,
-                severity=d.severity,
-                title=d.title,
-                description=d.description,
-                source=d.source,
-                priority_override=d.priority if d.priority_override_reason else None,
-                override_reason=d.priority_override_reason,
-                signal=d.signal,
-            )
-        case OwnerAssigned() as d:
-            return AssignOwner(**fields, owner=d.owner, reason=d.reason)
-        case Acknowledged():
-            return Acknowledge(**fields)
-        case NoteAdded() as d:
-            return AddNote(**fields, visibility=d.visibility, text=d.text)
-        case EscalationRequested() as d:
-            return RequestEscalation(**fields, reason=d.reason, wanted_level=d.wanted_level)
-        case EscalationDeclined() as d:
-            return DeclineEscalation(**fields, reason=d.reason)
-        case EscalatedEvent() as d if d.cause != EscalationCause.BREACH:
-            return Escalate(**fields, to_level=d.to_level, reason=d.reason)
-        case DeEscalated() as d:
-            return DeEscalate(**fields, to_level=d.to_level, reason=d.reason)
-        case Paused() as d:
-            return Pause(**fields, reason=d.reason, note=d.note)
-        case Resumed():
-            return Resume(**fields)
-        case PriorityChanged() as d:
-            return ChangePriority(**fields, to_priority=d.to_priority, reason=d.reason)
-        case ResolutionProposed() as d:
-            return ProposeResolution(
-                **fields,
-                summary=d.summary,
-                root_cause=d.root_cause,
-                root_cause_text=d.root_cause_text,
-                compensation=d.compensation,
-            )
-        case CompensationDecided() as d:
-            return DecideCompensation(**fields, approved=d.approved, reason=d.reason)
-        case SignedOff():
-            return SignOff(**fields)
-        case CustomerResponded() as d:
-            return RecordCustomerResponse(**fields, accepted=d.accepted, comment=d.comment)
-        case FollowUpCompleted() as d:
-            return CompleteFollowUp(**fields, satisfaction=d.satisfaction, comment=d.comment)
-        case Closed() as d:
-            return Close(**fields, note=d.note)
-        case Reopened() as d:
-            return Reopen(**fields, reason=d.reason)
-        case Withdrawn() as d:
-            return Withdraw(**fields, reason=d.reason, note=d.note)
-        case SignalAttached() as d:
-            return AttachSignal(**fields, signal=d.signal)
-    return None
+
+def _command_for(data: EventData, fields: dict) -> Command | OpenEscalation | None:
+    """The command ``data`` records, if it records one (None for system events and for the
+    secondary events of a command, such as the ``Resumed`` a withdrawal of a paused case begins with)."""
+    if isinstance(data, Opened):
+        return replay_open(data, fields)
+    spec = _REPLAYED_FROM.get(type(data))
+    return spec.replay(data, fields) if spec is not None and spec.replay is not None else None
 
 
 @dataclass(frozen=True)
@@ -162,12 +66,12 @@ def recorded_commands(events: Sequence[NewEvent]) -> list[RecordedCommand]:
     commands = []
     for group in groups:
         first = group[0]
-        # A withdrawal of a paused case is recorded as resumed + withdrawn; the rest lead with theirs.
-        main = next((e for e in group if isinstance(e.data, Withdrawn)), first)
         fields = {"actor": first.actor, "idempotency_key": first.command_key, "correlation_id": first.correlation_id}
-        command = _command_for(main.data, fields)
-        if command is not None:
-            commands.append(RecordedCommand(at=first.occurred_at, command=command))
+        # A command's own event comes last among those that record a command: a withdrawal or an
+        # acceptance of a paused case begins with the Resumed that closes the pause.
+        recorded = [c for c in (_command_for(e.data, fields) for e in group) if c is not None]
+        if recorded:
+            commands.append(RecordedCommand(at=first.occurred_at, command=recorded[-1]))
     return commands
 
 
@@ -222,7 +126,7 @@ def replay(commands: Sequence[RecordedCommand], policy: Policy, until: datetime)
         try:
             record(decide(state, recorded.command, recorded.at), recorded.at, recorded.command)
         except DomainError as exc:
-            result.refused.append((recorded.command.command, exc.rule))  # type: ignore[union-attr]
+            result.refused.append((recorded.command.command_name(), exc.rule))
     advance(until)
     return result
 
