@@ -20,7 +20,7 @@ import httpx
 from pydantic import BaseModel
 
 from api.models import CommandReply, SignalReply
-from workflows.core.state import EscalationState
+from workflows.core.case_view import CaseView
 
 RETRYABLE_STATUS = {502, 503, 504}
 
@@ -84,8 +84,8 @@ class EscalationsClient:
 
     # -- queries ----------------------------------------------------------------------
 
-    async def get(self, case_id: str) -> EscalationState:
-        return EscalationState.model_validate(await self._get(f"/v1/escalations/{case_id}"))
+    async def get(self, case_id: str) -> CaseView:
+        return CaseView.model_validate(await self._get(f"/v1/escalations/{case_id}"))
 
     async def cases(self, page_size: int = 100, **filters: Any) -> AsyncIterator[dict[str, Any]]:
         """Every case matching ``filters``, following the cursor."""

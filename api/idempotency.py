@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncpg
+from fastapi import Request, Response
 
-from api.problems import Problem
+from api.auth import Principal
+from api.errors import Problem
 from workflows.core.canonical import canonical_json
 
 MAX_KEY_LENGTH = 200
@@ -76,3 +80,45 @@ async def remember(pool: asyncpg.Pool, principal: str, key: str, request_fingerp
             json.dumps(reply.headers),
             reply.body,
         )
+
+
+def command_key(principal: Principal, key: str) -> str:
+    """The command's idempotency key: per caller, bounded in length whatever the header's length."""
+    return "api:" + hashlib.sha256(f"{principal.name}\n{key}".encode()).hexdigest()[:48]
+
+
+async def idempotent(
+    request: Request,
+    pool: asyncpg.Pool,
+    principal: Principal,
+    key: str | None,
+    act: Callable[[str], Awaitable[Response]],
+) -> Response:
+    """Run ``act(command_key)`` once per (caller, Idempotency-Key); replay the stored reply after that.
+
+    Without a key the request runs under a fresh one. A reply is remembered unless it says a
+    dependency was down (5xx), so a retry after an outage runs again.
+    """
+    if key is None:
+        return await act(command_key(principal, uuid.uuid4().hex))
+    check_key(key)
+    request_fingerprint = fingerprint(request.method, request.url.path, await request.body())
+    stored = await lookup(pool, principal.name, key, request_fingerprint)
+    if stored is not None:
+        return Response(
+            stored.body,
+            status_code=stored.status,
+            media_type="application/json",
+            headers={**stored.headers, "Idempotent-Replayed": "true"},
+        )
+    response = await act(command_key(principal, key))
+    if response.status_code < 500:
+        headers = {k: v for k, v in response.headers.items() if k.lower() == "location"}
+        await remember(
+            pool,
+            principal.name,
+            key,
+            request_fingerprint,
+            StoredReply(response.status_code, headers, response.body.decode()),
+        )
+    return response

@@ -7,9 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from workflows.core.case_view import CaseView
 from workflows.core.commands import COMMAND_CLASSES, SPECS, Command
 from workflows.core.events import CaseId, EarlyWarningSignal, Identifier, RecordedEvent, ShortText
-from workflows.core.state import EscalationState
 from workflows.core.vocabulary import CustomerTier, SignalKind
 
 _SUPPLIED = {"actor", "idempotency_key", "command"}
@@ -41,11 +41,11 @@ BODY_MODELS["open"] = OpenBody
 
 
 class CommandReply(BaseModel):
-    """The events a command stored (the original ones, also for a repeated command) and the state after."""
+    """The events a command stored (the original ones, also for a repeated command) and the case after."""
 
     duplicate: bool = Field(description="true when the command's idempotency key had been seen before")
     events: list[RecordedEvent]
-    state: EscalationState
+    state: CaseView
 
 
 class CasePage(BaseModel):

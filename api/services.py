@@ -1,15 +1,41 @@
-"""What the API's routes run against: the pool, the Temporal client and the policy file's policy."""
+"""What the API's routes run: opening a case, running a command, reading a case.
+
+Routes parse and authenticate; these operations talk to Temporal (writes go through the case's
+workflow) and to PostgreSQL (every read answers from the event store or a read model). Each raises
+``Problem`` with the rule that refused it; nothing here knows about HTTP beyond that.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import asyncpg
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
 
+from api.errors import Problem, not_found, refusal
 from events import policy_versions
 from events.store import EventStore
+from projections import queries
+from workflows.client import CommandRefused, open_case_and_wait, send_command
+from workflows.core.case_view import CaseView
+from workflows.core.commands import Command, OpenEscalation
+from workflows.core.decide import available_commands, decide_open
+from workflows.core.errors import DomainError
+from workflows.core.events import RecordedEvent, stream_id_for
 from workflows.core.policy import Policy
+from workflows.core.state import EscalationState
+from workflows.core.vocabulary import Role
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A command's reply: the events it stored (the first delivery's, for a repeat) and the case after."""
+
+    duplicate: bool
+    events: list[RecordedEvent]
+    state: CaseView
 
 
 @dataclass
@@ -26,3 +52,65 @@ class Services:
     async def policy_in_force(self) -> Policy:
         """The policy new cases are opened under: the latest published version, else ``policy``."""
         return await policy_versions.policy_in_force(self.pool, self.policy)()
+
+    # ------------------------------------------------------------------------ reads (the store only)
+
+    async def case_state(self, case_id: str) -> EscalationState:
+        """The case folded from the event store; 404 ``case.unknown`` if the store does not hold it."""
+        try:
+            return await queries.case_state(self.store, case_id)
+        except queries.CaseNotFound:
+            raise not_found(f"case {case_id!r}") from None
+
+    async def read_case(self, case_id: str) -> CaseView:
+        try:
+            return await queries.read_case(self.store, case_id)
+        except queries.CaseNotFound:
+            raise not_found(f"case {case_id!r}") from None
+
+    async def commands_for(self, case_id: str, role: Role) -> list[str]:
+        """The commands ``role`` may run on the case now, by the rules the workflow applies."""
+        return available_commands(await self.case_state(case_id), role, datetime.now(UTC))
+
+    # ------------------------------------------------------------------------ writes (through the workflow)
+
+    async def open_case(self, command: OpenEscalation) -> Outcome:
+        """Open the case; 409 ``open.case_exists`` if another request opened that case id."""
+        try:
+            # Permission, override and calendar rules, before starting anything, under the
+            # version the worker will pin (the latest published; the file until one is).
+            decide_open(command, await self.policy_in_force())
+        except DomainError as exc:
+            raise refusal(exc.rule, str(exc)) from None
+        try:
+            state = await open_case_and_wait(self.client, command, task_queue=self.task_queue)
+        except CommandRefused as exc:
+            # Also a refusal raised inside the workflow at open (the policy changed since the check).
+            raise refusal(exc.rule, str(exc)) from None
+        except WorkflowUpdateFailedError as exc:
+            raise Problem(409, "Conflict", f"the case was not opened: {exc.cause}", rule="command.failed") from None
+        if command.idempotency_key not in state.command_keys:
+            raise Problem(409, "Conflict", f"case {command.case_id!r} exists already", rule="open.case_exists")
+        events = await self.store.read_stream(stream_id_for(command.case_id))
+        return Outcome(duplicate=False, events=events[:1], state=state)
+
+    async def run_command(self, case_id: str, command: Command) -> Outcome:
+        """Run ``command`` on the case; refusals name their rule (403/409/422), an unknown case is 404."""
+        try:
+            result = await send_command(self.client, case_id, command)
+        except CommandRefused as exc:
+            raise refusal(exc.rule, str(exc)) from None
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                await self.case_state(case_id)  # 404 if the store never held it
+                raise Problem(
+                    409, "Conflict", f"case {case_id!r} has finished and accepts no commands", rule="case.finished"
+                ) from None
+            raise
+        except WorkflowUpdateFailedError as exc:
+            raise Problem(409, "Conflict", f"command failed: {exc.cause}", rule="command.failed") from None
+        events = result.events
+        if result.duplicate:
+            wanted = set(result.versions)
+            events = [e for e in await self.store.read_stream(stream_id_for(case_id)) if e.version in wanted]
+        return Outcome(duplicate=result.duplicate, events=events, state=result.state)

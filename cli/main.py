@@ -36,6 +36,7 @@ from cli.common import (
     EXIT_BAD_INPUT,
     EXIT_REFUSED,
     EXIT_UNAVAILABLE,
+    EXIT_VERIFY_FAILED,
     _client,
     _fail,
     actor_options,
@@ -65,7 +66,7 @@ def _print_json(value: Any) -> None:
 
 
 def _summary(state: Any) -> dict[str, Any]:
-    clocks = {k.value: c.due_at.isoformat() for k, c in state.clocks.items()}
+    clocks = {d.kind.value: d.due_at.isoformat() for d in state.deadlines}
     return {
         "case_id": state.case_id,
         "status": state.status.value,
@@ -116,16 +117,20 @@ async def _open(args: argparse.Namespace) -> int:
 
 
 async def _show(args: argparse.Namespace) -> int:
-    from temporalio.service import RPCError
+    """The case as the event store holds it (it keeps answering after its workflow's history is gone)."""
+    from events.store import CorruptEvent, EventStore
+    from projections import queries
 
-    from workflows.client import case_state
-
-    client = await _client()
+    pool = await _pool()
     try:
-        state = await case_state(client, args.case_id)
-    except RPCError as exc:
-        return _fail(EXIT_UNAVAILABLE, f"case {args.case_id}: {exc.message}")
-    _print_json(state.model_dump(mode="json", exclude={"policy"}) if args.full else _summary(state))
+        view = await queries.read_case(EventStore(pool), args.case_id)
+    except queries.CaseNotFound:
+        return _fail(EXIT_UNAVAILABLE, f"no case {args.case_id!r} in the event store")
+    except CorruptEvent as exc:
+        return _fail(EXIT_VERIFY_FAILED, str(exc))
+    finally:
+        await pool.close()
+    _print_json(view.model_dump(mode="json") if args.full else _summary(view))
     return 0
 
 
@@ -237,14 +242,25 @@ async def _rebuild(args: argparse.Namespace) -> int:
 async def _audit(args: argparse.Namespace) -> int:
     from datetime import datetime
 
-    from events.store import EventStore
+    from events.store import CorruptEvent, EventStore
     from projections.audit import export_csv, export_jsonl, timeline_text
     from workflows.core.events import stream_id_for
     from workflows.core.evolve import fold
 
     pool = await _pool()
     try:
-        events = await EventStore(pool).read_stream(stream_id_for(args.case_id))
+        store = EventStore(pool)
+        rows = await store.read_stored(stream_id_for(args.case_id))
+        if args.format == "jsonl" and not args.as_of:
+            # The exact stored bytes, unparsed (verifiable with scripts/verify_export.py).
+            if not rows:
+                return _fail(EXIT_UNAVAILABLE, f"no case {args.case_id!r} in the event store")
+            sys.stdout.write(export_jsonl(rows))
+            return 0
+        try:
+            events = await store.read_stream(stream_id_for(args.case_id))
+        except CorruptEvent as exc:
+            return _fail(EXIT_VERIFY_FAILED, str(exc))
     finally:
         await pool.close()
     if not events:
@@ -260,7 +276,8 @@ async def _audit(args: argparse.Namespace) -> int:
         if not events:
             return _fail(EXIT_UNAVAILABLE, f"case {args.case_id} did not exist at {at.isoformat()}")
     if args.format == "jsonl":
-        sys.stdout.write(export_jsonl(events))
+        versions = {e.version for e in events}
+        sys.stdout.write(export_jsonl([r for r in rows if r.version in versions]))
     elif args.format == "csv":
         sys.stdout.write(export_csv(events))
     elif args.format == "state":
@@ -280,11 +297,12 @@ async def _verify(args: argparse.Namespace) -> int:
         if args.case_id:
             store = EventStore(pool)
             stream = stream_id_for(args.case_id)
-            if not await store.read_stream(stream):
+            events = await store.stream_length(stream)
+            if not events:
                 return _fail(EXIT_UNAVAILABLE, f"no case {args.case_id!r} in the event store")
             broken = await store.verify_stream(stream)
             breaks = [broken] if broken else []
-            streams, events = 1, len(await store.read_stream(stream))
+            streams = 1
         else:
             streams, events, breaks = await verify_all(pool)
         problems = [f"case {case_id_of(b.stream_id)} version {b.version}: {b.reason}" for b in breaks]
@@ -337,14 +355,14 @@ async def _metrics(_: argparse.Namespace) -> int:
 
 
 async def _systemic(_: argparse.Namespace) -> int:
+    from projections import queries
+
     pool = await _pool()
     try:
         async with pool.acquire() as conn:
-            issues = await conn.fetch("SELECT * FROM systemic_issues ORDER BY case_count DESC, root_cause")
-            risky = await conn.fetch("SELECT * FROM accounts_at_risk ORDER BY cases_in_window DESC, customer_id")
+            _print_json(await queries.systemic_issues(conn))
     finally:
         await pool.close()
-    _print_json({"systemic_issues": [dict(r) for r in issues], "accounts_at_risk": [dict(r) for r in risky]})
     return 0
 
 
@@ -436,7 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
     opening.add_argument("--priority", help="override the matrix (needs --override-reason)")
     opening.add_argument("--override-reason")
 
-    show = sub.add_parser("show", help="the live state of a case")
+    show = sub.add_parser("show", help="a case as the event store holds it (DATABASE_URL)")
     show.add_argument("case_id")
     show.add_argument("--full", action="store_true", help="every field, not the summary")
 

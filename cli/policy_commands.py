@@ -152,14 +152,10 @@ async def _apply(args: argparse.Namespace, pool: Any, fail: Callable[[int, str],
 
 
 async def _open_cases(pool: Any, priority: str | None, customer: str | None) -> list[str]:
+    from projections import queries
+
     async with pool.acquire() as conn:
-        rows = await conn.fetch(
-            "SELECT case_id FROM case_list WHERE status IN ('open', 'in_progress', 'resolution_proposed') "
-            "AND ($1::text IS NULL OR priority = $1) AND ($2::text IS NULL OR customer_id = $2) ORDER BY case_id",
-            priority,
-            customer,
-        )
-    return [r["case_id"] for r in rows]
+        return await queries.active_case_ids(conn, priority=priority, customer_id=customer)
 
 
 async def case_histories(pool: Any, since: datetime | None, until: datetime | None) -> list[list]:

@@ -60,10 +60,41 @@ def _body_for(event: NewEvent, recorded_at: datetime) -> str:
     return canonical_json(content)
 
 
+class CorruptEvent(EventStoreError):
+    """A stored event's bytes no longer parse as an event (they were altered, or written by a bug).
+
+    Readers report it with the stream and version; ``verify_stream`` reports the same event as a
+    chain break, since its hash no longer matches the stored bytes either."""
+
+    def __init__(self, stream_id: str, version: int, position: int, problem: str) -> None:
+        super().__init__(
+            f'rule "store.corrupt_event": {stream_id} version {version} (position {position}) does not parse '
+            f"as an event: {problem}; run escalations verify"
+        )
+        self.stream_id, self.version, self.position = stream_id, version, position
+
+
 def _from_row(row: Mapping[str, Any]) -> RecordedEvent:
-    content = json.loads(row["body"])
-    content.update(position=row["position"], prev_hash=row["prev_hash"], hash=row["hash"])
-    return RecordedEvent.model_validate(content)
+    """The event a stored row holds; ``CorruptEvent`` if its bytes no longer parse into one."""
+    try:
+        content = json.loads(row["body"])
+        content.update(position=row["position"], prev_hash=row["prev_hash"], hash=row["hash"])
+        return RecordedEvent.model_validate(content)
+    except (ValueError, TypeError, AttributeError) as exc:  # pydantic's ValidationError is a ValueError
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CorruptEvent(row["stream_id"], row["version"], row["position"], first_line) from None
+
+
+@dataclass(frozen=True)
+class StoredRow:
+    """An event exactly as the table holds it: ``body`` is the hashed bytes (ASCII canonical JSON)."""
+
+    position: int
+    stream_id: str
+    version: int
+    body: str
+    prev_hash: str
+    hash: str
 
 
 @dataclass(frozen=True)
@@ -259,6 +290,21 @@ class EventStore:
         """Events with ``position > after_position`` in position order (see module doc)."""
         async with self._pool.acquire() as conn:
             return await fetch_after(conn, after_position, limit)
+
+    async def read_stored(self, stream_id: str) -> list[StoredRow]:
+        """The stream's rows as stored, in version order, without parsing them (exports, verification)."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT position, stream_id, version, body, prev_hash, hash FROM events WHERE stream_id = $1 "
+                "ORDER BY version",
+                stream_id,
+            )
+        return [StoredRow(**dict(r)) for r in rows]
+
+    async def stream_length(self, stream_id: str) -> int:
+        """How many events the stream holds (0: no such stream), without parsing any."""
+        async with self._pool.acquire() as conn:
+            return await conn.fetchval("SELECT count(*) FROM events WHERE stream_id = $1", stream_id)
 
     async def stream_ids(self) -> list[str]:
         async with self._pool.acquire() as conn:

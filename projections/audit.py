@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
-from events.store import ZERO_HASH, ChainBreak, EventStore, link_problem
+from events.store import ZERO_HASH, ChainBreak, EventStore, StoredRow, link_problem
 from projections.audit_trail import describe
 from workflows.core.canonical import canonical_json, sha256_hex
 from workflows.core.events import RecordedEvent, stream_id_for
@@ -27,9 +29,25 @@ async def state_as_of(store: EventStore, case_id: str, at: datetime) -> Escalati
     return fold(e for e in events if e.occurred_at <= at)
 
 
-def export_jsonl(events: list[RecordedEvent]) -> str:
-    """Every stored field of every event, one JSON object a line (hashes included, for re-verification)."""
-    return "".join(e.model_dump_json() + "\n" for e in events)
+def export_jsonl(rows: Sequence[StoredRow]) -> str:
+    """One JSON object a line per event: its exact stored bytes (``body``, as a JSON string) beside the
+    stream, version, position and hashes, so the chain can be recomputed from the file alone
+    (``scripts/verify_export.py``, standard library only): ``hash = sha256(prev_hash || body)``."""
+    return "".join(
+        json.dumps(
+            {
+                "stream_id": r.stream_id,
+                "version": r.version,
+                "position": r.position,
+                "prev_hash": r.prev_hash,
+                "hash": r.hash,
+                "body": r.body,
+            },
+            separators=(",", ":"),
+        )
+        + "\n"
+        for r in rows
+    )
 
 
 CSV_COLUMNS = [

@@ -3,7 +3,9 @@
 The row is computed from the folded ``EscalationState`` (the same ``evolve``
 the workflow uses) and a few facts the state does not keep (first
 acknowledgement and resolution across reopens, requests, paused time by
-reason). The metrics are SQL over these two tables.
+reason). The metrics are SQL over these two tables. Readers see columns only:
+the fold itself is kept in ``case_list_folds``, private to this projection, so
+the next batch continues it instead of refolding the case from its first event.
 """
 
 from __future__ import annotations
@@ -34,14 +36,14 @@ _FACT_COLUMNS = (
 
 class CaseListProjection(Projection):
     name = "case_list"
-    tables = ("case_list", "case_breaches")
+    tables = ("case_list", "case_breaches", "case_list_folds")
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
         streams = sorted({e.stream_id for e in events})
         loaded = await conn.fetch(
-            f"SELECT stream_id, state, first_acknowledged_at, first_resolved_at, escalation_requests, "
-            f"paused_customer_seconds, paused_third_party_seconds FROM {self.t['case_list']} "
-            f"WHERE stream_id = ANY($1::text[])",
+            f"SELECT f.stream_id, f.state, c.first_acknowledged_at, c.first_resolved_at, c.escalation_requests, "
+            f"c.paused_customer_seconds, c.paused_third_party_seconds FROM {self.t['case_list_folds']} f "
+            f"JOIN {self.t['case_list']} c USING (stream_id) WHERE f.stream_id = ANY($1::text[])",
             streams,
         )
         states: dict[str, EscalationState | None] = {}
@@ -74,6 +76,11 @@ class CaseListProjection(Projection):
             f"INSERT INTO {self.t['case_list']} ({', '.join(columns)}) VALUES ({placeholders}) "
             f"ON CONFLICT (case_id) DO UPDATE SET {updates}",
             [tuple(r.values()) for r in rows],
+        )
+        await conn.executemany(
+            f"INSERT INTO {self.t['case_list_folds']} (stream_id, state) VALUES ($1, $2) "
+            f"ON CONFLICT (stream_id) DO UPDATE SET state = EXCLUDED.state",
+            [(stream, states[stream].model_dump_json()) for stream in last_event_at],  # type: ignore[union-attr]
         )
         if breaches:
             await conn.executemany(
@@ -158,6 +165,14 @@ def _row(s: EscalationState, fact: dict[str, Any], last_event_at: datetime) -> d
         "compensation_paid": Decimal(s.compensation_paid),
         "satisfaction": s.satisfaction,
         "root_cause": s.root_cause.value if s.root_cause else None,
-        "state": s.model_dump_json(),
+        "at_risk": _at_risk(s, deadline[1] if deadline else None),
+        "policy_label": s.policy_label,
+        "policy_hash": s.policy_hash,
         "last_event_at": last_event_at,
     }
+
+
+def _at_risk(s: EscalationState, next_kind: DeadlineKind | None) -> bool:
+    """The next deadline's warning point has passed (its warning is recorded) and it is not yet breached."""
+    clock = s.clocks.get(next_kind) if next_kind is not None else None
+    return bool(clock is not None and clock.warned and not clock.repeat)

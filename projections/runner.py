@@ -25,7 +25,7 @@ import asyncpg
 import structlog
 
 from events.database import DATABASE_UNAVAILABLE
-from events.store import NOTIFY_CHANNEL, fetch_after
+from events.store import NOTIFY_CHANNEL, CorruptEvent, fetch_after
 from workflows.core.events import CASE_STREAM_PREFIX, RecordedEvent
 
 log = structlog.get_logger("escalations.projector")
@@ -72,6 +72,24 @@ class Projector:
         self._projections = list(projections)
         self._batch_size = batch_size
         self._poll_interval = poll_interval
+        # Projections stopped at an event whose stored bytes no longer parse: name -> the error.
+        self.stopped: dict[str, str] = {}
+
+    async def _stop_projection(self, projection: Projection, exc: CorruptEvent) -> None:
+        """Stop ``projection`` at the damaged event, and say so where ``/readyz`` reads it.
+
+        The read model stays as it was before the event; the others go on. A restarted projector
+        tries again (and stops again, until the record is repaired from a backup)."""
+        self.stopped[projection.name] = str(exc)
+        log.error("projection stopped at a corrupt event", projection=projection.name, error=str(exc))
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                "INSERT INTO projection_faults (name, position, error) VALUES ($1, $2, $3) "
+                "ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, error = EXCLUDED.error, at = now()",
+                projection.name,
+                exc.position,
+                str(exc),
+            )
 
     async def step(self, projection: Projection) -> int:
         """Apply one batch to ``projection``; return how many events it held."""
@@ -82,7 +100,13 @@ class Projector:
             position = await conn.fetchval(
                 "SELECT position FROM projection_checkpoints WHERE name = $1 FOR UPDATE", projection.name
             )
-            events = await fetch_after(conn, position, self._batch_size)
+            try:
+                events = await fetch_after(conn, position, self._batch_size)
+            except CorruptEvent as exc:
+                # Apply what precedes the damaged event (positions are dense); stop at it.
+                if exc.position <= position + 1:
+                    raise
+                events = await fetch_after(conn, position, exc.position - position - 1)
             if not events:
                 return 0
             await projection.apply_relevant(conn, events)
@@ -135,9 +159,12 @@ class Projector:
                 held = await leases.acquire([p.name for p in self._projections])
                 applied = 0
                 for projection in self._projections:
-                    if projection.name in held:
-                        while step := await self.step(projection):
-                            applied += step
+                    if projection.name in held and projection.name not in self.stopped:
+                        try:
+                            while step := await self.step(projection):
+                                applied += step
+                        except CorruptEvent as exc:
+                            await self._stop_projection(projection, exc)
                 if applied:
                     log.debug("projected", events=applied)
                 await _wait(stop, self._poll_interval, wake)
@@ -199,3 +226,9 @@ async def _wait(stop: asyncio.Event, timeout: float, wake: asyncio.Event | None 
 async def checkpoint(conn: asyncpg.Connection, name: str) -> int:
     position = await conn.fetchval("SELECT position FROM projection_checkpoints WHERE name = $1", name)
     return position or 0
+
+
+async def projection_faults(conn: asyncpg.Connection) -> dict[str, str]:
+    """The projections a projector stopped at a corrupt event, with why (see ``Projector._stop_projection``)."""
+    rows = await conn.fetch("SELECT name, error FROM projection_faults ORDER BY name")
+    return {r["name"]: r["error"] for r in rows}

@@ -1,4 +1,5 @@
-"""Session fixtures: one PostgreSQL database and one of each Temporal server per session.
+"""Shared fixtures: one PostgreSQL database and one of each Temporal server per session; a database of
+its own for a test whose read models must see only its events; the API stack and an HTTP client.
 
 PostgreSQL: ``DATABASE_URL`` when set, else an embedded server. Either way the
 session gets a fresh database of its own, dropped at the end.
@@ -13,11 +14,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
+from temporalio.testing import WorkflowEnvironment
 
 from cli.embedded_postgres import start_embedded_postgres, stop_embedded_postgres
 from events.database import create_database, create_pool, drop_database
 from events.store import EventStore
+from tests.api_support import ApiStack, api_stack
+from tests.projection_support import fresh_pool
 
 pytest_plugins = ["tests.temporal_fixtures"]
 
@@ -52,3 +57,28 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 @pytest.fixture
 def store(pool: asyncpg.Pool) -> EventStore:
     return EventStore(pool)
+
+
+@pytest.fixture
+async def own_db(server_dsn: str) -> AsyncIterator[tuple[asyncpg.Pool, str]]:
+    """A fresh database for this test alone (pool, url): read models see only its events."""
+    async for pool, url in fresh_pool(server_dsn):
+        yield pool, url
+
+
+@pytest.fixture
+def own_pool(own_db: tuple[asyncpg.Pool, str]) -> asyncpg.Pool:
+    return own_db[0]
+
+
+@pytest.fixture
+async def stack(dev_env: WorkflowEnvironment, pool: asyncpg.Pool, database_url: str) -> AsyncIterator[ApiStack]:
+    """Worker, projector and API on this test's own task queue, over the session's database."""
+    async with api_stack(dev_env.client, pool, database_url) as s:
+        yield s
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=30) as client:
+        yield client

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
 import pytest
-from temporalio.testing import WorkflowEnvironment
 
 from api.models import COMMAND_ROUTES
 from api.services import Services
 from events.store import EventStore
-from tests.api_support import API_POLICY, ApiStack, api_stack, free_port, open_body, post, serving
+from tests.api_support import API_POLICY, ApiStack, free_port, open_body, post, serving
 from tests.eventually import assert_eventually
 from workflows.core.commands import PERMISSIONS
 from workflows.core.events import stream_id_for
@@ -22,18 +20,6 @@ from workflows.policy_files import load_policy
 
 pytestmark = pytest.mark.timeout(120)
 A, M, E, S, AU, AD = Role.AGENT, Role.MANAGER, Role.EXECUTIVE, Role.SERVICE, Role.AUDITOR, Role.ADMIN
-
-
-@pytest.fixture
-async def stack(dev_env: WorkflowEnvironment, pool: asyncpg.Pool, database_url: str) -> AsyncIterator[ApiStack]:
-    async with api_stack(dev_env.client, pool, database_url) as s:
-        yield s
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=30) as client:
-        yield client
 
 
 def new_case_id() -> str:
@@ -144,7 +130,11 @@ async def test_a_case_lives_its_whole_life_over_http(stack: ApiStack, http: http
     assert "systemic_issues" in (await get("/v1/systemic-issues")).json()
     assert (await http.get(stack.base_url + "/healthz")).json() == {"status": "ok"}
     ready = await http.get(stack.base_url + "/readyz")
-    assert ready.status_code == 200 and ready.json()["checks"] == {"postgresql": "ok", "temporal": "ok"}
+    assert ready.status_code == 200 and ready.json()["checks"] == {
+        "postgresql": "ok",
+        "projections": "ok",
+        "temporal": "ok",
+    }
 
 
 SAMPLE_BODIES = {

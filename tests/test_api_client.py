@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import asyncpg
 import httpx
 import pytest
-from temporalio.testing import WorkflowEnvironment
 
 from api.client import ApiError, EscalationsClient
 from events.store import EventStore
-from tests.api_support import ApiStack, api_stack, open_body
+from tests.api_support import ApiStack, open_body
 from tests.eventually import assert_eventually
 from workflows.core.events import stream_id_for
 from workflows.core.vocabulary import Role
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-async def stack(dev_env: WorkflowEnvironment, pool: asyncpg.Pool, database_url: str) -> AsyncIterator[ApiStack]:
-    async with api_stack(dev_env.client, pool, database_url) as s:
-        yield s
 
 
 class LoseFirstReply(httpx.AsyncBaseTransport):

@@ -3,28 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import asyncpg
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from hypothesis import given as hypothesis_given
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
-from temporalio.testing import WorkflowEnvironment
 
-from tests.api_support import ApiStack, api_stack
+from tests.api_support import ApiStack
 from workflows.core.vocabulary import Role
 
 EXAMPLES_PER_OPERATION = 25
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
-
-
-@pytest.fixture
-async def stack(dev_env: WorkflowEnvironment, pool: asyncpg.Pool, database_url: str) -> AsyncIterator[ApiStack]:
-    async with api_stack(dev_env.client, pool, database_url) as s:
-        yield s
 
 
 def fuzz_every_operation(base_url: str, headers: dict[str, str]) -> list[str]:

@@ -6,27 +6,18 @@ import asyncio
 import os
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
 
-import asyncpg
 import httpx
 import pytest
-from temporalio.testing import WorkflowEnvironment
 
 from events.store import EventStore
-from tests.api_support import ApiStack, api_stack
+from tests.api_support import ApiStack
 from tests.eventually import assert_progressing
 from workflows.core.events import stream_id_for
 from workflows.core.vocabulary import Role
 
 pytestmark = pytest.mark.timeout(180)
 N_SIGNALS = int(os.environ.get("N_SIGNALS", 1000))
-
-
-@pytest.fixture
-async def stack(dev_env: WorkflowEnvironment, pool: asyncpg.Pool, database_url: str) -> AsyncIterator[ApiStack]:
-    async with api_stack(dev_env.client, pool, database_url) as s:
-        yield s
 
 
 async def test_a_burst_of_a_thousand_signals_opens_exactly_one_proactive_case(stack: ApiStack) -> None:

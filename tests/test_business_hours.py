@@ -22,6 +22,7 @@ from events.store import EventStore
 from samples.cases import open_command
 from tests.temporal_fixtures import running_worker, start_time_skipping_server
 from workflows.client import case_handle, case_state
+from workflows.core.case_view import case_view
 from workflows.core.events import Customer, DeadlineBreached, DeadlineWarning, stream_id_for
 from workflows.core.evolve import fold
 from workflows.core.vocabulary import CustomerTier, DeadlineKind
@@ -84,7 +85,7 @@ async def test_friday_1755_plus_two_working_hours_breaches_at_1100_on_the_next_w
 
     async def first_breach_and_warning(case_id: str) -> tuple[DeadlineBreached, DeadlineWarning]:
         events = await store.read_stream(stream_id_for(case_id))
-        assert await case_state(env.client, case_id) == fold(events)
+        assert await case_state(env.client, case_id) == case_view(fold(events))
         breach = next(e.data for e in events if isinstance(e.data, DeadlineBreached))
         warning = next(e.data for e in events if isinstance(e.data, DeadlineWarning))
         assert breach.kind == warning.kind == DeadlineKind.ACKNOWLEDGE

@@ -48,12 +48,12 @@ def case_arms(function: object) -> set[str]:
 
 
 def api_command_routes() -> set[str]:
-    app = create_app(lambda: None)  # never started: only its routes are read
+    app = create_app(lambda: None)  # never started: only its schema is read
     prefix = "/v1/escalations/{case_id}/"
     return {
-        route.path.removeprefix(prefix)
-        for route in app.routes
-        if getattr(route, "path", "").startswith(prefix) and "POST" in getattr(route, "methods", ())
+        path.removeprefix(prefix)
+        for path, operations in app.openapi()["paths"].items()
+        if path.startswith(prefix) and "post" in operations
     }
 
 

@@ -42,7 +42,7 @@ def test_escalations_up_serves_the_api_and_stops_cleanly_on_ctrl_c(tmp_path: Pat
                 pass
             assert stack.poll() is None and time.monotonic() < deadline, (tmp_path / "up.log").read_text()[-3000:]
             time.sleep(0.3)
-        assert ready.json()["checks"] == {"postgresql": "ok", "temporal": "ok"}
+        assert ready.json()["checks"] == {"postgresql": "ok", "projections": "ok", "temporal": "ok"}
         assert (
             httpx.get(f"http://127.0.0.1:{api_port}/openapi.json", timeout=5).json()["info"]["title"]
             == "Escalations API"

@@ -32,14 +32,6 @@ from workflows.policy_files import DEFAULT_POLICY_PATH, load_policy
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-async def iso_pool(server_dsn: str):  # noqa: ANN201
-    from tests.projection_support import fresh_pool
-
-    async for pool, url in fresh_pool(server_dsn):
-        yield pool, url
-
-
 async def cli(url: str, temporal: str, *args: str) -> subprocess.CompletedProcess:
     """Run ``escalations ARGS`` without blocking this event loop (the in-process worker runs on it)."""
     env = {**os.environ, "DATABASE_URL": url, "TEMPORAL_ADDRESS": temporal, "ESCALATIONS_LOG_LEVEL": "WARNING"}
@@ -50,8 +42,8 @@ async def cli(url: str, temporal: str, *args: str) -> subprocess.CompletedProces
     return subprocess.CompletedProcess(args, process.returncode, out.decode(), err.decode())
 
 
-async def test_published_versions_are_listed_found_by_prefix_and_the_latest_is_current(iso_pool) -> None:  # noqa: ANN001
-    pool, _ = iso_pool
+async def test_published_versions_are_listed_found_by_prefix_and_the_latest_is_current(own_db) -> None:  # noqa: ANN001
+    pool, _ = own_db
     first, second = load_policy(DEFAULT_POLICY_PATH), slower_policy()
     assert await policy_versions.current(pool) is None
     await policy_versions.publish(pool, first, author="ops", reason="initial")
@@ -71,11 +63,11 @@ async def test_published_versions_are_listed_found_by_prefix_and_the_latest_is_c
 
 async def test_new_cases_take_the_current_version_and_apply_moves_open_cases(
     dev_env: WorkflowEnvironment,
-    iso_pool,
+    own_db,
     policy: Policy,
     tmp_path: Path,  # noqa: ANN001
 ) -> None:
-    pool, url = iso_pool
+    pool, url = own_db
     store = EventStore(pool)
     temporal = dev_env.client.service_client.config.target_host
     slower = slower_policy()

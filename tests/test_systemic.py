@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import asyncpg
-import pytest
 
 from events.store import EventStore
 from projections.runner import Projector
 from projections.systemic import SystemicProjection
 from samples.cases import T0, Case, command
-from tests.projection_support import fresh_pool
 from workflows.core.commands import Acknowledge, ProposeResolution, RecordCustomerResponse
 from workflows.core.events import Customer, NewEvent
 from workflows.core.vocabulary import CustomerTier, RootCause, Severity
 
 D = timedelta(days=1)
-
-
-@pytest.fixture
-async def iso_pool(server_dsn: str) -> AsyncIterator[asyncpg.Pool]:
-    async for pool, _ in fresh_pool(server_dsn):
-        yield pool
 
 
 def resolved_case(case_id: str, customer: str, root_cause: RootCause, opened_after: timedelta) -> list[NewEvent]:
@@ -47,9 +38,9 @@ async def project(pool: asyncpg.Pool, histories: list[list[NewEvent]]) -> None:
     await Projector(pool, [SystemicProjection()]).catch_up()
 
 
-async def test_a_root_cause_seen_at_two_customers_within_the_window_is_a_systemic_issue(iso_pool: asyncpg.Pool) -> None:
+async def test_a_root_cause_seen_at_two_customers_within_the_window_is_a_systemic_issue(own_pool: asyncpg.Pool) -> None:
     await project(
-        iso_pool,
+        own_pool,
         [
             resolved_case("sys-a", "alpha", RootCause.DOCUMENTATION, 0 * D),
             resolved_case("sys-b", "beta", RootCause.DOCUMENTATION, 5 * D),
@@ -58,15 +49,15 @@ async def test_a_root_cause_seen_at_two_customers_within_the_window_is_a_systemi
             resolved_case("sys-d", "delta", RootCause.STAFFING, 90 * D),
         ],
     )
-    async with iso_pool.acquire() as conn:
+    async with own_pool.acquire() as conn:
         issues = {r["root_cause"]: r for r in await conn.fetch("SELECT * FROM systemic_issues")}
     assert set(issues) == {"documentation"}
     assert issues["documentation"]["case_ids"] == ["sys-a", "sys-b"] and issues["documentation"]["customer_count"] == 2
 
 
-async def test_an_account_with_three_escalations_in_the_window_is_flagged_at_risk(iso_pool: asyncpg.Pool) -> None:
+async def test_an_account_with_three_escalations_in_the_window_is_flagged_at_risk(own_pool: asyncpg.Pool) -> None:
     await project(
-        iso_pool,
+        own_pool,
         [
             resolved_case("risk-1", "omega", RootCause.PROCESS, 0 * D),
             resolved_case("risk-2", "omega", RootCause.CONFIGURATION, 10 * D),
@@ -76,6 +67,6 @@ async def test_an_account_with_three_escalations_in_the_window_is_flagged_at_ris
             resolved_case("calm-3", "sigma", RootCause.BILLING_ERROR, 90 * D),
         ],
     )
-    async with iso_pool.acquire() as conn:
+    async with own_pool.acquire() as conn:
         risky = {r["customer_id"]: r for r in await conn.fetch("SELECT * FROM accounts_at_risk")}
     assert set(risky) == {"omega"} and risky["omega"]["case_ids"] == ["risk-1", "risk-2", "risk-3"]

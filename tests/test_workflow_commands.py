@@ -17,6 +17,7 @@ from samples.cases import AGENT, MANAGER, SERVICE, command, open_command
 from tests.eventually import assert_eventually
 from tests.temporal_fixtures import running_worker
 from workflows.client import CommandRefused, case_handle, case_state, open_case_and_wait, send_command
+from workflows.core.case_view import case_view
 from workflows.core.commands import Acknowledge, AddNote, AssignOwner, DecideCompensation, SignOff
 from workflows.core.decide import decide, decide_open, envelopes
 from workflows.core.events import case_event_id, stream_id_for
@@ -40,8 +41,8 @@ async def test_a_command_sent_right_after_start_is_stored_after_the_opening_even
         assert [e.type for e in result.events] == ["escalation.acknowledged"]
         events = await stored(store, opening.case_id)
         assert [e.type for e in events] == ["escalation.opened", "escalation.acknowledged"]
-        assert result.state == fold(events)
-        assert await case_state(dev_env.client, opening.case_id) == fold(events)
+        assert result.state == case_view(fold(events))
+        assert await case_state(dev_env.client, opening.case_id) == case_view(fold(events))
 
 
 async def test_a_refused_command_names_its_rule_and_writes_nothing(
@@ -201,7 +202,7 @@ async def test_continue_as_new_carries_the_state_and_the_idempotency_keys(
         events = await stored(store, opening.case_id)
         assert [e.version for e in events] == list(range(1, 8))
         assert (await handle.describe()).run_id != first_run
-        assert await case_state(dev_env.client, opening.case_id) == fold(events)
+        assert await case_state(dev_env.client, opening.case_id) == case_view(fold(events))
 
 
 async def test_racing_commands_each_get_their_own_outcome(dev_env, pool, policy) -> None:  # noqa: ANN001
@@ -276,7 +277,7 @@ async def test_a_stream_ahead_of_the_workflow_is_folded_and_the_command_decided_
             "escalation.acknowledged",
         ]
         assert not result.duplicate and result.versions == [4]
-        assert result.state == fold(events) == await case_state(dev_env.client, opening.case_id)
+        assert result.state == case_view(fold(events)) == await case_state(dev_env.client, opening.case_id)
 
 
 async def test_a_workflow_never_adopts_a_stream_another_command_opened(

@@ -11,6 +11,7 @@ from events.store import EventStore
 from samples.cases import MANAGER, command, open_command
 from tests.temporal_fixtures import running_worker
 from workflows.client import case_state, send_command
+from workflows.core.case_view import case_view
 from workflows.core.commands import (
     Acknowledge,
     Close,
@@ -62,7 +63,7 @@ async def test_unacknowledged_p1_escalates_l1_to_l4_at_the_policy_intervals_then
         for warning in warnings:
             first_breach_after = next(b for b in ack if b.due_at == warning.due_at)
             assert warning.detected_at < first_breach_after.detected_at
-        assert await case_state(env.client, opening.case_id) == fold(events)
+        assert await case_state(env.client, opening.case_id) == case_view(fold(events))
 
 
 async def test_a_pause_moves_the_resolution_deadline_by_exactly_the_paused_time(
@@ -139,7 +140,7 @@ async def test_follow_up_fires_after_resolution(
         events = await store.read_stream(stream_id_for(opening.case_id))
         due = [e.data for e in events if e.type == "escalation.follow_up_due"]
         assert len(due) == 1 and due[0].due_at == resolved_at + 14 * D
-        assert await case_state(env.client, opening.case_id) == fold(events)
+        assert await case_state(env.client, opening.case_id) == case_view(fold(events))
 
 
 async def test_a_closed_case_finishes_when_its_reopen_window_ends_and_a_withdrawn_one_at_once(
@@ -165,6 +166,6 @@ async def test_a_closed_case_finishes_when_its_reopen_window_ends_and_a_withdraw
         assert withdrawn.status == "withdrawn"
         final = await closed_handle.result()  # time skips to the end of the 30-day reopen window
         events = await store.read_stream(stream_id_for(closing.case_id))
-        assert final == fold(events) and final.status == "closed"
+        assert final == case_view(fold(events)) and final.status == "closed"
         resolved_at = next(e.occurred_at for e in events if e.type == "escalation.resolved")
         assert (await env.get_current_time()) >= resolved_at + policy.reopen_window

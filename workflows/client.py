@@ -1,6 +1,6 @@
 """Client-side contract of ``EscalationWorkflow``: how other code opens and drives a case.
 
-Used by the CLI, the tests (and later the HTTP API). Never imported by workflow code.
+Used by the API, the CLI and the tests. Never imported by workflow code.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from workflows.core.case_view import CaseView
 from workflows.core.commands import Command, OpenEscalation
 from workflows.core.errors import DomainError
 from workflows.core.idempotency import repeated_versions
-from workflows.core.state import EscalationState
 from workflows.escalation_workflow import TASK_QUEUE, EscalationWorkflow, workflow_id_for
 from workflows.messages import CommandResult, WorkflowInput
 
@@ -47,10 +47,8 @@ async def open_case(
     )
 
 
-async def open_case_and_wait(
-    client: Client, command: OpenEscalation, *, task_queue: str = TASK_QUEUE
-) -> EscalationState:
-    """Start the case (or find it running) and return its state once the opening event is stored.
+async def open_case_and_wait(client: Client, command: OpenEscalation, *, task_queue: str = TASK_QUEUE) -> CaseView:
+    """Start the case (or find it running) and return its view once the opening event is stored.
 
     One round trip (update-with-start) instead of a start followed by polling queries. Raises
     ``CommandRefused`` (``idempotency.key_reused``) if the case was opened under this command's
@@ -132,5 +130,7 @@ async def _update(client: Client, case_id: str, name: str, command: Command) -> 
         raise
 
 
-async def case_state(client: Client, case_id: str) -> EscalationState:
-    return await case_handle(client, case_id).query("state", result_type=EscalationState)
+async def case_state(client: Client, case_id: str) -> CaseView:
+    """The case as its running workflow holds it. For tests and diagnostics only: readers are answered
+    from the event store, which keeps a case after Temporal has deleted its workflow's history."""
+    return await case_handle(client, case_id).query("state", result_type=CaseView)

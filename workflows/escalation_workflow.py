@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         NON_RETRYABLE_APPEND_ERRORS,
         AppendRequest,
     )
+    from workflows.core.case_view import CaseView, case_view
     from workflows.core.commands import COMMAND_CLASSES, SPECS, Command, DeadlineReached
     from workflows.core.decide import decide, decide_open, envelopes, next_wake
     from workflows.core.errors import DomainError
@@ -77,7 +78,7 @@ class EscalationWorkflow:
     # ------------------------------------------------------------------ main loop
 
     @workflow.run
-    async def run(self, input: WorkflowInput) -> EscalationState:
+    async def run(self, input: WorkflowInput) -> CaseView:
         if self._state is None:
             await self._open(input)
         while not self._finished():
@@ -105,7 +106,7 @@ class EscalationWorkflow:
                 # after the wake instant always produces events; never spin if not.
                 workflow.logger.error(
                     f"deadline tick produced nothing: wake {wake.isoformat()}, now {workflow.now().isoformat()}, "
-                    f"version {self.state().version}"
+                    f"version {self._current().version}"
                 )
                 await workflow.sleep(1)
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -155,20 +156,20 @@ class EscalationWorkflow:
 
     async def _enforce_due(self) -> bool:
         """Record every deadline due by now (caller holds the lock); True if any was."""
-        state = self.state()
+        state = self._current()
         payloads = decide(state, DeadlineReached(), workflow.now())
         if payloads:
             await self._append(state.stream_id, payloads, actor=SYSTEM_ACTOR, command_key=None)
         return bool(payloads)
 
     def _next_wake(self):  # -> datetime | None
-        state = self.state()
+        state = self._current()
         if state.status == Status.CLOSED and state.resolved_at is not None:
             return state.resolved_at + state.policy.reopen_window
         return next_wake(state)
 
     def _finished(self) -> bool:
-        state = self.state()
+        state = self._current()
         if state.status == Status.WITHDRAWN:
             return True
         if state.status == Status.CLOSED and state.resolved_at is not None:
@@ -228,11 +229,11 @@ class EscalationWorkflow:
             # crash or an outage), the command must not erase the breach it followed.
             await self._enforce_due()
             while True:
-                state = self.state()
+                state = self._current()
                 try:
                     seen = repeated_versions(state, command)
                     if seen is not None:
-                        return CommandResult(duplicate=True, versions=seen, events=[], state=state)
+                        return CommandResult(duplicate=True, versions=seen, events=[], state=case_view(state))
                     payloads = decide(state, command, workflow.now())
                 except DomainError as exc:
                     raise ApplicationError(str(exc), exc.rule, type="DomainError", non_retryable=True) from exc
@@ -268,13 +269,17 @@ class EscalationWorkflow:
             raise ApplicationError(str(exc), exc.rule, type="DomainError", non_retryable=True) from exc
 
     @workflow.update(name="opened")
-    async def opened(self) -> EscalationState:
+    async def opened(self) -> CaseView:
         """Answers once the opening event is stored (sent with the start: update-with-start)."""
         await workflow.wait_condition(lambda: self._state is not None)
         return self.state()
 
     @workflow.query(name="state")
-    def state(self) -> EscalationState:
+    def state(self) -> CaseView:
+        """The case as its workflow holds it now (the view; the event store remains the record)."""
+        return case_view(self._current())
+
+    def _current(self) -> EscalationState:
         if self._state is None:
             raise ApplicationError("the case is not stored yet", type="NotReady")
         return self._state

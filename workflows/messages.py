@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from workflows.core.case_view import CaseView
 from workflows.core.commands import OpenEscalation
 from workflows.core.events import RecordedEvent
 from workflows.core.state import EscalationState
@@ -28,7 +29,7 @@ class WorkflowInput(BaseModel):
 
 
 class CommandResult(BaseModel):
-    """The reply to a command: the events it stored and the state after them.
+    """The reply to a command: the events it stored and the case after them (its view: no policy).
 
     ``duplicate`` is true when the idempotency key was seen before; then
     ``events`` is empty and ``versions`` lists the versions the first delivery
@@ -40,4 +41,4 @@ class CommandResult(BaseModel):
     duplicate: bool
     versions: list[int]
     events: list[RecordedEvent]
-    state: EscalationState
+    state: CaseView

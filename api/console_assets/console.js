@@ -59,15 +59,6 @@ function h(tag, attrs = {}, ...children) {
 const words = (name) => (name || "").replaceAll("_", " ").replace(/^./, (c) => c.toUpperCase());
 const when = (iso) => (iso ? new Date(iso).toLocaleString() : "—");
 
-function parseDuration(iso) {
-  // ISO 8601 durations as pydantic writes them, e.g. "PT4H1.5S", "P3D"; returns milliseconds.
-  const m = /^(-)?P(?:([\d.]+)W)?(?:([\d.]+)D)?(?:T(?:([\d.]+)H)?(?:([\d.]+)M)?(?:([\d.]+)S)?)?$/.exec(iso || "");
-  if (!m) return 0;
-  const [, neg, w, d, hh, mm, ss] = m.map((x, i) => (i === 1 ? x : parseFloat(x || "0")));
-  const ms = ((((w * 7 + d) * 24 + hh) * 60 + mm) * 60 + ss) * 1000;
-  return neg ? -ms : ms;
-}
-
 function countdown(iso) {
   if (!iso) return { text: "no deadline", overdue: false };
   let ms = new Date(iso).getTime() - Date.now();
@@ -302,12 +293,15 @@ function stateFacts(state) {
 }
 
 function deadlines(state) {
-  const clocks = Object.values(state.clocks || {});
-  if (!clocks.length) return h("p", {}, "No running deadlines.");
-  const rows = clocks.map((c) => {
-    const due = new Date(new Date(c.started_at).getTime() + parseDuration(c.length) + parseDuration(c.shift)).toISOString();
-    const breaches = (state.breaches || {})[c.kind] || 0;
-    return h("tr", {}, h("td", {}, words(c.kind)), h("td", {}, when(due)), h("td", {}, countdownEl(due)), h("td", {}, breaches ? `${breaches} breach${breaches > 1 ? "es" : ""}` : c.warned ? "warned" : "—"));
+  // Due instants come from the server, on the case's own calendar and with paused time added;
+  // a suspended (paused) deadline does not count down.
+  const running = state.deadlines || [];
+  if (!running.length) return h("p", {}, "No running deadlines.");
+  const rows = running.map((d) => {
+    const breaches = (state.breaches || {})[d.kind] || 0;
+    const clock = (state.clocks || {})[d.kind] || {};
+    const countdownCell = d.suspended ? h("span", { class: "countdown" }, "paused") : countdownEl(d.due_at);
+    return h("tr", {}, h("td", {}, words(d.kind)), h("td", {}, when(d.due_at)), h("td", {}, countdownCell), h("td", {}, breaches ? `${breaches} breach${breaches > 1 ? "es" : ""}` : clock.warned ? "warned" : "—"));
   });
   return h("table", {}, h("caption", { class: "visually-hidden" }, "Running deadlines"), h("thead", {}, h("tr", {}, ["Deadline", "Due", "Countdown", "So far"].map((c) => h("th", { scope: "col" }, c)))), h("tbody", {}, rows));
 }

@@ -1,17 +1,15 @@
-"""Fixtures for the fault suite: a database of its own per test, a log directory, and the result row."""
+"""Fixtures for the fault suite: a log directory and the result row (a database of its own is ``own_db``)."""
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import asyncpg
 import pytest
 
 from tests.faults.report import FaultRun, save
-from tests.projection_support import fresh_pool
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -23,13 +21,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
 
 
 _OUTCOME = pytest.StashKey[pytest.TestReport]()
-
-
-@pytest.fixture
-async def fault_db(server_dsn: str) -> AsyncIterator[tuple[asyncpg.Pool, str]]:
-    """A fresh database: the read-model comparison sees only this test's events."""
-    async for pool, url in fresh_pool(server_dsn):
-        yield pool, url
 
 
 @pytest.fixture

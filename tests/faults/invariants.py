@@ -20,6 +20,7 @@ from tests.eventually import assert_eventually
 from tests.faults.report import INVARIANTS
 from tests.projection_support import differences_from_rebuild
 from workflows.client import case_state
+from workflows.core.case_view import case_view
 from workflows.core.decide import next_wake
 from workflows.core.events import DeadlineBreached, RecordedEvent, stream_id_for
 from workflows.core.evolve import fold
@@ -107,7 +108,7 @@ async def check_invariants(
         check_deadlines(case_id, events, checked_at, grace)
     states = await asyncio.gather(*(case_state(client, c) for c in case_ids))
     for case_id, events, state in zip(case_ids, stored, states, strict=True):
-        assert state == fold(events), f"{case_id}: the workflow's state differs from the fold of its events"
+        assert state == case_view(fold(events)), f"{case_id}: the workflow's state differs from the fold of its events"
     checks = [STREAMS, UNIQUE_IDS, DEADLINES, FOLD]
     if read_models:
         await projector_caught_up(pool)

@@ -20,6 +20,7 @@ from tests.eventually import assert_eventually
 from tests.faults.processes import SECONDS_POLICY, worker_process
 from tests.faults.workload import ack_breaches, assert_ack_breaches_at_true_instants
 from workflows.client import case_handle, case_state, open_case, send_command
+from workflows.core.case_view import case_view
 from workflows.core.commands import Acknowledge
 from workflows.core.events import stream_id_for
 from workflows.core.evolve import fold
@@ -80,7 +81,7 @@ async def test_sigkilled_worker_enforces_every_deadline_once_after_restart(
             assert [e.version for e in events] == list(range(1, len(events) + 1))
             assert len({e.event_id for e in events}) == len(events)
             assert await store.verify_stream(stream_id_for(opening.case_id)) is None
-            assert await case_state(dev_env.client, opening.case_id) == fold(events)
+            assert await case_state(dev_env.client, opening.case_id) == case_view(fold(events))
     finally:
         worker.stop()
         for opening in openings:

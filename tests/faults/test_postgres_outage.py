@@ -52,12 +52,12 @@ async def readiness(http: httpx.AsyncClient, url: str) -> tuple[int, dict]:
 
 async def test_appends_wait_out_a_database_outage_and_nothing_is_lost_or_reordered(
     dev_env: WorkflowEnvironment,
-    fault_db: tuple[asyncpg.Pool, str],
+    own_db: tuple[asyncpg.Pool, str],
     task_queue: str,
     tmp_path: Path,
     fault_run: FaultRun,
 ) -> None:
-    pool, url = fault_db
+    pool, url = own_db
     proxy = TcpProxy.for_database(url)
     await proxy.start()
     client = dev_env.client

@@ -38,12 +38,12 @@ async def lease_holders(pool: asyncpg.Pool) -> list[str]:
 
 async def test_one_projector_applies_each_projection_and_a_standby_takes_over_when_it_dies(
     dev_env: WorkflowEnvironment,
-    fault_db: tuple[asyncpg.Pool, str],
+    own_db: tuple[asyncpg.Pool, str],
     task_queue: str,
     tmp_path: Path,
     fault_run: FaultRun,
 ) -> None:
-    pool, url = fault_db
+    pool, url = own_db
     client = dev_env.client
     env = app_env(url, client.service_client.config.target_host, task_queue)
     worker = worker_process("worker", env, tmp_path)

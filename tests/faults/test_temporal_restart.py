@@ -28,9 +28,9 @@ DOWN_SECONDS = 12.0
 
 
 async def test_deadlines_that_fell_while_temporal_was_down_are_enforced_once_with_their_true_due_at(
-    fault_db: tuple[asyncpg.Pool, str], task_queue: str, tmp_path: Path, fault_run: FaultRun
+    own_db: tuple[asyncpg.Pool, str], task_queue: str, tmp_path: Path, fault_run: FaultRun
 ) -> None:
-    pool, url = fault_db
+    pool, url = own_db
     server = TemporalDevServer(tmp_path)
     server.start()
     await server.wait_ready()

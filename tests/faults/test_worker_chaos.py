@@ -48,12 +48,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(max(300, 10 * KILLS + CASES)
 
 async def test_a_worker_killed_twenty_times_loses_duplicates_and_misses_nothing(
     dev_env: WorkflowEnvironment,
-    fault_db: tuple[asyncpg.Pool, str],
+    own_db: tuple[asyncpg.Pool, str],
     task_queue: str,
     tmp_path: Path,
     fault_run: FaultRun,
 ) -> None:
-    pool, url = fault_db
+    pool, url = own_db
     client = dev_env.client
     env = app_env(url, client.service_client.config.target_host, task_queue)
     # The victim logs at INFO so the test can tell when it is up ("worker started").

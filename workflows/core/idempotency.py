@@ -6,6 +6,7 @@ Pure: the answer comes from the state, which folds each stored event's ``command
 
 from __future__ import annotations
 
+from workflows.core.case_view import CaseView
 from workflows.core.commands import Command
 from workflows.core.errors import DomainError
 from workflows.core.state import EscalationState
@@ -13,7 +14,7 @@ from workflows.core.state import EscalationState
 KEY_REUSED = "idempotency.key_reused"
 
 
-def repeated_versions(state: EscalationState, command: Command) -> list[int] | None:
+def repeated_versions(state: EscalationState | CaseView, command: Command) -> list[int] | None:
     """The versions ``command``'s key stored, if ``command`` repeats that request; None if the key is new.
 
     Raises ``DomainError`` (``idempotency.key_reused``) when the key's events record a different request.

@@ -1,0 +1,1 @@
+"""The API's routers, one per concern: health, cases, commands, audit, metrics, signals, auth."""

@@ -1,0 +1,42 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from api.dependencies import ServicesDep
+from api.routes.responses import json_response
+from projections.runner import projection_faults
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", responses={503: {"description": "a dependency is unreachable"}})
+async def readyz(services: ServicesDep) -> Response:
+    """PostgreSQL and Temporal are reachable, and no projection is stopped at a corrupt event."""
+    checks: dict[str, str] = {}
+    try:
+        async with services.pool.acquire(timeout=2) as conn:
+            faults = await projection_faults(conn)
+        checks["postgresql"] = "ok"
+        checks["projections"] = (
+            "; ".join(f"{name} stopped: {error}" for name, error in faults.items()) if faults else "ok"
+        )
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+        checks["postgresql"] = f"unreachable: {exc}"
+    try:
+        await services.client.service_client.check_health(timeout=timedelta(seconds=2))
+        checks["temporal"] = "ok"
+    except Exception as exc:  # noqa: BLE001
+        checks["temporal"] = f"unreachable: {exc}"
+    ready = all(v == "ok" for v in checks.values())
+    return json_response({"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503)

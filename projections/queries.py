@@ -1,0 +1,158 @@
+"""The read side's queries: what the API and the CLI ask of the read models and the event store.
+
+One function per question, each answering from PostgreSQL only (never from Temporal), so the API and
+the CLI give the same answer and a case keeps answering after its workflow's history is gone.
+Errors: ``BadCursor`` for a cursor this module did not issue; ``CaseNotFound`` for a case the store
+does not hold.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from events.store import EventStore
+from workflows.core.case_view import CaseView, case_view
+from workflows.core.events import RecordedEvent, stream_id_for
+from workflows.core.evolve import fold
+from workflows.core.state import ACTIVE, EscalationState
+
+ACTIVE_STATUSES = sorted(status.value for status in ACTIVE)
+"""The statuses of a case still being worked (open, in progress, resolution proposed), for SQL."""
+
+
+class BadCursor(ValueError):
+    """The cursor was not one ``list_cases`` returned."""
+
+
+class CaseNotFound(LookupError):
+    """The event store holds no case with this id."""
+
+
+# ---------------------------------------------------------------------------- one case, from the store
+
+
+async def case_events(store: EventStore, case_id: str) -> list[RecordedEvent]:
+    events = await store.read_stream(stream_id_for(case_id))
+    if not events:
+        raise CaseNotFound(case_id)
+    return events
+
+
+async def case_state(store: EventStore, case_id: str) -> EscalationState:
+    """The case folded from its stored events (the record), whatever became of its workflow."""
+    state = fold(await case_events(store, case_id))
+    assert state is not None  # a stream with events always folds to a state
+    return state
+
+
+async def read_case(store: EventStore, case_id: str) -> CaseView:
+    return case_view(await case_state(store, case_id))
+
+
+async def verify_case(store: EventStore, case_id: str) -> dict[str, Any]:
+    """The case's hash chain recomputed from the stored bytes: ``ok``, or the first break and why."""
+    stream = stream_id_for(case_id)
+    count = await store.stream_length(stream)
+    if not count:
+        raise CaseNotFound(case_id)
+    broken = await store.verify_stream(stream)
+    return {
+        "case_id": case_id,
+        "events": count,
+        "ok": broken is None,
+        "broken": None if broken is None else {"version": broken.version, "reason": broken.reason},
+    }
+
+
+# ---------------------------------------------------------------------------- the case list
+
+
+@dataclass(frozen=True)
+class CaseFilters:
+    status: str | None = None
+    priority: str | None = None
+    level: int | None = None
+    customer_id: str | None = None
+    owner: str | None = None
+    breached: bool | None = None
+    active: bool | None = None  # True: only cases still being worked; False: only finished ones
+
+
+@dataclass(frozen=True)
+class CasePage:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def _encode_cursor(row: asyncpg.Record) -> str:
+    token = {"d": row["next_deadline_at"].isoformat() if row["next_deadline_at"] else None, "id": row["case_id"]}
+    return base64.urlsafe_b64encode(json.dumps(token).encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime | None, str]:
+    try:
+        after = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return (datetime.fromisoformat(after["d"]) if after["d"] else None), str(after["id"])
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise BadCursor("cursor is not one this API returned") from None
+
+
+async def list_cases(
+    conn: asyncpg.Connection, filters: CaseFilters, *, limit: int = 50, cursor: str | None = None
+) -> CasePage:
+    """Cases from the case-list read model, soonest next deadline first (none last), a page at a time."""
+    clauses: list[str] = []
+    args: list[Any] = []
+    for column in ("status", "priority", "level", "customer_id", "owner", "breached"):
+        value = getattr(filters, column)
+        if value is not None:
+            args.append(value)
+            clauses.append(f"{column} = ${len(args)}")
+    if filters.active is not None:
+        args.append(ACTIVE_STATUSES)
+        clauses.append(f"{'' if filters.active else 'NOT '}(status = ANY(${len(args)}::text[]))")
+    if cursor:
+        after_deadline, after_id = _decode_cursor(cursor)
+        args += [after_deadline, after_id]
+        d, i = f"${len(args) - 1}", f"${len(args)}"
+        clauses.append(
+            f"(coalesce(next_deadline_at, 'infinity') > coalesce({d}::timestamptz, 'infinity') OR "
+            f"(coalesce(next_deadline_at, 'infinity') = coalesce({d}::timestamptz, 'infinity') AND case_id > {i}))"
+        )
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    args.append(limit + 1)
+    rows = await conn.fetch(
+        f"SELECT * FROM case_list {where} ORDER BY coalesce(next_deadline_at, 'infinity'), case_id LIMIT ${len(args)}",
+        *args,
+    )
+    items = [dict(r) for r in rows[:limit]]
+    return CasePage(items=items, next_cursor=_encode_cursor(rows[limit - 1]) if len(rows) > limit else None)
+
+
+async def active_case_ids(conn: asyncpg.Connection, *, priority: str | None, customer_id: str | None) -> list[str]:
+    """Every case still being worked, optionally of one priority or customer, by id."""
+    rows = await conn.fetch(
+        "SELECT case_id FROM case_list WHERE status = ANY($1::text[]) "
+        "AND ($2::text IS NULL OR priority = $2) AND ($3::text IS NULL OR customer_id = $3) ORDER BY case_id",
+        ACTIVE_STATUSES,
+        priority,
+        customer_id,
+    )
+    return [r["case_id"] for r in rows]
+
+
+# ---------------------------------------------------------------------------- systemic issues
+
+
+async def systemic_issues(conn: asyncpg.Connection) -> dict[str, list[dict[str, Any]]]:
+    """Recurring root causes with the cases behind them, and accounts at risk."""
+    issues = await conn.fetch("SELECT * FROM systemic_issues ORDER BY case_count DESC, root_cause")
+    risky = await conn.fetch("SELECT * FROM accounts_at_risk ORDER BY cases_in_window DESC, customer_id")
+    return {"systemic_issues": [dict(r) for r in issues], "accounts_at_risk": [dict(r) for r in risky]}

@@ -1,0 +1,52 @@
+"""The view readers get of a case: every field of the state but the pinned policy, and deadlines the
+server computed on the case's own calendar (working hours, pauses)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from samples.cases import Case, command
+from workflows.core.case_view import CaseView, case_view
+from workflows.core.commands import Acknowledge, Pause
+from workflows.core.state import EscalationState
+from workflows.core.vocabulary import DeadlineKind
+from workflows.policy_files import load_policy
+
+BUSINESS = load_policy(Path(__file__).parent / "policies" / "business.toml")
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def test_the_view_has_every_state_field_but_the_policy() -> None:
+    assert set(CaseView.model_fields) == (set(EscalationState.model_fields) - {"policy"}) | {"deadlines"}
+
+
+def test_a_business_hours_deadline_opened_friday_1755_is_due_monday_1100_in_the_view() -> None:
+    friday = datetime(2026, 11, 6, 17, 55, tzinfo=NEW_YORK).astimezone(UTC)  # a Friday, after the 17:00 close
+    case = Case(BUSINESS, start=friday)
+    view = case_view(case.s)
+    acknowledge = next(d for d in view.deadlines if d.kind == DeadlineKind.ACKNOWLEDGE)
+    # 2 working hours from Monday 09:00; not Friday 19:55 as elapsed time would say.
+    assert acknowledge.due_at == datetime(2026, 11, 9, 11, 0, tzinfo=NEW_YORK)
+    assert acknowledge.due_at == case.s.clocks[DeadlineKind.ACKNOWLEDGE].due_at
+
+
+def test_a_paused_deadline_is_suspended_and_its_due_instant_moves_by_the_paused_time() -> None:
+    case = Case()
+    case.do(command(Acknowledge), after=timedelta(minutes=5))
+    before = {d.kind: d.due_at for d in case_view(case.s).deadlines}
+    case.do(command(Pause, reason="waiting_on_customer"), after=timedelta(minutes=10))
+    case.advance(timedelta(hours=2))
+    paused = {d.kind: d for d in case_view(case.s).deadlines}
+    assert (
+        paused[DeadlineKind.RESOLVE].suspended
+        and not paused[DeadlineKind.RESOLVE].due_at < before[DeadlineKind.RESOLVE]
+    )
+
+
+def test_a_view_equals_itself_after_a_round_trip_through_json() -> None:
+    case = Case(BUSINESS, start=datetime(2026, 11, 6, 14, 0, tzinfo=UTC))
+    view = case_view(case.s)
+    assert CaseView.model_validate_json(view.model_dump_json()) == view
+    assert "policy" not in view.model_dump()

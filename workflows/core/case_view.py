@@ -1,0 +1,73 @@
+"""What a reader is told about a case: its state without the pinned policy, with its deadlines computed.
+
+``EscalationState`` is the write model: it carries the whole pinned policy so that ``decide`` has every
+rule at hand, and only continue-as-new moves it around whole. Replies, queries and case reads answer
+with ``CaseView`` instead: every field of the state but ``policy`` (its label and hash stay), plus each
+running deadline's due and warning instants as the case's own calendar counts them, so no client has
+to redo the calendar maths (or gets it wrong on business hours and pauses).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, create_model
+
+from workflows.core.state import EscalationState
+from workflows.core.vocabulary import DeadlineKind
+
+
+class DeadlineView(BaseModel):
+    """One running deadline. ``due_at`` is on the case's calendar (working time where it has one) and
+    includes the paused time added so far; while ``suspended`` (paused), it does not come nearer."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: DeadlineKind
+    due_at: datetime
+    warning_at: datetime | None
+    started_at: datetime
+    suspended: bool
+    repeat: bool
+
+
+class _ViewBase(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+# Every field of the state but the pinned policy, typed as the state types it; built from the state's
+# own fields so that a field added to the state is in the view the day it is added.
+_STATE_FIELDS: dict[str, Any] = {
+    name: (field.annotation, field) for name, field in EscalationState.model_fields.items() if name != "policy"
+}
+CaseViewFields = create_model("CaseViewFields", __base__=_ViewBase, **_STATE_FIELDS)  # type: ignore[call-overload]
+
+
+class CaseView(CaseViewFields):  # type: ignore[misc, valid-type]
+    """A case as readers see it (see module doc)."""
+
+    deadlines: list[DeadlineView]
+
+
+def case_view(state: EscalationState) -> CaseView:
+    """The view of ``state``: its fields without ``policy``, and its deadlines soonest first."""
+    deadlines = sorted(
+        (
+            DeadlineView(
+                kind=kind,
+                due_at=clock.due_at,
+                warning_at=clock.warning_at(state.policy.warning_at),
+                started_at=clock.started_at,
+                suspended=state.clock_suspended(kind),
+                repeat=clock.repeat,
+            )
+            for kind, clock in state.clocks.items()
+        ),
+        key=lambda d: (d.due_at, d.kind.value),
+    )
+    fields = {name: getattr(state, name) for name in _STATE_FIELDS}
+    # A view has no policy to re-attach calendars from: its clocks are the plain data (the computed
+    # instants are in ``deadlines``), so a view equals itself after a round trip through JSON.
+    fields["clocks"] = {kind: clock.model_copy(update={"calendar": None}) for kind, clock in state.clocks.items()}
+    return CaseView(**fields, deadlines=deadlines)
