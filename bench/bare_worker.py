@@ -16,7 +16,7 @@ from temporalio import activity
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 # The workflow lives in an asyncpg-free module: a workflow module that imports asyncpg makes
-# the sandbox load asyncpg's C extension a second time, which crashed this process (invariant 7).
+# the sandbox load asyncpg's C extension a second time, which crashed this process (invariant 7 of docs/architecture.md).
 from bench.baseline_workflows import RECORD, BareDeadlineWorkflow, BareRecord
 
 TABLE_SQL = """CREATE TABLE IF NOT EXISTS bench_bare_deadlines (

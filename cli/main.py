@@ -85,6 +85,8 @@ async def _open(args: argparse.Namespace) -> int:
     from temporalio.client import WorkflowUpdateFailedError
 
     from workflows.client import CommandRefused, open_case_and_wait
+
+    from workflows.escalation_workflow import TASK_QUEUE
     from workflows.core.commands import OpenEscalation
 
     fields = {
@@ -107,7 +109,9 @@ async def _open(args: argparse.Namespace) -> int:
         return _fail(EXIT_BAD_INPUT, f"invalid case: {exc}")
     client = await _client()
     try:
-        state = await open_case_and_wait(client, command)
+        state = await open_case_and_wait(
+            client, command, task_queue=os.environ.get("ESCALATIONS_TASK_QUEUE", TASK_QUEUE)
+        )
     except WorkflowUpdateFailedError as exc:
         return _fail(EXIT_REFUSED, f"case {command.case_id} was not opened: {exc.cause}")
     except CommandRefused as exc:

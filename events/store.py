@@ -38,7 +38,7 @@ NOTIFY_CHANNEL = "escalation_events"
 # append_batch() function of 0004_append_function.sql). Holding it for the
 # length of the append transaction means a position is allocated only after
 # every earlier append has committed, so positions become visible in order and
-# a reader following them cannot skip an event (invariant 4). It costs write
+# a reader following them cannot skip an event (invariant 4 of docs/architecture.md). It costs write
 # parallelism, which bench/ measures.
 
 

@@ -1,6 +1,6 @@
 """The projector: feeds stored events to named projections, exactly once each.
 
-Contract (invariant 4):
+Contract (invariant 4 of docs/architecture.md):
 * Each projection has a checkpoint row. A batch locks that row (``FOR UPDATE``),
   reads the events after it in position order, applies them, and advances the
   checkpoint, all in one transaction: a crash rolls back both, a second

@@ -2,11 +2,11 @@
 
 It owns no business rules. For every command it runs ``decide`` against the
 current state, appends the resulting events through a local activity, and only
-then folds them into its state with ``evolve`` (invariant 2). One timer loop,
+then folds them into its state with ``evolve`` (invariant 2 of docs/architecture.md). One timer loop,
 recomputed from the state after every event, turns deadlines into
-``DeadlineReached`` ticks (invariant 6).
+``DeadlineReached`` ticks (invariant 6 of docs/architecture.md).
 
-Determinism (invariant 7): time comes from ``workflow.now()``, event ids from
+Determinism (invariant 7 of docs/architecture.md): time comes from ``workflow.now()``, event ids from
 the stream position (``case_event_id``), logs from ``workflow.logger``; the domain modules are pure
 and passed through the sandbox; nothing that does I/O is imported here.
 """
@@ -58,7 +58,7 @@ _APPEND_RETRY = RetryPolicy(
 
 
 def workflow_id_for(case_id: str) -> str:
-    """The public workflow id (DESIGN §5); by design the same string as the case's stream id."""
+    """The public workflow id (the public contract in docs/architecture.md); by design the same string as the case's stream id."""
     return stream_id_for(case_id)
 
 

@@ -1,9 +1,9 @@
--- The event store: the business record (invariant 1).
+-- The event store: the business record (invariant 1 of docs/architecture.md).
 --
 -- Appends are serialised by a transaction-scoped advisory lock taken in
 -- events/store.py, so global positions are assigned and committed in the same
 -- order: a reader that follows `position` can never skip an event that a
--- concurrent writer commits late (invariant 4).
+-- concurrent writer commits late (invariant 4 of docs/architecture.md).
 
 CREATE TABLE events (
     position     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -1,8 +1,8 @@
--- Appends in one round trip, several at once (issue 5: event append throughput).
+-- Appends in one round trip, several at once (for event append throughput; bench/ measures it).
 -- The lookups are planned at each call (EXECUTE), the chain is hashed in a loop
 -- of expressions and each request's events go in as one INSERT.
 --
--- Appends are serialised by a transaction-scoped advisory lock (invariant 4,
+-- Appends are serialised by a transaction-scoped advisory lock (invariant 4 of docs/architecture.md,
 -- see 0001), held until commit. Done from the client, the lock was held across
 -- five round trips (lock, idempotency probe, head, insert, notify) and the
 -- commit; done here it is held while the server runs this function and commits.

@@ -1,7 +1,7 @@
 -- The role the long-running services (worker, projector, API) work as: they
 -- may read and append events and nothing else on that table. Even with the
 -- immutability triggers dropped, UPDATE, DELETE and TRUNCATE on events are
--- refused to this role by privilege (invariant 1, twice over).
+-- refused to this role by privilege (invariant 1 of docs/architecture.md, twice over).
 --
 -- The services connect with DATABASE_URL's login, apply migrations with it,
 -- then SET ROLE escalations_app on every pooled connection (events/database.py).

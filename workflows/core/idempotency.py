@@ -1,4 +1,4 @@
-"""Idempotency keys (invariant 9): a command sent again changes nothing; a key reused for another request is refused.
+"""Idempotency keys (invariant 9 of docs/architecture.md): a command sent again changes nothing; a key reused for another request is refused.
 
 Pure: the answer comes from the state, which folds each stored event's ``command_key`` and
 ``command_digest``, so it holds across continue-as-new, where Temporal's update-id dedup does not reach.

@@ -2,7 +2,7 @@
 
 Pure: reading a policy file is ``workflows.policy_files``'s job. A policy is
 identified by the sha256 of its canonical JSON content, and the whole validated
-content is pinned into each case's opening event (invariant 10), so a case
+content is pinned into each case's opening event (invariant 10 of docs/architecture.md), so a case
 keeps the rules it was opened under even when the file changes.
 """
 
