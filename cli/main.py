@@ -85,9 +85,8 @@ async def _open(args: argparse.Namespace) -> int:
     from temporalio.client import WorkflowUpdateFailedError
 
     from workflows.client import CommandRefused, open_case_and_wait
-
-    from workflows.escalation_workflow import TASK_QUEUE
     from workflows.core.commands import OpenEscalation
+    from workflows.escalation_workflow import TASK_QUEUE
 
     fields = {
         "actor": args.actor,
