@@ -34,8 +34,7 @@ bench: install
 	$(BIN)/python -m bench
 
 lint: install
-	$(BIN)/python -m pip install --quiet ruff
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache

@@ -85,7 +85,7 @@ def _flag(value: str) -> bool:
 def configure_logging(level: str | None = None) -> None:
     """structlog JSON lines on stderr; stdlib logs (Temporal's) go through the same renderer."""
     level_name = (level or os.environ.get("ESCALATIONS_LOG_LEVEL", "INFO")).upper()
-    shared = [
+    shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

@@ -119,6 +119,6 @@ async def idempotent(
             principal.name,
             key,
             request_fingerprint,
-            StoredReply(response.status_code, headers, response.body.decode()),
+            StoredReply(response.status_code, headers, bytes(response.body).decode()),
         )
     return response

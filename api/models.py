@@ -23,9 +23,7 @@ def body_model(command_class: type[Command]) -> type[BaseModel]:
     fields: dict[str, Any] = {
         name: (field.annotation, field) for name, field in command_class.model_fields.items() if name not in _SUPPLIED
     }
-    return create_model(  # type: ignore[call-overload]
-        f"{command_class.__name__}Body", __config__=ConfigDict(extra="forbid", frozen=True), **fields
-    )
+    return create_model(f"{command_class.__name__}Body", __config__=ConfigDict(extra="forbid", frozen=True), **fields)
 
 
 BODY_MODELS: dict[str, type[BaseModel]] = {name: body_model(COMMAND_CLASSES[name]) for name in COMMAND_CLASSES}
@@ -34,7 +32,7 @@ BODY_MODELS: dict[str, type[BaseModel]] = {name: body_model(COMMAND_CLASSES[name
 class OpenBody(BODY_MODELS["open"]):  # type: ignore[misc, valid-type]
     """A case to open. Without ``case_id`` one is derived from the Idempotency-Key (or generated)."""
 
-    case_id: CaseId | None = None  # type: ignore[assignment]
+    case_id: CaseId | None = None
 
 
 BODY_MODELS["open"] = OpenBody

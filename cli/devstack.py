@@ -102,6 +102,7 @@ async def run_up(settings: Settings, data_dir: Path, webhooks: Mapping[str, str]
         api_port = int(os.environ.get("ESCALATIONS_API_PORT", "8000"))
         print(f"API: http://{api_host}:{api_port}  (OpenAPI at /docs; `escalations token create` makes a token)")
         print(f"Console: http://{api_host}:{api_port}/console  (sign in with an API token)")
+        assert settings.database_url is not None  # set above, from the embedded server when unset
         pool = await create_pool(settings.database_url, max_size=5, role=settings.db_role or None)
         try:
             await asyncio.gather(

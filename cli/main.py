@@ -284,7 +284,9 @@ async def _audit(args: argparse.Namespace) -> int:
     elif args.format == "csv":
         sys.stdout.write(export_csv(events))
     elif args.format == "state":
-        print(fold(events).model_dump_json(indent=2, exclude={"policy"}))
+        state = fold(events)
+        assert state is not None  # events is not empty
+        print(state.model_dump_json(indent=2, exclude={"policy"}))
     else:
         sys.stdout.write(timeline_text(events))
     return 0

@@ -64,12 +64,12 @@ async def run_policy(args: argparse.Namespace, pool_factory: Callable[[], Any], 
             return EXIT_OK
         if args.policy_command == "show":
             try:
-                version = await (policy_versions.find(pool, args.hash) if args.hash else policy_versions.current(pool))
+                shown = await (policy_versions.find(pool, args.hash) if args.hash else policy_versions.current(pool))
             except ValueError as exc:
                 return fail(EXIT_BAD_INPUT, str(exc))
-            if version is None:
+            if shown is None:
                 return fail(EXIT_BAD_INPUT, f"no published version {args.hash or '(none published yet)'}")
-            print(json.dumps(version.content, indent=2, sort_keys=True))
+            print(json.dumps(shown.content, indent=2, sort_keys=True))
             return EXIT_OK
         if args.policy_command == "publish":
             try:

@@ -173,9 +173,12 @@ class Projector:
                 await asyncio.wait_for(leases.release_all(), timeout=2)
                 await conn.remove_listener(NOTIFY_CHANNEL, on_notify)
                 await self._pool.release(conn, timeout=2)
-            except (*DATABASE_UNAVAILABLE, asyncio.CancelledError):
+            except _RELEASE_FAILURES:
                 conn.terminate()  # a broken connection releases its locks server-side
 
+
+# A lease release that fails or is cut short: the connection is terminated instead.
+_RELEASE_FAILURES: tuple[type[BaseException], ...] = (*DATABASE_UNAVAILABLE, asyncio.CancelledError)
 
 # Advisory locks in the two-int key space (distinct from the event store's
 # single-bigint append lock): (this namespace, hashtext(projection name)).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from workflows.core.commands import Command, DeadlineReached, OpenEscalation
@@ -30,7 +31,7 @@ def open_command(case_id: str | None = None, *, actor: Actor = AGENT, **override
         actor=actor,
         idempotency_key=f"open-{uuid.uuid4().hex}",
         case_id=case_id or f"case-{uuid.uuid4().hex[:10]}",
-        customer=Customer(id="acme", name="ACME Corp", tier=CustomerTier.STRATEGIC, annual_value=250_000),
+        customer=Customer(id="acme", name="ACME Corp", tier=CustomerTier.STRATEGIC, annual_value=Decimal(250_000)),
         category=Category.TECHNICAL,
         lifecycle_stage=LifecycleStage.ONGOING_SUPPORT,
         severity=Severity.SEV1,

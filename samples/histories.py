@@ -68,7 +68,10 @@ def generate_case(rng: random.Random, index: int, customers: int = 300) -> list[
         case_id=f"gen-{index}-{rng.randrange(1 << 30):x}",
         start=T0 + timedelta(minutes=rng.randrange(0, 180 * 24 * 60)),
         customer=Customer(
-            id=f"cust-{customer_no}", name=f"Customer {customer_no}", tier=tier, annual_value=1000 * customer_no
+            id=f"cust-{customer_no}",
+            name=f"Customer {customer_no}",
+            tier=tier,
+            annual_value=Decimal(1000 * customer_no),
         ),
         severity=rng.choice(list(Severity)),
         category=rng.choice(list(Category)),

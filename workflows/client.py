@@ -62,7 +62,9 @@ async def open_case_and_wait(client: Client, command: OpenEscalation, *, task_qu
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
-    state = await client.execute_update_with_start_workflow(EscalationWorkflow.opened, start_workflow_operation=start)
+    state = await client.execute_update_with_start_workflow(
+        "opened", start_workflow_operation=start, result_type=CaseView
+    )
     try:
         repeated_versions(state, command)  # this very opening, or another request under its key?
     except DomainError as exc:

@@ -325,7 +325,7 @@ for _name in UPDATES:
     setattr(EscalationWorkflow, f"update_{_name}", _command_update(_name))
 for _name in SIGNALS:
     setattr(EscalationWorkflow, f"signal_{_name}", _command_signal(_name))
-EscalationWorkflow = workflow.defn(name=WORKFLOW_TYPE)(EscalationWorkflow)
+workflow.defn(name=WORKFLOW_TYPE)(EscalationWorkflow)  # registers the class in place (it returns it)
 
 
 def _parse(command_class: type[Command], raw: Any) -> Command:

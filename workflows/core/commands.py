@@ -7,9 +7,7 @@ classes from here.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Union
-
-from pydantic import Field
+from typing import Any
 
 from workflows.core import (
     commands_closure,
@@ -46,9 +44,6 @@ SPECS: dict[str, CommandSpec[Any]] = {
 }
 """Every command addressed to an existing case (everything but ``open``), by name, as declared."""
 
-CaseCommand = Annotated[Union[tuple(spec.command for spec in SPECS.values())], Field(discriminator="command")]  # noqa: UP007
-"""Any command addressed to an existing case, parsed by its ``command`` field."""
-
 COMMAND_CLASSES: dict[str, type[Command]] = {
     "open": OpenEscalation,
     **{name: spec.command for name, spec in SPECS.items()},
@@ -70,7 +65,6 @@ __all__ = [
     "AddNote",
     "AssignOwner",
     "AttachSignal",
-    "CaseCommand",
     "ChangePolicy",
     "ChangePriority",
     "Close",

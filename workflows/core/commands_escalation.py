@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -85,7 +85,7 @@ def _guard_escalate(s: EscalationState, now: datetime) -> None:
     require_below_top(s, "escalate")
 
 
-def _replay_escalate(d: Escalated, fields: dict) -> Escalate | None:
+def _replay_escalate(d: Escalated, fields: dict[str, Any]) -> Escalate | None:
     # A breach's escalation is the system's own: the shadow run fires it from the deadline.
     return None if d.cause == EscalationCause.BREACH else Escalate(**fields, to_level=d.to_level, reason=d.reason)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Literal
 
 from workflows.core.command_registry import Command, register
@@ -144,6 +145,6 @@ def _customer_response(s: EscalationState, c: RecordCustomerResponse, now: datet
     responded = CustomerResponded(accepted=c.accepted, comment=c.comment)
     if not c.accepted:
         return [responded]
-    paid = s.proposal.compensation.amount if s.proposal.compensation is not None else 0
+    paid = s.proposal.compensation.amount if s.proposal.compensation is not None else Decimal(0)
     # Resolution ends any wait; the pause is closed first so paused time is exact.
     return [*resumed_now(s, now), responded, Resolved(root_cause=s.proposal.root_cause, compensation_paid=paid)]

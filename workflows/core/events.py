@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from uuid import UUID, uuid5
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
@@ -323,10 +323,7 @@ EventData = Annotated[
     Field(discriminator="type"),
 ]
 
-EVENT_TYPES: tuple[str, ...] = tuple(
-    cls.model_fields["type"].default
-    for cls in EventData.__origin__.__args__  # type: ignore[attr-defined]
-)
+EVENT_TYPES: tuple[str, ...] = tuple(str(cls.model_fields["type"].default) for cls in get_args(get_args(EventData)[0]))
 
 
 # --------------------------------------------------------------------------- envelope

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from workflows.core.commands import (
     SPECS,
@@ -38,7 +39,7 @@ Breach = tuple[DeadlineKind, int, datetime]  # (kind, level, due_at)
 _REPLAYED_FROM = {spec.recorded_by: spec for spec in SPECS.values() if spec.replay is not None}
 
 
-def _command_for(data: EventData, fields: dict) -> Command | OpenEscalation | None:
+def _command_for(data: EventData, fields: dict[str, Any]) -> Command | OpenEscalation | None:
     """The command ``data`` records, if it records one (None for system events and for the
     secondary events of a command, such as the ``Resumed`` a withdrawal of a paused case begins with)."""
     if isinstance(data, Opened):
@@ -91,12 +92,13 @@ def replay(commands: Sequence[RecordedCommand], policy: Policy, until: datetime)
     """Run ``commands`` against ``policy``, firing deadlines at their instants, up to ``until``."""
     result = Replay()
     opening = commands[0]
-    assert isinstance(opening.command, OpenEscalation), "a case history starts with its opening"
+    opening_command = opening.command
+    assert isinstance(opening_command, OpenEscalation), "a case history starts with its opening"
     state: EscalationState | None = None
 
     def record(payloads: list[EventData], at: datetime, command: Command | OpenEscalation | None) -> None:
         nonlocal state
-        stream = state.stream_id if state is not None else f"escalation-{opening.command.case_id}"
+        stream = state.stream_id if state is not None else f"escalation-{opening_command.case_id}"
         version = state.version if state is not None else 0
         new = envelopes(
             stream,
@@ -117,12 +119,13 @@ def replay(commands: Sequence[RecordedCommand], policy: Policy, until: datetime)
             record(decide(state, DeadlineReached(), wake), wake, None)
 
     try:
-        record(decide_open(opening.command, policy), opening.at, opening.command)
+        record(decide_open(opening_command, policy), opening.at, opening_command)
     except DomainError as exc:
         result.refused.append(("open", exc.rule))
         return result
     for recorded in commands[1:]:
         advance(recorded.at)
+        assert state is not None  # the opening was recorded
         try:
             record(decide(state, recorded.command, recorded.at), recorded.at, recorded.command)
         except DomainError as exc:
