@@ -24,6 +24,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from activities.event_store_activities import EscalationActivities
 from events import policy_versions
 from events.database import APP_ROLE, create_pool
+from events.port import EventStorePort
 from events.store import EventStore
 from workflows.core.policy import Policy
 from workflows.data_converter import data_converter
@@ -119,7 +120,7 @@ async def connect_client(address: str, namespace: str = "default") -> Client:
 
 def build_worker(
     client: Client,
-    store: EventStore,
+    store: EventStorePort,
     policy: Policy | Callable[[], Policy | Awaitable[Policy]],
     *,
     task_queue: str = TASK_QUEUE,

@@ -23,13 +23,13 @@ from workflows.core.events import RecordedEvent, case_id_of
 from workflows.core.policy import Policy
 
 if TYPE_CHECKING:  # the store (and asyncpg) must never be imported by workflow code
-    from events.store import EventStore
+    from events.port import EventStorePort
 
 _log = structlog.get_logger("escalations.activities")
 
 
 class EscalationActivities:
-    def __init__(self, store: EventStore, policy: Policy | Callable[[], Policy | Awaitable[Policy]]) -> None:
+    def __init__(self, store: EventStorePort, policy: Policy | Callable[[], Policy | Awaitable[Policy]]) -> None:
         """``policy`` is the policy in force, or a function (sync or async) returning it at each opening."""
         self._store = store
         self._policy = policy
@@ -37,7 +37,7 @@ class EscalationActivities:
     @activity.defn(name=APPEND_EVENTS)
     async def append_events(self, request: AppendRequest) -> list[RecordedEvent]:
         """Append with the expected version; idempotent for re-sent event ids."""
-        from events.store import ConcurrencyConflict
+        from events.records import ConcurrencyConflict
 
         info = activity.info()
         log = _log.bind(

@@ -19,8 +19,6 @@ Guarantees (each backed by a test in tests/test_event_store.py):
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,10 +26,34 @@ from typing import Any
 
 import asyncpg
 
-from workflows.core.canonical import canonical_json
+from events.records import (
+    ZERO_HASH,
+    ChainBreak,
+    ConcurrencyConflict,
+    CorruptEvent,
+    EventStoreError,
+    StoredRow,
+    body_for,
+    chain_hash,
+    link_problem,
+    parse_row,
+)
 from workflows.core.events import NewEvent, RecordedEvent
 
-ZERO_HASH = "0" * 64
+__all__ = [  # the record's rules, re-exported for the store's callers
+    "ZERO_HASH",
+    "ChainBreak",
+    "ConcurrencyConflict",
+    "CorruptEvent",
+    "EventStore",
+    "EventStoreError",
+    "StoredRow",
+    "chain_hash",
+    "fetch_after",
+    "head_position",
+    "link_problem",
+]
+
 NOTIFY_CHANNEL = "escalation_events"
 
 # One lock for all appends (advisory key "esc_appd", taken inside the
@@ -40,69 +62,6 @@ NOTIFY_CHANNEL = "escalation_events"
 # every earlier append has committed, so positions become visible in order and
 # a reader following them cannot skip an event (invariant 4 of docs/architecture.md). It costs write
 # parallelism, which bench/ measures.
-
-
-class EventStoreError(Exception):
-    """Base class for refusals by the event store; the message names the rule."""
-
-
-class ConcurrencyConflict(EventStoreError):
-    """The stream is not at the expected version, or an event id is reused elsewhere."""
-
-
-def chain_hash(prev_hash: str, body: str) -> str:
-    return hashlib.sha256(bytes.fromhex(prev_hash) + body.encode("ascii")).hexdigest()
-
-
-def _body_for(event: NewEvent, recorded_at: datetime) -> str:
-    content = event.model_dump(mode="json")
-    content["recorded_at"] = recorded_at.isoformat()
-    return canonical_json(content)
-
-
-class CorruptEvent(EventStoreError):
-    """A stored event's bytes no longer parse as an event (they were altered, or written by a bug).
-
-    Readers report it with the stream and version; ``verify_stream`` reports the same event as a
-    chain break, since its hash no longer matches the stored bytes either."""
-
-    def __init__(self, stream_id: str, version: int, position: int, problem: str) -> None:
-        super().__init__(
-            f'rule "store.corrupt_event": {stream_id} version {version} (position {position}) does not parse '
-            f"as an event: {problem}; run escalations verify"
-        )
-        self.stream_id, self.version, self.position = stream_id, version, position
-
-
-def _from_row(row: Mapping[str, Any]) -> RecordedEvent:
-    """The event a stored row holds; ``CorruptEvent`` if its bytes no longer parse into one."""
-    try:
-        content = json.loads(row["body"])
-        content.update(position=row["position"], prev_hash=row["prev_hash"], hash=row["hash"])
-        return RecordedEvent.model_validate(content)
-    except (ValueError, TypeError, AttributeError) as exc:  # pydantic's ValidationError is a ValueError
-        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise CorruptEvent(row["stream_id"], row["version"], row["position"], first_line) from None
-
-
-@dataclass(frozen=True)
-class StoredRow:
-    """An event exactly as the table holds it: ``body`` is the hashed bytes (ASCII canonical JSON)."""
-
-    position: int
-    stream_id: str
-    version: int
-    body: str
-    prev_hash: str
-    hash: str
-
-
-@dataclass(frozen=True)
-class ChainBreak:
-    stream_id: str
-    version: int
-    position: int
-    reason: str
 
 
 _RECORD_COLUMNS = ("position", "stream_id", "version", "event_id", "body", "prev_hash", "hash")
@@ -114,24 +73,11 @@ async def fetch_after(conn: asyncpg.Connection, after_position: int, limit: int)
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2", after_position, limit
     )
-    return [_from_row(r) for r in rows]
+    return [parse_row(r) for r in rows]
 
 
 async def head_position(conn: asyncpg.Connection) -> int:
     return await conn.fetchval("SELECT coalesce(max(position), 0) FROM events")
-
-
-def link_problem(
-    version: int, body: str, prev_hash: str, stored_hash: str, expected_version: int, expected_prev: str
-) -> str | None:
-    """Why a stored event does not continue its chain, or None when it does."""
-    if version != expected_version:
-        return f"gap: expected version {expected_version}"
-    if prev_hash != expected_prev:
-        return "prev_hash is not the previous hash"
-    if chain_hash(prev_hash, body) != stored_hash:
-        return "hash does not match the stored bytes"
-    return None
 
 
 MAX_APPENDS_PER_CALL = 200
@@ -170,6 +116,7 @@ class EventStore:
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
+        self.pool = pool  # for callers that need the same database (tests, tools)
         self._queue: list[_PendingAppend] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -197,7 +144,7 @@ class EventStore:
             stream_id=stream_id,
             expected_version=expected_version,
             events=list(events),
-            bodies=[_body_for(e, recorded_at) for e in events],
+            bodies=[body_for(e, recorded_at) for e in events],
             recorded_at=recorded_at,
             done=asyncio.get_running_loop().create_future(),
         )
@@ -275,7 +222,7 @@ class EventStore:
                     f'event store rule "idempotent append": event {event.event_id} does not match what is stored '
                     f"(a batch must be re-appended whole, at the same stream and versions)"
                 )
-        return [_from_row(stored[e.event_id]) for e in events]
+        return [parse_row(stored[e.event_id]) for e in events]
 
     async def read_stream(self, stream_id: str, from_version: int = 1) -> list[RecordedEvent]:
         async with self._pool.acquire() as conn:
@@ -284,7 +231,7 @@ class EventStore:
                 stream_id,
                 from_version,
             )
-        return [_from_row(r) for r in rows]
+        return [parse_row(r) for r in rows]
 
     async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         """Events with ``position > after_position`` in position order (see module doc)."""

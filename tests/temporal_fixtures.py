@@ -17,6 +17,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from events.port import EventStorePort
 from events.store import EventStore
 from worker import build_worker
 from workflows.client import case_handle, open_case
@@ -102,12 +103,18 @@ class Cases:
 
 
 @asynccontextmanager
-async def running_worker(client: Client, pool: asyncpg.Pool, policy: Policy) -> AsyncIterator[Cases]:
-    """A worker on a task queue of its own, and a way to open cases on it."""
+async def running_worker(
+    client: Client, pool: asyncpg.Pool | None, policy: Policy, *, store: EventStorePort | None = None
+) -> AsyncIterator[Cases]:
+    """A worker on a task queue of its own, and a way to open cases on it; its events go to ``store``
+    (the in-memory store, say) when given, else to PostgreSQL through ``pool``."""
     task_queue = f"test-{uuid.uuid4().hex[:10]}"
+    if store is None:
+        assert pool is not None, "give a pool or a store"
+        store = EventStore(pool)
     worker: Worker = build_worker(
         client,
-        EventStore(pool),
+        store,
         policy,
         task_queue=task_queue,
         # A bug in workflow code must fail the test, not hang it in task retries.

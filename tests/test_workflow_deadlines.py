@@ -7,6 +7,7 @@ from datetime import timedelta
 import asyncpg
 from temporalio.testing import WorkflowEnvironment
 
+from events.memory import InMemoryEventStore
 from events.store import EventStore
 from samples.cases import MANAGER, command, open_command
 from tests.temporal_fixtures import running_worker
@@ -40,10 +41,11 @@ def opened_at(events: list[RecordedEvent]):
 
 
 async def test_unacknowledged_p1_escalates_l1_to_l4_at_the_policy_intervals_then_repeats(
-    time_skipping_env: WorkflowEnvironment, pool: asyncpg.Pool, policy: Policy, store: EventStore
+    time_skipping_env: WorkflowEnvironment, policy: Policy
 ) -> None:
     env = time_skipping_env
-    async with running_worker(env.client, pool, policy) as cases:
+    store = InMemoryEventStore()  # the subject is the timers, not PostgreSQL
+    async with running_worker(env.client, None, policy, store=store) as cases:
         opening = open_command()  # sev1 x strategic -> P1: acknowledge within 15m, repeat hourly at the top
         await cases.open(opening)
         await env.sleep(3 * H + 5 * M)

@@ -1,0 +1,96 @@
+"""The rules of a stored event, shared by every event store: its bytes, its hash chain, its errors.
+
+Pure (no database): ``body_for`` gives the exact bytes stored and hashed, ``chain_hash`` links them,
+``link_problem`` says why a stored event does not continue its chain, ``parse_row`` turns a stored
+row back into an event (``CorruptEvent`` when its bytes no longer parse).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from workflows.core.canonical import canonical_json
+from workflows.core.events import NewEvent, RecordedEvent
+
+ZERO_HASH = "0" * 64
+
+
+class EventStoreError(Exception):
+    """Base class for refusals by the event store; the message names the rule."""
+
+
+class ConcurrencyConflict(EventStoreError):
+    """The stream is not at the expected version, or an event id is reused elsewhere."""
+
+
+def chain_hash(prev_hash: str, body: str) -> str:
+    return hashlib.sha256(bytes.fromhex(prev_hash) + body.encode("ascii")).hexdigest()
+
+
+def body_for(event: NewEvent, recorded_at: datetime) -> str:
+    content = event.model_dump(mode="json")
+    content["recorded_at"] = recorded_at.isoformat()
+    return canonical_json(content)
+
+
+class CorruptEvent(EventStoreError):
+    """A stored event's bytes no longer parse as an event (they were altered, or written by a bug).
+
+    Readers report it with the stream and version; ``verify_stream`` reports the same event as a
+    chain break, since its hash no longer matches the stored bytes either."""
+
+    def __init__(self, stream_id: str, version: int, position: int, problem: str) -> None:
+        super().__init__(
+            f'rule "store.corrupt_event": {stream_id} version {version} (position {position}) does not parse '
+            f"as an event: {problem}; run escalations verify"
+        )
+        self.stream_id, self.version, self.position = stream_id, version, position
+
+
+def parse_row(row: Mapping[str, Any]) -> RecordedEvent:
+    """The event a stored row holds; ``CorruptEvent`` if its bytes no longer parse into one."""
+    try:
+        content = json.loads(row["body"])
+        content.update(position=row["position"], prev_hash=row["prev_hash"], hash=row["hash"])
+        return RecordedEvent.model_validate(content)
+    except (ValueError, TypeError, AttributeError) as exc:  # pydantic's ValidationError is a ValueError
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CorruptEvent(row["stream_id"], row["version"], row["position"], first_line) from None
+
+
+@dataclass(frozen=True)
+class StoredRow:
+    """An event exactly as the table holds it: ``body`` is the hashed bytes (ASCII canonical JSON)."""
+
+    position: int
+    stream_id: str
+    version: int
+    body: str
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    stream_id: str
+    version: int
+    position: int
+    reason: str
+
+
+def link_problem(
+    version: int, body: str, prev_hash: str, stored_hash: str, expected_version: int, expected_prev: str
+) -> str | None:
+    """Why a stored event does not continue its chain, or None when it does."""
+    if version != expected_version:
+        return f"gap: expected version {expected_version}"
+    if prev_hash != expected_prev:
+        return "prev_hash is not the previous hash"
+    if chain_hash(prev_hash, body) != stored_hash:
+        return "hash does not match the stored bytes"
+    return None
