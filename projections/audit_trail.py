@@ -123,7 +123,8 @@ def describe(event: RecordedEvent) -> tuple[str, str]:
         case Reopened() as d:
             return "reopened the case", d.reason
         case Withdrawn() as d:
-            return "withdrew the case", d.reason.value.replace("_", " ") + (f": {d.note}" if d.note else "")
+            override = f" (after resolution, overriding: {d.override_reason})" if d.override_reason else ""
+            return "withdrew the case", d.reason.value.replace("_", " ") + (f": {d.note}" if d.note else "") + override
         case SignalAttached() as d:
             return "attached an early-warning signal", f"{d.signal.kind.value} = {d.signal.value}"
     return event.type, ""

@@ -38,7 +38,11 @@ DURATIONS = {
 async def compute_metrics(
     conn: asyncpg.Connection, table: str = "case_list", breaches: str = "case_breaches"
 ) -> dict[str, Any]:
-    metrics: dict[str, Any] = {"cases": await conn.fetchval(f"SELECT count(*) FROM {table}")}
+    # Withdrawn cases (duplicates, invalid, withdrawn by the customer) count in no rate: only in ``withdrawn``.
+    withdrawn = await conn.fetchval(f"SELECT count(*) FROM {table} WHERE status = 'withdrawn'")
+    live = f"(SELECT * FROM {table} WHERE status <> 'withdrawn') AS live"
+    live_breaches = f"(SELECT b.* FROM {breaches} b JOIN {table} c USING (case_id) WHERE c.status <> 'withdrawn') AS b"
+    metrics: dict[str, Any] = {"cases": await conn.fetchval(f"SELECT count(*) FROM {live}"), "withdrawn": withdrawn}
     for name, column in DURATIONS.items():
         metrics[name] = {}
         for group, expr in GROUPS.items():
@@ -46,17 +50,17 @@ async def compute_metrics(
                 f"SELECT {expr} AS key, count(*) AS n, "
                 f"percentile_cont(ARRAY[0.5, 0.9, 0.99]) WITHIN GROUP "
                 f"(ORDER BY extract(epoch FROM {column} - opened_at)) AS p "
-                f"FROM {table} WHERE {column} IS NOT NULL GROUP BY 1 ORDER BY 1"
+                f"FROM {live} WHERE {column} IS NOT NULL GROUP BY 1 ORDER BY 1"
             )
             metrics[name][f"by_{group}"] = {
                 r["key"]: {"count": r["n"], "p50": r["p"][0], "p90": r["p"][1], "p99": r["p"][2]} for r in rows
             }
     total = metrics["cases"] or 1
     by_kind = await conn.fetch(
-        f"SELECT kind, count(*) AS breaches, count(DISTINCT case_id) AS cases FROM {breaches} GROUP BY kind ORDER BY kind"
+        f"SELECT kind, count(*) AS breaches, count(DISTINCT case_id) AS cases FROM {live_breaches} GROUP BY kind ORDER BY kind"
     )
     by_level = await conn.fetch(
-        f"SELECT level, count(*) AS breaches, count(DISTINCT case_id) AS cases FROM {breaches} GROUP BY level ORDER BY level"
+        f"SELECT level, count(*) AS breaches, count(DISTINCT case_id) AS cases FROM {live_breaches} GROUP BY level ORDER BY level"
     )
     metrics["breach_rate"] = {
         "by_kind": {
@@ -68,7 +72,7 @@ async def compute_metrics(
     }
     metrics["escalations_by_level_reached"] = {
         r["max_level_reached"]: r["n"]
-        for r in await conn.fetch(f"SELECT max_level_reached, count(*) AS n FROM {table} GROUP BY 1 ORDER BY 1")
+        for r in await conn.fetch(f"SELECT max_level_reached, count(*) AS n FROM {live} GROUP BY 1 ORDER BY 1")
     }
     agg = await conn.fetchrow(
         f"""SELECT coalesce(sum(escalation_requests), 0) AS requests,
@@ -81,7 +85,7 @@ async def compute_metrics(
                    count(*) FILTER (WHERE closed_at IS NOT NULL) AS closed,
                    count(*) FILTER (WHERE closed_at IS NOT NULL AND closed_at - opened_at <= interval '30 days') AS closed_30,
                    avg(satisfaction) AS satisfaction
-              FROM {table}"""
+              FROM {live}"""
     )
     metrics["declined_request_rate"] = agg["declined"] / agg["requests"] if agg["requests"] else 0.0
     metrics["reopen_rate"] = agg["reopened"] / total
@@ -97,7 +101,7 @@ async def compute_metrics(
         "counts": {
             r["satisfaction"]: r["n"]
             for r in await conn.fetch(
-                f"SELECT satisfaction, count(*) AS n FROM {table} WHERE satisfaction IS NOT NULL GROUP BY 1 ORDER BY 1"
+                f"SELECT satisfaction, count(*) AS n FROM {live} WHERE satisfaction IS NOT NULL GROUP BY 1 ORDER BY 1"
             )
         },
     }
@@ -118,7 +122,7 @@ async def compute_trend(conn: asyncpg.Connection, bucket: str = "day", table: st
         rows = await conn.fetch(
             f"SELECT date_trunc('{unit}', opened_at AT TIME ZONE 'UTC') AS bucket, priority, count(*) AS n, "
             f"percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM {column} - opened_at)) AS p50 "
-            f"FROM {table} WHERE {column} IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2"
+            f"FROM {table} WHERE {column} IS NOT NULL AND status <> 'withdrawn' GROUP BY 1, 2 ORDER BY 1, 2"
         )
         for r in rows:
             series[name].setdefault(r["priority"], []).append(

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from samples.cases import Case, command
 from workflows.core.case_view import CaseView, case_view
-from workflows.core.commands import Acknowledge, Pause
+from workflows.core.commands import Acknowledge, Pause, Resume
 from workflows.core.state import EscalationState
 from workflows.core.vocabulary import DeadlineKind
 from workflows.policy_files import load_policy
@@ -50,3 +50,24 @@ def test_a_view_equals_itself_after_a_round_trip_through_json() -> None:
     view = case_view(case.s)
     assert CaseView.model_validate_json(view.model_dump_json()) == view
     assert "policy" not in view.model_dump()
+
+
+def test_a_30_day_resolution_target_on_business_hours_ends_within_30_calendar_days(tmp_path: Path) -> None:
+    text = (Path(__file__).parent / "policies" / "business.toml").read_text()
+    assert 'resolve = "3d"' in text
+    path = tmp_path / "thirty.toml"
+    path.write_text(text.replace('resolve = "3d"', 'resolve = "30d"', 1))
+    start = datetime(2026, 11, 6, 14, 0, tzinfo=UTC)
+    case = Case(load_policy(path), start=start)
+    resolve = case.s.clocks[DeadlineKind.RESOLVE]
+    assert resolve.calendar is not None and resolve.length == timedelta(days=30)  # 30 days of working time...
+    assert resolve.due_at == start + timedelta(days=30)  # ...capped at 30 calendar days (it was ~135)
+    warning = resolve.warning_at(case.s.policy.warning_at)
+    assert warning is not None and warning <= resolve.due_at
+    # Paused time still moves the capped target by the working time it covered.
+    case.do(command(Acknowledge), after=timedelta(minutes=5))
+    case.do(command(Pause, reason="waiting_on_customer"))
+    case.advance(timedelta(days=3))
+    case.do(command(Resume))
+    moved = case.s.clocks[DeadlineKind.RESOLVE].due_at
+    assert start + timedelta(days=30) < moved <= start + timedelta(days=33)

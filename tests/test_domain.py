@@ -439,3 +439,21 @@ def test_a_repeated_command_is_a_redelivery_and_a_reused_key_for_another_request
         with pytest.raises(DomainError) as refused:
             repeated_versions(case.s, other)
         assert refused.value.rule == "idempotency.key_reused"
+
+
+def test_a_resolved_case_is_withdrawn_only_with_a_recorded_override() -> None:
+    from workflows.core.commands import Acknowledge, ProposeResolution, RecordCustomerResponse, SignOff, Withdraw
+
+    case = Case(severity=Severity.SEV4)  # no sign-off at P4
+    case.do(command(Acknowledge))
+    case.do(command(ProposeResolution, summary="s", root_cause="other", root_cause_text="t"))
+    if case.s.proposal and case.s.proposal.awaiting_sign_off:
+        case.do(command(SignOff, actor=MANAGER))
+    case.do(command(RecordCustomerResponse, accepted=True))
+    assert case.s.status == "resolved"
+    with pytest.raises(DomainError) as refused:
+        case.do(command(Withdraw, actor=MANAGER, reason="duplicate"))
+    assert refused.value.rule == "withdraw.resolved_needs_override"
+    case.do(command(Withdraw, actor=MANAGER, reason="duplicate", override_reason="opened twice by the CRM sync"))
+    assert case.s.status == "withdrawn"
+    assert case.events[-1].data.override_reason == "opened twice by the CRM sync"

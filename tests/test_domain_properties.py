@@ -72,6 +72,7 @@ CASE_RULES = (
     "follow_up.",
     "close.",
     "reopen.",
+    "withdraw.case",
 )  # rules about the case, not the command's fields
 
 
@@ -134,7 +135,10 @@ def command_strategy(name: str, draw: Any) -> c.Command:
         case "follow_up":
             fields = {"satisfaction": draw(st.integers(1, 5))}
         case "withdraw":
-            fields = {"reason": draw(st.sampled_from(list(WithdrawReason)))}
+            fields = {
+                "reason": draw(st.sampled_from(list(WithdrawReason))),
+                "override_reason": draw(st.none() | SHORT),
+            }
         case "change_policy":
             target = draw(st.sampled_from(POLICIES))
             fields = {

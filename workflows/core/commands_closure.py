@@ -7,12 +7,12 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from workflows.core.command_registry import Command, no_guard, register
+from workflows.core.command_registry import Command, register
 from workflows.core.commands_handling import resumed_now
 from workflows.core.errors import DomainError
 from workflows.core.events import Closed, EventData, FollowUpCompleted, Reopened, ShortText, Withdrawn
 from workflows.core.permissions import SENIOR, STAFF
-from workflows.core.state import EscalationState, Status
+from workflows.core.state import ACTIVE, EscalationState, Status
 from workflows.core.vocabulary import DeadlineKind, WithdrawReason
 
 
@@ -96,19 +96,34 @@ def _reopen(s: EscalationState, c: Reopen, now: datetime) -> list[EventData]:
 
 
 class Withdraw(Command):
+    """Withdraw a case opened in error (a duplicate, invalid) or withdrawn by the customer. A resolved case
+    (compensation may have been paid) is withdrawn only with ``override_reason``, recorded with it."""
+
     command: Literal["withdraw"] = "withdraw"
     reason: WithdrawReason
     note: ShortText | None = None
+    override_reason: ShortText | None = None
+
+
+def _guard_withdraw(s: EscalationState, now: datetime) -> None:
+    if s.status not in ACTIVE and s.status != Status.RESOLVED:
+        raise DomainError("withdraw.case_not_active", f"case {s.case_id} is {s.status.value}; it cannot be withdrawn")
 
 
 @register(
     Withdraw,
     roles=SENIOR,
     route="withdraw",
-    guard=no_guard,
+    guard=_guard_withdraw,
     recorded_by=Withdrawn,
-    replay=lambda d, f: Withdraw(**f, reason=d.reason, note=d.note),
+    replay=lambda d, f: Withdraw(**f, reason=d.reason, note=d.note, override_reason=d.override_reason),
 )
 def _withdraw(s: EscalationState, c: Withdraw, now: datetime) -> list[EventData]:
+    if s.status == Status.RESOLVED and c.override_reason is None:
+        raise DomainError(
+            "withdraw.resolved_needs_override",
+            f"case {s.case_id} is resolved (compensation paid: {s.compensation_paid}); withdrawing it needs "
+            "an override_reason, recorded with the withdrawal",
+        )
     # Withdrawal ends any wait; the pause is closed so paused time is exact.
-    return [*resumed_now(s, now), Withdrawn(reason=c.reason, note=c.note)]
+    return [*resumed_now(s, now), Withdrawn(reason=c.reason, note=c.note, override_reason=c.override_reason)]

@@ -287,6 +287,8 @@ class Withdrawn(Frozen):
     type: Literal["escalation.withdrawn"] = "escalation.withdrawn"
     reason: WithdrawReason
     note: ShortText | None = None
+    # Why a resolved case was withdrawn all the same (a manager's override); None before resolution.
+    override_reason: ShortText | None = None
 
 
 class SignalAttached(Frozen):

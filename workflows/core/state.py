@@ -32,6 +32,9 @@ class Status(StrEnum):
     WITHDRAWN = "withdrawn"
 
 
+# No resolution target ends more than this long (calendar time) after its start, whatever the calendar.
+RESOLUTION_CAP = timedelta(days=30)
+
 ACTIVE = frozenset({Status.OPEN, Status.IN_PROGRESS, Status.RESOLUTION_PROPOSED})
 # Pausing stops these clocks; the acknowledge clock keeps running (the customer
 # must still hear from us while we wait on them).
@@ -64,14 +67,19 @@ class Clock(_Frozen):
     @property
     def due_at(self) -> datetime:
         if self.calendar is not None:
-            return self.calendar.add(self.started_at, self.length + self.shift)
+            target = self.calendar.add(self.started_at, self.length)
+            if self.kind == DeadlineKind.RESOLVE and not self.repeat:
+                # However the calendar counts, a resolution target ends within 30 calendar days of its start
+                # (a "30d" of working time would otherwise land months out); paused time still moves it.
+                target = min(target, self.started_at + RESOLUTION_CAP)
+            return self.calendar.add(target, self.shift) if self.shift else target
         return self.started_at + self.length + self.shift
 
     def warning_at(self, fraction: float) -> datetime | None:
         if self.repeat or self.warned:
             return None
         if self.calendar is not None:
-            return self.calendar.add(self.started_at, self.shift + self.length * fraction)
+            return min(self.calendar.add(self.started_at, self.shift + self.length * fraction), self.due_at)
         return self.started_at + self.shift + self.length * fraction
 
     def after(self, start: datetime, span: timedelta) -> datetime:
