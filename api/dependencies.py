@@ -7,7 +7,7 @@ from typing import Annotated
 import asyncpg
 from fastapi import Depends, Header, Path, Query, Request
 
-from api.auth import Principal, authenticate
+from api.auth import Principal, TokenRefused, authenticate
 from api.errors import Problem, unavailable
 from api.services import Services
 from workflows.core.events import CASE_ID_PATTERN
@@ -25,16 +25,19 @@ def services(request: Request) -> Services:
 async def principal(
     request: Request, authorization: Annotated[str | None, Header(description="Bearer <token>")] = None
 ) -> Principal:
-    """The caller: 401 ``auth.missing_token`` / ``auth.bad_token`` unless the bearer token is known."""
+    """The caller: 401 ``auth.missing_token``, ``auth.bad_token``, ``auth.revoked_token`` or
+    ``auth.expired_token`` unless the bearer token is known and live."""
     if not authorization or not authorization.lower().startswith("bearer "):
         raise Problem(401, "Unauthorized", "send Authorization: Bearer <token>", rule="auth.missing_token")
     try:
-        found = await authenticate(services(request).pool, authorization[7:].strip())
+        return await authenticate(services(request).pool, authorization[7:].strip())
+    except TokenRefused as exc:
+        raise Problem(401, "Unauthorized", str(exc), rule=exc.rule) from None
+    except asyncpg.DataError:
+        # The token itself is bad input (bytes PostgreSQL refuses), not a database outage.
+        raise Problem(401, "Unauthorized", "the bearer token is unknown or revoked", rule="auth.bad_token") from None
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise unavailable("PostgreSQL", exc) from None
-    if found is None:
-        raise Problem(401, "Unauthorized", "the bearer token is unknown or revoked", rule="auth.bad_token")
-    return found
 
 
 async def reader(caller: Annotated[Principal, Depends(principal)]) -> Principal:

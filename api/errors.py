@@ -117,6 +117,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def connection_down(request: Request, exc: OSError) -> JSONResponse:
         return unavailable("a dependency", exc).response(request.url.path)
 
+    @app.exception_handler(asyncpg.DataError)
+    async def bad_value(request: Request, exc: asyncpg.DataError) -> JSONResponse:
+        # A value PostgreSQL refuses (out of range, bytes not in UTF-8): the caller's input, not an outage.
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return Problem(
+            422, "Invalid Request", f"a value was refused: {message}", rule="request.invalid_value"
+        ).response(request.url.path)
+
     @app.exception_handler(asyncpg.InterfaceError)
     async def pool_down(request: Request, exc: asyncpg.InterfaceError) -> JSONResponse:
         return unavailable("PostgreSQL", exc).response(request.url.path)

@@ -12,6 +12,7 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 import asyncpg
 from fastapi import Request, Response
@@ -21,6 +22,11 @@ from api.errors import Problem
 from workflows.core.canonical import canonical_json
 
 MAX_KEY_LENGTH = 200
+# How long a reply is replayed for its Idempotency-Key. After that the record is purged and the key may be
+# reused; a late retry of a command is still harmless, because the command's own key is recorded in its
+# events and the case answers a redelivery with what it stored.
+RETENTION = timedelta(days=7)
+_PURGE_BATCH = 1000
 
 
 @dataclass(frozen=True)
@@ -52,9 +58,11 @@ def check_key(key: str) -> None:
 async def lookup(pool: asyncpg.Pool, principal: str, key: str, request_fingerprint: str) -> StoredReply | None:
     async with pool.acquire() as conn:
         row = await conn.fetchrow(
-            "SELECT fingerprint, status, headers, body FROM api_idempotency WHERE principal = $1 AND key = $2",
+            "SELECT fingerprint, status, headers, body FROM api_idempotency "
+            "WHERE principal = $1 AND key = $2 AND created_at > now() - $3::interval",
             principal,
             key,
+            RETENTION,
         )
     if row is None:
         return None
@@ -72,14 +80,29 @@ async def remember(pool: asyncpg.Pool, principal: str, key: str, request_fingerp
     async with pool.acquire() as conn:
         await conn.execute(
             "INSERT INTO api_idempotency (principal, key, fingerprint, status, headers, body) "
-            "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (principal, key) DO UPDATE SET "
+            "fingerprint = EXCLUDED.fingerprint, status = EXCLUDED.status, headers = EXCLUDED.headers, "
+            "body = EXCLUDED.body, created_at = now() WHERE api_idempotency.created_at <= now() - $7::interval",
             principal,
             key,
             request_fingerprint,
             reply.status,
             json.dumps(reply.headers),
             reply.body,
+            RETENTION,
         )
+        await purge_expired(conn)
+
+
+async def purge_expired(conn: asyncpg.Connection, limit: int = _PURGE_BATCH) -> int:
+    """Delete up to ``limit`` records older than ``RETENTION`` (each new record sweeps a batch); how many went."""
+    deleted = await conn.fetchval(
+        "WITH gone AS (DELETE FROM api_idempotency WHERE ctid IN (SELECT ctid FROM api_idempotency "
+        "WHERE created_at <= now() - $1::interval LIMIT $2) RETURNING 1) SELECT count(*) FROM gone",
+        RETENTION,
+        limit,
+    )
+    return int(deleted)
 
 
 def command_key(principal: Principal, key: str) -> str:

@@ -8,7 +8,7 @@
     escalations act CASE COMMAND k=v .. run one command (acknowledge, assign owner=bob, ...)
     escalations project                 projector + webhook delivery
     escalations api [--port 8000]       the HTTP API (OpenAPI at /docs)
-    escalations token create --role ROLE --name NAME
+    escalations token create --role ROLE --name NAME [--expires-in-days N] | list | revoke NAME | rotate NAME
     escalations rebuild [NAME]          rebuild a read model from event zero, print the diff
     escalations audit CASE [--as-of T] [--format text|jsonl|csv|state]
     escalations verify [CASE] [--digest FILE] / escalations digest [-o FILE]
@@ -381,18 +381,43 @@ async def _api(args: argparse.Namespace) -> int:
 
 
 async def _token(args: argparse.Namespace) -> int:
-    from api.auth import TOKEN_ROLES, create_token
+    from datetime import UTC, datetime, timedelta
+
+    from api.auth import TOKEN_ROLES, create_token, list_tokens, revoke_token, rotate_token
     from workflows.core.vocabulary import Role
 
-    try:
-        role = Role(args.role)
-        if role not in TOKEN_ROLES:
-            raise ValueError
-    except ValueError:
-        return _fail(EXIT_BAD_INPUT, f"--role must be one of {', '.join(r.value for r in TOKEN_ROLES)}")
     pool = await _pool()
     try:
-        token = await create_token(pool, args.name, role)
+        if args.token_command == "list":
+            for t in await list_tokens(pool):
+                state = (
+                    "revoked"
+                    if t.revoked_at
+                    else "expired"
+                    if t.expires_at and t.expires_at <= datetime.now(UTC)
+                    else "live"
+                )
+                expires = t.expires_at.isoformat() if t.expires_at else "never"
+                print(f"{t.name:<24} {t.role:<10} {state:<8} created {t.created_at.isoformat()}  expires {expires}")
+            return 0
+        if args.token_command == "revoke":
+            await revoke_token(pool, args.name)
+            print(f"revoked the live token of {args.name!r}")
+            return 0
+        if args.token_command == "rotate":
+            print(await rotate_token(pool, args.name))
+            print(f"(new token for {args.name!r}; the old one no longer works; shown once)", file=sys.stderr)
+            return 0
+        try:
+            role = Role(args.role)
+            if role not in TOKEN_ROLES:
+                raise ValueError
+        except ValueError:
+            return _fail(EXIT_BAD_INPUT, f"--role must be one of {', '.join(r.value for r in TOKEN_ROLES)}")
+        expires_at = datetime.now(UTC) + timedelta(days=args.expires_in_days) if args.expires_in_days else None
+        token = await create_token(pool, args.name, role, expires_at=expires_at)
+    except LookupError as exc:
+        return _fail(EXIT_UNAVAILABLE, str(exc).strip("'\""))
     except ValueError as exc:
         return _fail(EXIT_BAD_INPUT, str(exc))
     finally:
@@ -429,6 +454,12 @@ def build_parser() -> argparse.ArgumentParser:
     token_create = token_sub.add_parser("create", help="create a token and print it once")
     token_create.add_argument("--role", required=True, help="agent | manager | executive | auditor | service | admin")
     token_create.add_argument("--name", required=True, help="the identity recorded as the actor of its commands")
+    token_create.add_argument("--expires-in-days", type=float, help="the token stops working after this many days")
+    token_sub.add_parser("list", help="every token, live and past (never the tokens themselves)")
+    token_revoke = token_sub.add_parser("revoke", help="revoke a name's live token at once")
+    token_revoke.add_argument("name")
+    token_rotate = token_sub.add_parser("rotate", help="replace a name's live token; prints the new one once")
+    token_rotate.add_argument("name")
     rebuild = sub.add_parser("rebuild", help="rebuild a read model from event zero and swap it in")
     rebuild.add_argument("name", nargs="?", help="case_list | audit_trail | systemic (default: all rebuildable)")
     audit = sub.add_parser("audit", help="a case's history from the event store")

@@ -18,11 +18,15 @@ from typing import Any
 import asyncpg
 
 from projections.runner import Projection
+from workflows.core.commands_closure import follow_up_due
 from workflows.core.decide import next_deadline
 from workflows.core.events import DeadlineBreached, EscalationRequested, Paused, RecordedEvent, Resumed
 from workflows.core.evolve import evolve
-from workflows.core.state import EscalationState
+from workflows.core.state import EscalationState, Status
 from workflows.core.vocabulary import DeadlineKind, PauseReason
+
+# A case whose follow-up is still to be recorded, once it is resolved (closing it does not end the wait).
+AWAITING_FOLLOW_UP = frozenset({Status.RESOLVED, Status.CLOSED})
 
 _FACT_COLUMNS = (
     "first_acknowledged_at",
@@ -166,6 +170,7 @@ def _row(s: EscalationState, fact: dict[str, Any], last_event_at: datetime) -> d
         "satisfaction": s.satisfaction,
         "root_cause": s.root_cause.value if s.root_cause else None,
         "at_risk": _at_risk(s, deadline[1] if deadline else None),
+        "follow_up_due_at": follow_up_due(s) if s.status in AWAITING_FOLLOW_UP and s.satisfaction is None else None,
         "policy_label": s.policy_label,
         "policy_hash": s.policy_hash,
         "last_event_at": last_event_at,

@@ -83,6 +83,7 @@ class CaseFilters:
     owner: str | None = None
     breached: bool | None = None
     active: bool | None = None  # True: only cases still being worked; False: only finished ones
+    awaiting_follow_up: bool | None = None  # True: resolved or closed cases whose follow-up is not recorded
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,8 @@ async def list_cases(
     if filters.active is not None:
         args.append(ACTIVE_STATUSES)
         clauses.append(f"{'' if filters.active else 'NOT '}(status = ANY(${len(args)}::text[]))")
+    if filters.awaiting_follow_up is not None:
+        clauses.append(f"follow_up_due_at IS {'NOT ' if filters.awaiting_follow_up else ''}NULL")
     if cursor:
         after_deadline, after_id = _decode_cursor(cursor)
         args += [after_deadline, after_id]

@@ -12,6 +12,7 @@ import re
 import shutil
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -22,9 +23,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from events.database import create_database, create_pool, drop_database
 from events.store import EventStore
+from projections import all_projections
+from projections.runner import Projector
+from samples.cases import Case
 from samples.histories import append_history, generate_case
 from tests.api_support import ApiStack, api_stack, open_body, post
-from workflows.core.vocabulary import Role
+from workflows.core.vocabulary import Role, Severity
 
 pytestmark = pytest.mark.timeout(180)
 ROOT = Path(__file__).resolve().parent.parent
@@ -266,3 +270,18 @@ CONTRAST_CHECK = """() => {
   }
   return low;
 }"""
+
+
+async def test_the_board_follows_the_cursor_past_500_cases(
+    dev_env: WorkflowEnvironment, own_db: tuple[asyncpg.Pool, str], browser: Browser
+) -> None:
+    """Written to the store directly (open cases, never acknowledged): 620 on the board, not the first 500."""
+    pool, url = own_db
+    start = datetime.now(UTC) + timedelta(days=1)  # their deadlines lie ahead: they stay open
+    histories = [Case(start=start, case_id=f"board-{i:04d}", severity=Severity.SEV4).events for i in range(620)]
+    await append_history(EventStore(pool), histories)
+    async with api_stack(dev_env.client, pool, url, CONSOLE_POLICY) as stack:
+        await Projector(pool, all_projections()).catch_up()
+        page = await signed_in(browser, stack, Role.MANAGER)
+        await expect(page.locator("p.status-line")).to_contain_text("620 open cases", timeout=30_000)
+        await expect(page.locator("tr[data-case]")).to_have_count(620)

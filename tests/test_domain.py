@@ -457,3 +457,28 @@ def test_a_resolved_case_is_withdrawn_only_with_a_recorded_override() -> None:
     case.do(command(Withdraw, actor=MANAGER, reason="duplicate", override_reason="opened twice by the CRM sync"))
     assert case.s.status == "withdrawn"
     assert case.events[-1].data.override_reason == "opened twice by the CRM sync"
+
+
+def test_a_closed_case_takes_its_follow_up_once_it_is_due() -> None:
+    from workflows.core.commands import (
+        Acknowledge,
+        Close,
+        CompleteFollowUp,
+        ProposeResolution,
+        RecordCustomerResponse,
+        SignOff,
+    )
+
+    case = Case(severity=Severity.SEV4)
+    case.do(command(Acknowledge))
+    case.do(command(ProposeResolution, summary="s", root_cause="other", root_cause_text="t"))
+    if case.s.proposal and case.s.proposal.awaiting_sign_off:
+        case.do(command(SignOff, actor=MANAGER))
+    case.do(command(RecordCustomerResponse, accepted=True))
+    case.do(command(Close), after=timedelta(hours=1))  # close first, as the handbook says
+    assert case.s.status == "closed"
+    refused(case, command(CompleteFollowUp, satisfaction=4), "follow_up.not_yet_due")
+    case.advance(case.s.policy.rules(case.s.priority).follow_up)
+    case.do(command(CompleteFollowUp, satisfaction=4))
+    assert case.s.status == "closed" and case.s.satisfaction == 4
+    refused(case, command(CompleteFollowUp, satisfaction=5), "follow_up.already_done")

@@ -5,7 +5,7 @@ Invariants checked after every step, over 2,000 generated runs:
 * the state equals the fold of its events as stored (canonical JSON, parsed back);
 * time passing alone never moves a running deadline earlier (only a recorded command may);
 * a pause is excluded exactly: pausable clocks shift by the paused time, to the microsecond;
-* a closed case accepts only reopen, and only within the reopen window;
+* a closed case accepts only reopen (only within the reopen window) and its follow-up;
 * what ``available_commands`` offers is never refused by a case rule;
 * an accepted command sent again is answered from the record, and its key under another body is refused.
 """
@@ -25,7 +25,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from samples.cases import DEFAULT_POLICY, Case, command
 from workflows.core import commands as c
 from workflows.core.canonical import canonical_json
-from workflows.core.decide import available_commands
+from workflows.core.decide import CLOSED_CASE_COMMANDS, available_commands
 from workflows.core.errors import DomainError
 from workflows.core.events import Actor, Compensation, Customer, NewEvent
 from workflows.core.evolve import fold
@@ -198,7 +198,7 @@ class CaseMachine(RuleBasedStateMachine):
                 assert not refusal.rule.startswith(CASE_RULES + ("permission.",)), (
                     f"{name} offered, then {refusal.rule}"
                 )
-            if state.status == Status.CLOSED and name != "reopen":
+            if state.status == Status.CLOSED and name not in CLOSED_CASE_COMMANDS:
                 assert refusal.rule in ("case.closed", f"permission.{name}")
             return
         self.accepted.append((cmd, self.case.s.command_keys.get(cmd.idempotency_key, [])))

@@ -304,3 +304,20 @@ async def test_a_workflow_never_adopts_a_stream_another_command_opened(
         assert isinstance(failed.value.cause, ApplicationError)
         assert failed.value.cause.details[0] == "open.case_exists", failed.value.cause
         assert [e.command_key for e in await stored(store, first.case_id)] == [first.idempotency_key]
+
+
+async def test_an_opening_the_workflow_refuses_names_its_rule_and_leaves_the_case_id_usable(
+    dev_env: WorkflowEnvironment, pool: asyncpg.Pool, policy: Policy, store: EventStore
+) -> None:
+    """Sent past any pre-check (as when the policy changes between the API's check and the start)."""
+    from workflows.core.vocabulary import Priority
+
+    async with running_worker(dev_env.client, pool, policy) as cases:
+        refused = open_command(priority_override=Priority.P1)  # an override needs its reason
+        with pytest.raises(CommandRefused) as raised:
+            await open_case_and_wait(dev_env.client, refused, task_queue=cases.task_queue)
+        assert raised.value.rule == "open.override_needs_reason"
+        assert await stored(store, refused.case_id) == []
+        corrected = open_command(refused.case_id, priority_override=Priority.P1, override_reason="CEO's account")
+        state = await open_case_and_wait(dev_env.client, corrected, task_queue=cases.task_queue)
+        assert state.case_id == refused.case_id and state.priority == Priority.P1

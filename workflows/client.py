@@ -8,7 +8,13 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
@@ -41,8 +47,9 @@ async def open_case(
         workflow_input,
         id=workflow_id_for(command.case_id),
         task_queue=task_queue,
-        # A case id is used once, forever: a closed case is reopened, never re-created.
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        # A case id is used once, forever: a closed case is reopened, never re-created. An opening the
+        # workflow refused (failed) leaves the id free for a corrected request.
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
 
@@ -59,17 +66,36 @@ async def open_case_and_wait(client: Client, command: OpenEscalation, *, task_qu
         WorkflowInput(open=command),
         id=workflow_id_for(command.case_id),
         task_queue=task_queue,
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
-    state = await client.execute_update_with_start_workflow(
-        "opened", start_workflow_operation=start, result_type=CaseView
-    )
+    try:
+        state = await client.execute_update_with_start_workflow(
+            "opened", start_workflow_operation=start, result_type=CaseView
+        )
+    except (WorkflowUpdateFailedError, RPCError) as exc:
+        # The workflow may have refused the opening itself (the policy changed since the caller's check):
+        # its failure names the rule, and the refusal reaches the caller as such.
+        await _raise_refusal_of_opening(client, command.case_id)
+        raise exc
     try:
         repeated_versions(state, command)  # this very opening, or another request under its key?
     except DomainError as exc:
         raise CommandRefused(exc.rule, str(exc)) from None
     return state
+
+
+async def _raise_refusal_of_opening(client: Client, case_id: str) -> None:
+    """Raise ``CommandRefused`` if the case's workflow failed with a domain refusal; return otherwise."""
+    try:
+        await asyncio.wait_for(case_handle(client, case_id).result(), timeout=10)
+    except WorkflowFailureError as failure:
+        cause = failure.cause
+        if isinstance(cause, ApplicationError) and cause.type == "DomainError":
+            rule = cause.details[0] if cause.details else "unknown"
+            raise CommandRefused(str(rule), cause.message) from None
+    except (RPCError, TimeoutError):
+        return
 
 
 def case_handle(client: Client, case_id: str) -> WorkflowHandle:

@@ -162,7 +162,7 @@ function showSignIn(message) {
         }
       },
     },
-    h("div", { class: "field" }, h("label", { for: "token" }, "API token"), input, h("span", { class: "hint", id: "token-hint" }, "Create one with: escalations token create NAME --role agent")),
+    h("div", { class: "field" }, h("label", { for: "token" }, "API token"), input, h("span", { class: "hint", id: "token-hint" }, "Create one with: escalations token create --role agent --name NAME")),
     h("button", { type: "submit" }, "Sign in"),
     error,
   );
@@ -206,10 +206,18 @@ function showBoard() {
     for (const [name, value] of Object.entries(filters)) if (value) params.set(name, value);
     const mine = ++latest;
     try {
-      const page = await api(`/v1/escalations?${params}`);
+      // Every page, following the cursor: a board that stopped at the first 500 would hide cases.
+      const items = [];
+      let page = await api(`/v1/escalations?${params}`);
+      items.push(...page.items);
+      while (page.next_cursor && mine === latest) {
+        params.set("cursor", page.next_cursor);
+        page = await api(`/v1/escalations?${params}`);
+        items.push(...page.items);
+      }
       if (mine !== latest) return;
-      body.replaceChildren(...page.items.map(boardRow));
-      status.textContent = `${page.items.length} open case${page.items.length === 1 ? "" : "s"}; updated ${new Date().toLocaleTimeString()}`;
+      body.replaceChildren(...items.map(boardRow));
+      status.textContent = `${items.length} open case${items.length === 1 ? "" : "s"}; updated ${new Date().toLocaleTimeString()}`;
     } catch (error) {
       status.textContent = problemText(error);
     }
@@ -491,8 +499,8 @@ async function showMetrics() {
     h(
       "div",
       { class: "grid" },
-      lineChart("chart-ack", `Median time to acknowledge (${ackUnit.name}), by week opened and priority`, trend.time_to_acknowledge, ackUnit.scale),
-      lineChart("chart-resolve", `Median time to resolve (${resolveUnit.name}), by week opened and priority`, trend.time_to_resolve, resolveUnit.scale),
+      lineChart("chart-ack", `Median time to acknowledge (${ackUnit.name}), by week opened and priority`, trend.time_to_acknowledge, ackUnit.scale, ackUnit.name),
+      lineChart("chart-resolve", `Median time to resolve (${resolveUnit.name}), by week opened and priority`, trend.time_to_resolve, resolveUnit.scale, resolveUnit.name),
       barChart("chart-breach-kind", "Breach rate by deadline kind (% of cases)", Object.entries(metrics.breach_rate.by_kind).map(([k, v]) => [words(k), rate(v.rate)])),
       barChart("chart-breach-level", "Breach rate by level (% of cases)", Object.entries(metrics.breach_rate.by_level).map(([k, v]) => [`Level ${k}`, rate(v.rate)])),
       barChart("chart-paused", "Paused time by reason (hours)", Object.entries(metrics.paused_seconds_by_reason).map(([k, v]) => [words(k), Math.round(hours(v) * 10) / 10])),
@@ -538,7 +546,7 @@ function frame(id, caption, svg, legend, table) {
   return h("figure", { class: "chart card", id }, h("figcaption", {}, caption), svg, legend, table);
 }
 
-function lineChart(id, caption, seriesByPriority, scale) {
+function lineChart(id, caption, seriesByPriority, scale, unit) {
   const W = 520, H = 240, L = 52, B = 30, T = 12, R = 16;
   const entries = Object.entries(seriesByPriority || {});
   const buckets = [...new Set(entries.flatMap(([, pts]) => pts.map((p) => p.bucket)))].sort();
@@ -554,7 +562,7 @@ function lineChart(id, caption, seriesByPriority, scale) {
     const colour = PALETTE[i % PALETTE.length];
     const path = pts.map((p, j) => `${j ? "L" : "M"}${x(p.bucket).toFixed(1)},${y(scale(p.p50_seconds)).toFixed(1)}`).join(" ");
     svg.append(s("path", { d: path, fill: "none", stroke: colour, "stroke-width": 2 }));
-    for (const p of pts) svg.append(s("circle", { cx: x(p.bucket), cy: y(scale(p.p50_seconds)), r: 3.5, fill: colour }, s("title", {}, `${priority} ${p.bucket}: ${scale(p.p50_seconds).toFixed(2)} h (${p.count} cases)`)));
+    for (const p of pts) svg.append(s("circle", { cx: x(p.bucket), cy: y(scale(p.p50_seconds)), r: 3.5, fill: colour }, s("title", {}, `${priority} ${p.bucket}: ${scale(p.p50_seconds).toFixed(2)} ${unit} (${p.count} cases)`)));
   });
   const legend = h("div", { class: "legend" }, entries.map(([priority], i) => h("span", { style: `--swatch: ${PALETTE[i % PALETTE.length]}` }, priority)));
   const empty = entries.length ? null : h("p", {}, "No data yet.");

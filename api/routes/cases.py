@@ -52,6 +52,9 @@ async def list_escalations(
     owner: SearchText = None,
     breached: bool | None = None,
     active: Annotated[bool | None, Query(description="only open, in-progress and proposed cases")] = None,
+    awaiting_follow_up: Annotated[
+        bool | None, Query(description="resolved or closed cases whose follow-up is not recorded yet")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Response:
@@ -64,6 +67,7 @@ async def list_escalations(
         owner=owner,
         breached=breached,
         active=active,
+        awaiting_follow_up=awaiting_follow_up,
     )
     try:
         async with services.pool.acquire() as conn:

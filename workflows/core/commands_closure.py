@@ -22,13 +22,28 @@ class CompleteFollowUp(Command):
     comment: ShortText | None = None
 
 
+def follow_up_due(s: EscalationState) -> datetime | None:
+    """When the case's follow-up falls due: recorded by its ``FollowUpDue``, or, for a case closed before
+    that fired (closing stops its clocks), its resolution plus the priority's follow-up span."""
+    if s.follow_up_due_at is not None:
+        return s.follow_up_due_at
+    if DeadlineKind.FOLLOW_UP in s.clocks:
+        return s.clocks[DeadlineKind.FOLLOW_UP].due_at
+    if s.resolved_at is None:
+        return None
+    span = s.policy.rules(s.priority).follow_up
+    calendar = s.clock_calendar
+    return calendar.add(s.resolved_at, span) if calendar is not None else s.resolved_at + span
+
+
 def _guard_follow_up(s: EscalationState, now: datetime) -> None:
-    if s.status != Status.RESOLVED:
+    # Close, then follow up: the handbook's order. A resolved case may be followed up too.
+    if s.status not in (Status.RESOLVED, Status.CLOSED):
         raise DomainError(
             "follow_up.not_resolved", f"case {s.case_id} is {s.status.value}; follow-up comes after resolution"
         )
-    if s.follow_up_due_at is None:
-        due = s.clocks[DeadlineKind.FOLLOW_UP].due_at if DeadlineKind.FOLLOW_UP in s.clocks else None
+    due = follow_up_due(s)
+    if s.follow_up_due_at is None and (due is None or now < due):
         raise DomainError("follow_up.not_yet_due", f"the follow-up is due at {due.isoformat() if due else 'unknown'}")
     if s.satisfaction is not None:
         raise DomainError("follow_up.already_done", f"the follow-up was recorded (satisfaction {s.satisfaction})")

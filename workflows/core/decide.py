@@ -39,6 +39,8 @@ from workflows.core.vocabulary import DeadlineKind, EscalationCause, Role
 # (a year-long outage at a one-hour repeat interval is ~9,000); the bound keeps
 # a corrupt clock from looping forever inside a workflow task.
 MAX_ENFORCEMENTS_PER_TICK = 10_000
+# A closed case still takes its follow-up (close, then follow up) and a reopen within the window.
+CLOSED_CASE_COMMANDS = frozenset({"reopen", "follow_up"})
 
 
 def authorize(actor: Actor, command_name: str) -> None:
@@ -73,8 +75,10 @@ def decide(state: EscalationState, command: Command | DeadlineReached, now: date
 def _check_case_accepts(state: EscalationState, name: str) -> None:
     if state.status == Status.WITHDRAWN:
         raise DomainError("case.withdrawn", f"case {state.case_id} was withdrawn and accepts no commands")
-    if state.status == Status.CLOSED and name != "reopen":
-        raise DomainError("case.closed", f"case {state.case_id} is closed; only reopen (within the window) is accepted")
+    if state.status == Status.CLOSED and name not in CLOSED_CASE_COMMANDS:
+        raise DomainError(
+            "case.closed", f"case {state.case_id} is closed; only reopen (within the window) and follow-up are accepted"
+        )
 
 
 def available_commands(state: EscalationState, role: Role, now: datetime) -> list[str]:
