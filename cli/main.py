@@ -138,7 +138,8 @@ async def _show(args: argparse.Namespace) -> int:
 
 
 async def _act(args: argparse.Namespace) -> int:
-    from temporalio.service import RPCError
+    from temporalio.client import WorkflowUpdateFailedError
+    from temporalio.service import RPCError, RPCStatusCode
 
     from workflows.client import CommandRefused, send_command
     from workflows.core.commands import COMMAND_CLASSES
@@ -165,7 +166,11 @@ async def _act(args: argparse.Namespace) -> int:
         result = await send_command(client, args.case_id, command)
     except CommandRefused as exc:
         return _fail(EXIT_REFUSED, str(exc))
+    except WorkflowUpdateFailedError as exc:
+        return _fail(EXIT_REFUSED, f"case {args.case_id}: the command failed: {exc.cause}")
     except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return _fail(EXIT_UNAVAILABLE, f"case {args.case_id}: no running case (unknown, or finished)")
         return _fail(EXIT_UNAVAILABLE, f"case {args.case_id}: {exc.message}")
     _print_json(
         {
@@ -542,12 +547,30 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _run(coro: Any) -> int:
+    """Run a subcommand: its own exit status, or a one-line reason and the documented status for what
+    it did not expect (unreachable services: 4; anything else: 1, with the traceback only when
+    ``ESCALATIONS_DEBUG`` is set)."""
+    import asyncpg
+    from temporalio.service import RPCError
+
+    from events.records import CorruptEvent
+
     try:
         return asyncio.run(coro) or 0
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 1
     except KeyboardInterrupt:
         return 130
+    except CorruptEvent as exc:
+        return _fail(EXIT_VERIFY_FAILED, str(exc))
+    except RPCError as exc:
+        return _fail(EXIT_UNAVAILABLE, f"Temporal refused or is unreachable: {exc.message}")
+    except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as exc:
+        return _fail(EXIT_UNAVAILABLE, f"a service is unreachable: {exc}")
+    except Exception as exc:  # noqa: BLE001 - one line for the operator; the traceback on request
+        if os.environ.get("ESCALATIONS_DEBUG"):
+            raise
+        return _fail(1, f"unexpected {type(exc).__name__}: {exc} (set ESCALATIONS_DEBUG=1 for the traceback)")
 
 
 if __name__ == "__main__":

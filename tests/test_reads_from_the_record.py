@@ -177,3 +177,24 @@ async def test_a_tampered_event_the_forger_rechained_still_verifies_in_the_expor
     await tamper(pool, history[0].stream_id, 1, rechain=True)
     exported = cli(url, "audit", case_id_of(history[0].stream_id), "--format", "jsonl")
     assert exported.returncode == 0 and verify_export(exported.stdout).returncode == 0
+
+
+def test_the_cli_answers_an_unreachable_temporal_with_its_exit_status_and_one_line(database_url: str) -> None:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "TEMPORAL_ADDRESS": "127.0.0.1:9",
+        "ESCALATIONS_LOG_LEVEL": "WARNING",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "act", "no-such-case", "acknowledge"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 4, done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    unknown = cli(database_url, "show", "no-such-case")
+    assert unknown.returncode == 4 and "no case 'no-such-case'" in unknown.stderr and "Traceback" not in unknown.stderr
