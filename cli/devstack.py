@@ -22,7 +22,9 @@ from pathlib import Path
 import structlog
 
 from api.server import serve_api
+from cli import leftovers
 from cli.embedded_postgres import start_embedded_postgres, stop_embedded_postgres
+from cli.leftovers import stop_leftovers
 from events.database import create_pool
 from projections.service import run_projector
 from worker import Settings, connect_client, run_worker
@@ -55,6 +57,9 @@ async def _wait_for_temporal(address: str, process: subprocess.Popen, timeout: f
 
 async def run_up(settings: Settings, data_dir: Path, webhooks: Mapping[str, str]) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
+    for line in stop_leftovers(data_dir):
+        print(line, flush=True)
+    leftovers.record(data_dir)
     temporal: subprocess.Popen | None = None
     postgres: object | None = None
     stop = asyncio.Event()
@@ -86,6 +91,7 @@ async def run_up(settings: Settings, data_dir: Path, webhooks: Mapping[str, str]
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C reaches us; we stop the server in order
             )
+            leftovers.record(data_dir, temporal=temporal.pid)
             address = f"127.0.0.1:{port}"
             await _wait_for_temporal(address, temporal)
             settings = dataclasses.replace(settings, temporal_address=address)
@@ -121,4 +127,5 @@ async def run_up(settings: Settings, data_dir: Path, webhooks: Mapping[str, str]
                 temporal.kill()
         if postgres is not None:
             stop_embedded_postgres(postgres)
+        leftovers.forget(data_dir)
         print("Stack stopped.", flush=True)

@@ -59,3 +59,62 @@ def test_escalations_up_serves_the_api_and_stops_cleanly_on_ctrl_c(tmp_path: Pat
     assert "Temporal Web UI: http://127.0.0.1:" in output and "Stack stopped." in output
     assert f"Console: http://127.0.0.1:{api_port}/console" in output
     assert (tmp_path / ".data" / "temporal.db").exists() and (tmp_path / ".data" / "pg").is_dir()
+
+
+def _start_up(tmp_path: Path, name: str, ports: dict[str, int]) -> tuple[subprocess.Popen, Path]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS")}
+    env.update(
+        ESCALATIONS_DATA_DIR=str(tmp_path / ".data"),
+        ESCALATIONS_TEMPORAL_PORT=str(ports["temporal"]),
+        ESCALATIONS_TEMPORAL_UI_PORT=str(ports["ui"]),
+        ESCALATIONS_API_PORT=str(ports["api"]),
+    )
+    log_path = tmp_path / f"{name}.log"
+    log = open(log_path, "w+")  # noqa: SIM115 - read back by the test
+    stack = subprocess.Popen(
+        [Path(sys.executable).parent / "escalations", "up"], cwd=ROOT, env=env, stdout=log, stderr=log
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{ports['api']}/readyz", timeout=2).status_code == 200:
+                return stack, log_path
+        except httpx.HTTPError:
+            pass
+        assert stack.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
+        time.sleep(0.3)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return not Path(f"/proc/{pid}/status").read_text().count("State:\tZ")
+
+
+def test_a_killed_stack_leaves_servers_the_next_start_stops_and_says_so(tmp_path: Path) -> None:
+    import json
+
+    ports = {"temporal": free_port(), "ui": free_port(), "api": free_port()}
+    first, _ = _start_up(tmp_path, "first", ports)
+    recorded = json.loads((tmp_path / ".data" / "stack.pid").read_text())
+    postmaster = int((tmp_path / ".data" / "pg" / "postmaster.pid").read_text().split()[0])
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    assert _alive(recorded["temporal"]) and _alive(postmaster), "SIGKILL leaves the servers running"
+
+    second, log_path = _start_up(tmp_path, "second", ports)
+    try:
+        output = log_path.read_text()
+        assert f"stopped the Temporal dev server (pid {recorded['temporal']})" in output, output[-3000:]
+        assert f"stopped the embedded PostgreSQL (pid {postmaster})" in output
+        assert not _alive(recorded["temporal"]) and not _alive(postmaster)
+        now = json.loads((tmp_path / ".data" / "stack.pid").read_text())
+        new_postmaster = int((tmp_path / ".data" / "pg" / "postmaster.pid").read_text().split()[0])
+    finally:
+        second.send_signal(signal.SIGINT)
+        status = second.wait(timeout=60)
+    assert status == 0, log_path.read_text()[-3000:]
+    assert not _alive(now["temporal"]) and not _alive(new_postmaster), "Ctrl-C leaves nothing running"
+    assert not (tmp_path / ".data" / "stack.pid").exists()

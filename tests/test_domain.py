@@ -33,7 +33,7 @@ from workflows.core.commands import (
 )
 from workflows.core.decide import decide
 from workflows.core.errors import DomainError
-from workflows.core.events import Compensation, Customer, DeadlineBreached, EarlyWarningSignal, Escalated
+from workflows.core.events import Actor, Compensation, Customer, DeadlineBreached, EarlyWarningSignal, Escalated
 from workflows.core.idempotency import repeated_versions
 from workflows.core.state import Status
 from workflows.core.vocabulary import (
@@ -44,6 +44,7 @@ from workflows.core.vocabulary import (
     NoteVisibility,
     PauseReason,
     Priority,
+    Role,
     RootCause,
     Severity,
     SignalKind,
@@ -482,3 +483,38 @@ def test_a_closed_case_takes_its_follow_up_once_it_is_due() -> None:
     case.do(command(CompleteFollowUp, satisfaction=4))
     assert case.s.status == "closed" and case.s.satisfaction == 4
     refused(case, command(CompleteFollowUp, satisfaction=5), "follow_up.already_done")
+
+
+def test_compensation_needs_four_eyes_and_an_approver_whose_limit_covers_it() -> None:
+    from decimal import Decimal
+
+    from workflows.core.commands import Acknowledge, DecideCompensation, ProposeResolution
+    from workflows.core.events import Compensation
+
+    def proposed(amount: int, currency: str = "USD", by=MANAGER) -> Case:  # noqa: ANN001
+        case = Case()
+        case.do(command(Acknowledge))
+        compensation = Compensation(kind="credit", amount=Decimal(amount), currency=currency)
+        case.do(
+            command(
+                ProposeResolution,
+                actor=by,
+                summary="s",
+                root_cause="other",
+                root_cause_text="t",
+                compensation=compensation,
+            )
+        )
+        return case
+
+    own = proposed(5000)
+    assert own.s.proposal is not None and own.s.proposal.awaiting_compensation_approval
+    refused(own, command(DecideCompensation, actor=MANAGER, approved=True), "decide_compensation.four_eyes")
+    own.do(command(DecideCompensation, actor=EXECUTIVE, approved=True))  # another person
+    large = proposed(25_000, by=EXECUTIVE)
+    refused(large, command(DecideCompensation, actor=MANAGER, approved=True), "decide_compensation.over_limit")
+    large.do(command(DecideCompensation, actor=Actor(id="evan", role=Role.EXECUTIVE), approved=True))
+    euros = proposed(950, currency="EUR")  # over the EUR threshold of 900, under the default 1000
+    assert euros.s.proposal is not None and euros.s.proposal.awaiting_compensation_approval
+    dollars = proposed(950)
+    assert dollars.s.proposal is not None and not dollars.s.proposal.awaiting_compensation_approval

@@ -66,7 +66,7 @@ CASE_RULES = (
     "change_priority.case",
     "change_policy.case",
     "propose_resolution.",
-    "decide_compensation.",
+    "decide_compensation.nothing",
     "sign_off.",
     "customer_response.",
     "follow_up.",

@@ -54,8 +54,8 @@ def _guard_propose_resolution(s: EscalationState, now: datetime) -> None:
     ),
 )
 def _propose_resolution(s: EscalationState, c: ProposeResolution, now: datetime) -> list[EventData]:
-    threshold = s.policy.compensation.approval_threshold
-    needs_approval = c.compensation is not None and c.compensation.amount > threshold
+    rules = s.policy.compensation
+    needs_approval = c.compensation is not None and c.compensation.amount > rules.threshold_for(c.compensation.currency)
     return [
         ResolutionProposed(
             summary=c.summary,
@@ -64,6 +64,7 @@ def _propose_resolution(s: EscalationState, c: ProposeResolution, now: datetime)
             compensation=c.compensation,
             needs_compensation_approval=needs_approval,
             needs_sign_off=s.policy.rules(s.priority).sign_off,
+            proposed_by=c.actor.id,
         )
     ]
 
@@ -89,6 +90,20 @@ def _guard_decide_compensation(s: EscalationState, now: datetime) -> None:
 )
 def _decide_compensation(s: EscalationState, c: DecideCompensation, now: datetime) -> list[EventData]:
     assert s.proposal is not None and s.proposal.compensation is not None  # the guard refused otherwise
+    amount = s.proposal.compensation.amount
+    if c.approved:
+        if s.proposal.proposed_by is not None and c.actor.id == s.proposal.proposed_by:
+            raise DomainError(
+                "decide_compensation.four_eyes",
+                f"{c.actor.id} proposed this compensation and may not approve it; another person must",
+            )
+        limit = s.policy.compensation.approval_limits.get(c.actor.role)
+        if limit is not None and amount > limit:
+            raise DomainError(
+                "decide_compensation.over_limit",
+                f"role {c.actor.role.value!r} may approve up to {limit} {s.proposal.compensation.currency}; "
+                f"this is {amount}",
+            )
     return [
         CompensationDecided(approved=c.approved, amount=s.proposal.compensation.amount, by=c.actor.id, reason=c.reason)
     ]

@@ -234,6 +234,8 @@ class ResolutionProposed(Frozen):
     compensation: Compensation | None = None
     needs_compensation_approval: bool
     needs_sign_off: bool
+    # Who proposed it (absent on events stored before it was recorded): the four-eyes rule's other pair.
+    proposed_by: Identifier | None = None
 
 
 class CompensationDecided(Frozen):

@@ -216,6 +216,7 @@ def _apply(s: EscalationState, data: Any, at: datetime) -> EscalationState:  # n
                 compensation=proposed.compensation,
                 awaiting_compensation_approval=proposed.needs_compensation_approval,
                 awaiting_sign_off=proposed.needs_sign_off,
+                proposed_by=proposed.proposed_by,
             )
             return s.model_copy(update={"status": Status.RESOLUTION_PROPOSED, "proposal": proposal})
         case CompensationDecided(approved=approved):

@@ -13,7 +13,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_serializer, model_validator
 
 from workflows.core.calendar import BusinessCalendar
 from workflows.core.canonical import canonical_json, sha256_hex
@@ -70,7 +70,24 @@ class EscalationRules(_Frozen):
 
 
 class CompensationRules(_Frozen):
+    """Compensation above the threshold (per currency, else ``approval_threshold``) needs approval by a role
+    whose limit covers it (a role without a limit may approve any amount), and never by its proposer."""
+
     approval_threshold: Annotated[Decimal, Field(ge=0)]
+    thresholds: dict[Annotated[str, Field(pattern=r"^[A-Z]{3}$")], Annotated[Decimal, Field(ge=0)]] = {}
+    approval_limits: dict[Role, Annotated[Decimal, Field(ge=0)]] = {}
+
+    @model_serializer(mode="wrap")
+    def _without_unset_rules(self, handler: Any) -> Any:
+        # A policy that sets neither keeps the content (and so the hash) it had before they existed.
+        content = handler(self)
+        for name in ("thresholds", "approval_limits"):
+            if isinstance(content, dict) and not content.get(name):
+                content.pop(name, None)
+        return content
+
+    def threshold_for(self, currency: str) -> Decimal:
+        return self.thresholds.get(currency, self.approval_threshold)
 
 
 class SystemicRules(_Frozen):

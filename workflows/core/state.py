@@ -110,6 +110,7 @@ class Proposal(_Frozen):
     compensation: Compensation | None
     awaiting_compensation_approval: bool
     awaiting_sign_off: bool
+    proposed_by: str | None = None
 
 
 class EscalationState(_Frozen):
