@@ -19,6 +19,7 @@ from workflows.core.events import (
     Escalated,
     EscalationDeclined,
     EscalationRequested,
+    FactsCorrected,
     FollowUpCompleted,
     FollowUpDue,
     NoteAdded,
@@ -125,6 +126,17 @@ def describe(event: RecordedEvent) -> tuple[str, str]:
         case Withdrawn() as d:
             override = f" (after resolution, overriding: {d.override_reason})" if d.override_reason else ""
             return "withdrew the case", d.reason.value.replace("_", " ") + (f": {d.note}" if d.note else "") + override
+        case FactsCorrected() as d:
+            changed = [
+                f"{name} {old} -> {new}"
+                for name, old, new in (
+                    ("category", d.from_category, d.category),
+                    ("severity", d.from_severity, d.severity),
+                    ("title", repr(d.from_title), repr(d.title) if d.title else None),
+                )
+                if new is not None
+            ] + (["description"] if d.description else [])
+            return "corrected the case's facts", f"{', '.join(changed)}: {d.reason}"
         case SignalAttached() as d:
             return "attached an early-warning signal", f"{d.signal.kind.value} = {d.signal.value}"
     return event.type, ""

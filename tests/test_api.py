@@ -159,6 +159,7 @@ SAMPLE_BODIES = {
     # A hash that matches no content: refused by its rule (409/422) once the role is allowed.
     "change-policy": {"mode": "keep", "policy_hash": "0" * 64, "policy": {}, "reason": "r"},
     "signals": {"signal": {"kind": "usage_drop", "value": 0.5}},
+    "correct-facts": {"reason": "r", "title": "Checkout down (corrected)"},
 }
 
 

@@ -518,3 +518,20 @@ def test_compensation_needs_four_eyes_and_an_approver_whose_limit_covers_it() ->
     assert euros.s.proposal is not None and euros.s.proposal.awaiting_compensation_approval
     dollars = proposed(950)
     assert dollars.s.proposal is not None and not dollars.s.proposal.awaiting_compensation_approval
+
+
+def test_a_corrected_severity_recomputes_the_priority_with_the_reason_and_facts_are_recorded() -> None:
+    from workflows.core.commands import CorrectFacts
+
+    case = Case(severity=Severity.SEV3)  # strategic x sev3 -> P2
+    assert case.s.priority == Priority.P2
+    case.do(command(CorrectFacts, reason="the outage is total", severity=Severity.SEV1, title="Checkout fully down"))
+    assert case.types()[-2:] == ["facts_corrected", "priority_changed"]
+    assert case.s.severity == Severity.SEV1 and case.s.priority == Priority.P1 and case.s.title == "Checkout fully down"
+    assert "severity corrected sev3 -> sev1" in case.events[-1].data.reason
+    refused(case, command(CorrectFacts, reason="again", severity=Severity.SEV1), "correct_facts.nothing_changed")
+    refused(case, command(CorrectFacts, actor=AUDITOR, reason="r", title="x"), "permission.correct_facts")
+
+    overridden = Case(severity=Severity.SEV3, priority_override=Priority.P1, override_reason="board member")
+    overridden.do(command(CorrectFacts, reason="minor after all", severity=Severity.SEV4))
+    assert overridden.s.priority == Priority.P1 and overridden.types()[-1] == "facts_corrected"

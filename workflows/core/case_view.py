@@ -59,6 +59,8 @@ class CaseView(BaseModel):
     lifecycle_stage: LifecycleStage
     severity: Severity
     priority: Priority
+    # The opening set the priority by hand (with its reason): a severity correction keeps it.
+    priority_overridden: bool = False
     title: str
     source: SourceKind
     requested_by: str

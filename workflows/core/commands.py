@@ -25,6 +25,7 @@ from workflows.core.commands_handling import (
     AssignOwner,
     AttachSignal,
     ChangePriority,
+    CorrectFacts,
     Pause,
     Resume,
 )
@@ -71,6 +72,7 @@ __all__ = [
     "Command",
     "CommandSpec",
     "CompleteFollowUp",
+    "CorrectFacts",
     "DeEscalate",
     "DeadlineReached",
     "DecideCompensation",

@@ -11,6 +11,7 @@ from workflows.core.events import (
     Acknowledged,
     EarlyWarningSignal,
     EventData,
+    FactsCorrected,
     Identifier,
     LongText,
     NoteAdded,
@@ -23,7 +24,7 @@ from workflows.core.events import (
 )
 from workflows.core.permissions import SENIOR, STAFF, STAFF_AND_SERVICE
 from workflows.core.state import EscalationState, Status
-from workflows.core.vocabulary import NoteVisibility, PauseReason, Priority
+from workflows.core.vocabulary import Category, NoteVisibility, PauseReason, Priority, Severity
 
 
 class AssignOwner(Command):
@@ -185,3 +186,55 @@ def _change_priority(s: EscalationState, c: ChangePriority, now: datetime) -> li
     if c.to_priority == s.priority:
         raise DomainError("change_priority.unchanged", f"case {s.case_id} is already {s.priority.value}")
     return [PriorityChanged(from_priority=s.priority, to_priority=c.to_priority, reason=c.reason)]
+
+
+class CorrectFacts(Command):
+    """Correct what the case was opened with. A new severity recomputes the priority from the policy's
+    matrix (recorded as a priority change with the reason), unless the priority was overridden."""
+
+    command: Literal["correct_facts"] = "correct_facts"
+    reason: ShortText
+    category: Category | None = None
+    severity: Severity | None = None
+    title: ShortText | None = None
+    description: LongText | None = None
+
+
+def _guard_correct_facts(s: EscalationState, now: datetime) -> None:
+    require_active(s, "correct_facts.case_not_active")
+
+
+@register(
+    CorrectFacts,
+    roles=STAFF,
+    route="correct-facts",
+    guard=_guard_correct_facts,
+    recorded_by=FactsCorrected,
+    replay=lambda d, f: CorrectFacts(
+        **f, reason=d.reason, category=d.category, severity=d.severity, title=d.title, description=d.description
+    ),
+)
+def _correct_facts(s: EscalationState, c: CorrectFacts, now: datetime) -> list[EventData]:
+    category = c.category if c.category not in (None, s.category) else None
+    severity = c.severity if c.severity not in (None, s.severity) else None
+    title = c.title if c.title not in (None, s.title) else None
+    if category is None and severity is None and title is None and c.description is None:
+        raise DomainError("correct_facts.nothing_changed", "give at least one fact that differs from the case's")
+    events: list[EventData] = [
+        FactsCorrected(
+            reason=c.reason,
+            category=category,
+            from_category=s.category if category else None,
+            severity=severity,
+            from_severity=s.severity if severity else None,
+            title=title,
+            from_title=s.title if title else None,
+            description=c.description,
+        )
+    ]
+    if severity is not None and not s.priority_overridden:
+        priority = s.policy.priority_for(severity, s.customer.tier)
+        if priority != s.priority:
+            reason = f"severity corrected {s.severity.value} -> {severity.value}: {c.reason}"
+            events.append(PriorityChanged(from_priority=s.priority, to_priority=priority, reason=reason[:300]))
+    return events

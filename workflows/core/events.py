@@ -293,6 +293,20 @@ class Withdrawn(Frozen):
     override_reason: ShortText | None = None
 
 
+class FactsCorrected(Frozen):
+    """Facts of the case corrected after opening; each ``from_*`` is what it replaced (None: unchanged)."""
+
+    type: Literal["escalation.facts_corrected"] = "escalation.facts_corrected"
+    reason: ShortText
+    category: Category | None = None
+    from_category: Category | None = None
+    severity: Severity | None = None
+    from_severity: Severity | None = None
+    title: ShortText | None = None
+    from_title: str | None = None
+    description: LongText | None = None
+
+
 class SignalAttached(Frozen):
     type: Literal["escalation.signal_attached"] = "escalation.signal_attached"
     signal: EarlyWarningSignal
@@ -323,7 +337,8 @@ EventData = Annotated[
     | Closed
     | Reopened
     | Withdrawn
-    | SignalAttached,
+    | SignalAttached
+    | FactsCorrected,
     Field(discriminator="type"),
 ]
 

@@ -27,6 +27,7 @@ from workflows.core.events import (
     EscalationDeclined,
     EscalationRequested,
     EventData,
+    FactsCorrected,
     FollowUpCompleted,
     FollowUpDue,
     NewEvent,
@@ -126,6 +127,7 @@ def _opened(event: NewEvent, data: Opened) -> EscalationState:
         lifecycle_stage=data.lifecycle_stage,
         severity=data.severity,
         priority=data.priority,
+        priority_overridden=data.priority_override_reason is not None,
         title=data.title,
         source=data.source,
         requested_by=data.requested_by,
@@ -287,6 +289,9 @@ def _apply(s: EscalationState, data: Any, at: datetime) -> EscalationState:  # n
                     "pending_request": None,
                 }
             )
+        case FactsCorrected() as corrected:
+            changes = {"category": corrected.category, "severity": corrected.severity, "title": corrected.title}
+            return s.model_copy(update={k: v for k, v in changes.items() if v is not None})
         case SignalAttached():
             return s.model_copy(update={"signals": s.signals + 1})
     raise TypeError(f"evolve has no arm for {type(data).__name__}")

@@ -125,6 +125,8 @@ class EscalationState(_Frozen):
     lifecycle_stage: LifecycleStage
     severity: Severity
     priority: Priority
+    # The opening set the priority by hand (with its reason): a severity correction keeps it.
+    priority_overridden: bool = False
     title: str
     source: SourceKind
     requested_by: str
