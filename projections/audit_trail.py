@@ -26,6 +26,7 @@ from workflows.core.events import (
     Opened,
     OwnerAssigned,
     Paused,
+    PauseExpiring,
     PolicyChanged,
     PriorityChanged,
     RecordedEvent,
@@ -87,7 +88,8 @@ def describe(event: RecordedEvent) -> tuple[str, str]:
         case Paused() as d:
             return "paused the clock", d.reason.value.replace("_", " ") + (f": {d.note}" if d.note else "")
         case Resumed() as d:
-            return "resumed the clock", f"after {d.paused_seconds:.0f} s paused"
+            automatic = " (the pause reached its maximum)" if d.automatic else ""
+            return "resumed the clock", f"after {d.paused_seconds:.0f} s paused{automatic}"
         case DeadlineWarning() as d:
             return f"warned: {d.kind.value} deadline near", f"due {_t(d.due_at)} at level {d.level}"
         case DeadlineBreached() as d:
@@ -137,6 +139,8 @@ def describe(event: RecordedEvent) -> tuple[str, str]:
                 if new is not None
             ] + (["description"] if d.description else [])
             return "corrected the case's facts", f"{', '.join(changed)}: {d.reason}"
+        case PauseExpiring() as d:
+            return "warned: the pause ends soon", f"{d.reason.value.replace('_', ' ')}: resumes at {_t(d.ends_at)}"
         case SignalAttached() as d:
             return "attached an early-warning signal", f"{d.signal.kind.value} = {d.signal.value}"
     return event.type, ""

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from samples.cases import AUDITOR, EXECUTIVE, MANAGER, SERVICE, T0, Case, command
+from samples.cases import AUDITOR, DEFAULT_POLICY, EXECUTIVE, MANAGER, SERVICE, T0, Case, command
 from workflows.core.commands import (
     Acknowledge,
     AddNote,
@@ -535,3 +535,31 @@ def test_a_corrected_severity_recomputes_the_priority_with_the_reason_and_facts_
     overridden = Case(severity=Severity.SEV3, priority_override=Priority.P1, override_reason="board member")
     overridden.do(command(CorrectFacts, reason="minor after all", severity=Severity.SEV4))
     assert overridden.s.priority == Priority.P1 and overridden.types()[-1] == "facts_corrected"
+
+
+def test_a_pause_reminds_before_its_maximum_then_resumes_itself_exactly_at_it() -> None:
+    from workflows.core.commands import Acknowledge, Pause
+    from workflows.core.policy import Policy
+
+    content = DEFAULT_POLICY.content()
+    content["pauses"] = {"max": {"waiting_on_customer": "2d"}, "remind_before": "4h", "before_acknowledge": False}
+    policy = Policy.model_validate(content)
+    assert policy.content_hash() != DEFAULT_POLICY.content_hash()
+
+    early = Case(policy)
+    refused(early, command(Pause, reason="waiting_on_customer"), "pause.not_acknowledged")
+    case = Case(policy, severity=Severity.SEV4)
+    case.do(command(Acknowledge), after=timedelta(minutes=1))
+    before = case.s.clocks[DeadlineKind.RESOLVE].due_at
+    case.do(command(Pause, reason="waiting_on_customer"), after=timedelta(minutes=1))
+    since = case.now
+    case.advance(timedelta(days=3))
+    kinds = case.types()
+    assert "pause_expiring" in kinds and kinds.index("pause_expiring") < kinds.index("resumed")
+    reminder = next(e for e in case.events if e.data.type == "escalation.pause_expiring")
+    assert reminder.occurred_at == since + timedelta(hours=44)
+    resumed = next(e for e in case.events if e.data.type == "escalation.resumed")
+    assert resumed.data.automatic and resumed.data.paused_seconds == 2 * 86400
+    assert case.s.paused is None
+    assert case.s.clocks[DeadlineKind.RESOLVE].due_at == before + timedelta(days=2)
+    assert DEFAULT_POLICY.content().get("pauses") is None  # a policy without pause rules keeps its content

@@ -119,6 +119,8 @@ class Pause(Command):
 
 def _guard_pause(s: EscalationState, now: datetime) -> None:
     require_active(s, "pause.case_not_active")
+    if s.status == Status.OPEN and not s.policy.pauses.before_acknowledge:
+        raise DomainError("pause.not_acknowledged", "the policy allows a pause only after the case is acknowledged")
     if s.paused is not None:
         raise DomainError("pause.already_paused", f"case {s.case_id} is already paused ({s.paused.reason.value})")
 

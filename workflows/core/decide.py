@@ -29,6 +29,8 @@ from workflows.core.events import (
     EventData,
     FollowUpDue,
     NewEvent,
+    PauseExpiring,
+    Resumed,
 )
 from workflows.core.evolve import fold_provisionally
 from workflows.core.policy import Policy
@@ -116,9 +118,13 @@ def next_deadline(s: EscalationState) -> tuple[datetime, DeadlineKind] | None:
     return min(running) if running else None
 
 
-def _pending(s: EscalationState) -> list[tuple[datetime, int, DeadlineKind]]:
-    """(instant, 0 for a warning / 1 for a breach, kind) for every running clock."""
-    items = []
+PAUSE = "pause"  # the pending item of a pause's end (1) or its reminder (0), beside the clocks' kinds
+
+
+def _pending(s: EscalationState) -> list[tuple[datetime, int, str]]:
+    """(instant, 0 for a warning / 1 for a breach, kind) for every running clock, and the pause's
+    reminder and end when the policy limits the pause's reason."""
+    items: list[tuple[datetime, int, str]] = []
     for kind, clock in s.clocks.items():
         if s.clock_suspended(kind):
             continue
@@ -126,7 +132,21 @@ def _pending(s: EscalationState) -> list[tuple[datetime, int, DeadlineKind]]:
         if warning is not None:
             items.append((warning, 0, kind))
         items.append((clock.due_at, 1, kind))
+    ends = pause_ends_at(s)
+    if ends is not None and s.paused is not None:
+        remind = ends - s.policy.pauses.remind_before
+        if not s.paused.reminded and remind > s.paused.since:
+            items.append((remind, 0, PAUSE))
+        items.append((ends, 1, PAUSE))
     return items
+
+
+def pause_ends_at(s: EscalationState) -> datetime | None:
+    """When the case's pause reaches the policy's maximum for its reason (None: no pause, or no limit)."""
+    if s.paused is None:
+        return None
+    limit = s.policy.pauses.max.get(s.paused.reason)
+    return s.paused.since + limit if limit is not None else None
 
 
 def _enforce_deadlines(state: EscalationState, now: datetime) -> list[EventData]:
@@ -136,11 +156,27 @@ def _enforce_deadlines(state: EscalationState, now: datetime) -> list[EventData]
         due = sorted(item for item in _pending(s) if item[0] <= now)
         if not due:
             return produced
-        _, is_breach, kind = due[0]
-        step = _breach(s, kind, now) if is_breach else [_warning(s, kind, now)]
+        _, is_breach, tag = due[0]
+        if tag == PAUSE:
+            step = _pause_end(s, now) if is_breach else [_pause_reminder(s, now)]
+        else:
+            kind = DeadlineKind(tag)
+            step = _breach(s, kind, now) if is_breach else [_warning(s, kind, now)]
         produced.extend(step)
         s = fold_provisionally(s, step, now)
     raise RuntimeError(f"case {state.case_id}: more than {MAX_ENFORCEMENTS_PER_TICK} deadlines due at once")
+
+
+def _pause_reminder(s: EscalationState, now: datetime) -> EventData:
+    ends = pause_ends_at(s)
+    assert s.paused is not None and ends is not None
+    return PauseExpiring(reason=s.paused.reason, ends_at=ends, detected_at=now)
+
+
+def _pause_end(s: EscalationState, now: datetime) -> list[EventData]:
+    ends = pause_ends_at(s)
+    assert s.paused is not None and ends is not None
+    return [Resumed(paused_seconds=(ends - s.paused.since).total_seconds(), automatic=True)]
 
 
 def _warning(s: EscalationState, kind: DeadlineKind, now: datetime) -> EventData:

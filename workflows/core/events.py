@@ -205,6 +205,17 @@ class Paused(Frozen):
 class Resumed(Frozen):
     type: Literal["escalation.resumed"] = "escalation.resumed"
     paused_seconds: float
+    # True when the pause reached the policy's maximum for its reason and the system resumed it.
+    automatic: bool = False
+
+
+class PauseExpiring(Frozen):
+    """A reminder: the case's pause reaches the policy's maximum at ``ends_at`` and resumes then."""
+
+    type: Literal["escalation.pause_expiring"] = "escalation.pause_expiring"
+    reason: PauseReason
+    ends_at: AwareDatetime
+    detected_at: AwareDatetime
 
 
 class DeadlineWarning(Frozen):
@@ -338,7 +349,8 @@ EventData = Annotated[
     | Reopened
     | Withdrawn
     | SignalAttached
-    | FactsCorrected,
+    | FactsCorrected
+    | PauseExpiring,
     Field(discriminator="type"),
 ]
 

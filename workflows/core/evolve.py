@@ -35,6 +35,7 @@ from workflows.core.events import (
     Opened,
     OwnerAssigned,
     Paused,
+    PauseExpiring,
     PolicyChanged,
     PriorityChanged,
     Reopened,
@@ -194,6 +195,9 @@ def _apply(s: EscalationState, data: Any, at: datetime) -> EscalationState:  # n
             return s.model_copy(update={"level": to})
         case Paused(reason=reason):
             return s.model_copy(update={"paused": PauseInfo(reason=reason, since=at)})
+        case Resumed(automatic=True, paused_seconds=seconds) if s.paused is not None:
+            # Resumed by the system at the pause's maximum: the pause ended then, however late it is recorded.
+            return _resumed(s, s.paused.since + timedelta(seconds=seconds))
         case Resumed():
             return _resumed(s, at)
         case DeadlineWarning(kind=kind):
@@ -292,6 +296,9 @@ def _apply(s: EscalationState, data: Any, at: datetime) -> EscalationState:  # n
         case FactsCorrected() as corrected:
             changes = {"category": corrected.category, "severity": corrected.severity, "title": corrected.title}
             return s.model_copy(update={k: v for k, v in changes.items() if v is not None})
+        case PauseExpiring():
+            assert s.paused is not None
+            return s.model_copy(update={"paused": s.paused.model_copy(update={"reminded": True})})
         case SignalAttached():
             return s.model_copy(update={"signals": s.signals + 1})
     raise TypeError(f"evolve has no arm for {type(data).__name__}")

@@ -17,7 +17,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_serial
 
 from workflows.core.calendar import BusinessCalendar
 from workflows.core.canonical import canonical_json, sha256_hex
-from workflows.core.vocabulary import Category, CustomerTier, Priority, Role, Severity, SignalKind
+from workflows.core.vocabulary import Category, CustomerTier, PauseReason, Priority, Role, Severity, SignalKind
 
 MAX_RESOLUTION = timedelta(days=30)
 _DURATION = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\s*$")
@@ -90,6 +90,15 @@ class CompensationRules(_Frozen):
         return self.thresholds.get(currency, self.approval_threshold)
 
 
+class PauseRules(_Frozen):
+    """How long a case may wait, per reason: a reminder ``remind_before`` the end, then an automatic,
+    recorded resume. ``before_acknowledge``: whether an unacknowledged case may be paused at all."""
+
+    max: dict[PauseReason, Duration] = {}
+    remind_before: Duration = timedelta(hours=4)
+    before_acknowledge: bool = True
+
+
 class SystemicRules(_Frozen):
     min_cases: Annotated[int, Field(ge=1)] = 3
     min_customers: Annotated[int, Field(ge=1)] = 2
@@ -136,10 +145,19 @@ class Policy(_Frozen):
     compensation: CompensationRules
     systemic: SystemicRules = SystemicRules()
     early_warning: EarlyWarningRules = EarlyWarningRules()
+    pauses: PauseRules = PauseRules()
     # Resolved working calendars by name (workflows/calendar_source.py), and the one a
     # case gets when its customer names none.
     calendars: dict[str, BusinessCalendar] = {}
     default_calendar: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_unset_pauses(self, handler: Any) -> Any:
+        # A policy that sets no pause rules keeps the content (and so the hash) it had before they existed.
+        content = handler(self)
+        if isinstance(content, dict) and self.pauses == PauseRules():
+            content.pop("pauses", None)
+        return content
 
     @model_validator(mode="after")
     def _calendars_resolve(self) -> Policy:

@@ -94,6 +94,7 @@ class Clock(_Frozen):
 class PauseInfo(_Frozen):
     reason: PauseReason
     since: datetime
+    reminded: bool = False  # the reminder before the pause's maximum is recorded
 
 
 class PendingRequest(_Frozen):
