@@ -24,11 +24,12 @@ browser:
 up: install
 	$(BIN)/escalations up
 
+# Two workers, one per core; a file's tests stay on one worker (module fixtures, ordering within a file).
 test: install browser
-	$(BIN)/python -m tests
+	$(BIN)/python -m tests -n 2 --dist loadfile
 
 test-fast: install browser
-	$(BIN)/python -m tests -m "not slow"
+	$(BIN)/python -m tests -n 2 --dist loadfile -m "not slow"
 
 bench: install
 	$(BIN)/python -m bench

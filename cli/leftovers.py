@@ -73,6 +73,16 @@ def stop_leftovers(data_dir: Path) -> list[str]:
     if postmaster is not None and alive(postmaster):
         _stop(postmaster, signal.SIGINT)  # PostgreSQL's fast shutdown
         done.append(f"stopped the embedded PostgreSQL (pid {postmaster}) a killed escalations up left running")
+    # The embedded server's own list of the processes using it: a killed stack's pid stays in it, and the
+    # server then never stops at the next stack's end (it waits for that process to let go).
+    handles = data_dir / "pg" / ".handle_pids.json"
+    if handles.exists():
+        try:
+            users = [int(pid) for pid in json.loads(handles.read_text())]
+        except (OSError, ValueError, TypeError):
+            users = []
+        if not any(alive(pid) for pid in users):
+            handles.unlink(missing_ok=True)
     pid_file.unlink(missing_ok=True)
     return done
 

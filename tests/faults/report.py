@@ -10,6 +10,7 @@ the rows to ``docs/reliability.json`` and writes the table into README.md betwee
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -42,10 +43,13 @@ def load() -> dict[str, dict]:
 
 
 def save(run: FaultRun) -> None:
-    rows = load()
-    rows[run.test] = asdict(run)
+    """Record ``run``'s row; the file is locked meanwhile, since the suite's workers run tests side by side."""
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(dict(sorted(rows.items())), indent=2) + "\n")
+    with open(RESULTS.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        rows = load()
+        rows[run.test] = asdict(run)
+        RESULTS.write_text(json.dumps(dict(sorted(rows.items())), indent=2) + "\n")
 
 
 # The invariants every fault test checks (tests/faults/invariants.py); the table names them once.
