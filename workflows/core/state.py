@@ -114,11 +114,12 @@ class Proposal(_Frozen):
     proposed_by: str | None = None
 
 
-class EscalationState(_Frozen):
+class CaseFacts(_Frozen):
+    """Everything about a case but its pinned policy: what the state and the readers' view share."""
+
     case_id: str
     stream_id: str
     version: int
-    policy: Policy
     policy_hash: str
     policy_label: str
     customer: Customer
@@ -170,6 +171,12 @@ class EscalationState(_Frozen):
     command_keys: dict[str, list[int]] = {}
     # What each of those commands asked (``Command.digest``), where its events recorded it.
     command_digests: dict[str, str] = {}
+
+
+class EscalationState(CaseFacts):
+    """All the state of one case: its facts and the pinned policy ``decide`` applies to them."""
+
+    policy: Policy
 
     @model_validator(mode="after")
     def _calendars_attached(self) -> EscalationState:
