@@ -298,21 +298,25 @@ async def _audit(args: argparse.Namespace) -> int:
 
 
 async def _verify(args: argparse.Namespace) -> int:
-    from events.store import EventStore
+    from events.store import ChainBreak, EventStore
+    from projections import queries
     from projections.audit import check_digest, verify_all
     from workflows.core.events import case_id_of, stream_id_for
 
     pool = await _pool()
     try:
         if args.case_id:
-            store = EventStore(pool)
-            stream = stream_id_for(args.case_id)
-            events = await store.stream_length(stream)
-            if not events:
+            try:
+                verdict = await queries.verify_case(EventStore(pool), args.case_id)
+            except queries.CaseNotFound:
                 return _fail(EXIT_UNAVAILABLE, f"no case {args.case_id!r} in the event store")
-            broken = await store.verify_stream(stream)
-            breaks = [broken] if broken else []
-            streams = 1
+            streams, events = 1, verdict["events"]
+            broken = verdict["broken"]
+            breaks = (
+                []
+                if broken is None
+                else [ChainBreak(stream_id_for(args.case_id), broken["version"], 0, broken["reason"])]
+            )
         else:
             streams, events, breaks = await verify_all(pool)
         problems = [f"case {case_id_of(b.stream_id)} version {b.version}: {b.reason}" for b in breaks]
