@@ -33,6 +33,7 @@ from workflows.core.idempotency import repeated_versions
 from workflows.core.policy import Policy
 from workflows.core.state import PAUSABLE, EscalationState, Status
 from workflows.core.vocabulary import (
+    Category,
     CompensationKind,
     CustomerTier,
     DeadlineKind,
@@ -73,6 +74,7 @@ CASE_RULES = (
     "close.",
     "reopen.",
     "withdraw.case",
+    "correct_facts.case",
 )  # rules about the case, not the command's fields
 
 
@@ -138,6 +140,13 @@ def command_strategy(name: str, draw: Any) -> c.Command:
             fields = {
                 "reason": draw(st.sampled_from(list(WithdrawReason))),
                 "override_reason": draw(st.none() | SHORT),
+            }
+        case "correct_facts":
+            fields = {
+                "reason": draw(SHORT),
+                "category": draw(st.none() | st.sampled_from(list(Category))),
+                "severity": draw(st.none() | st.sampled_from(list(Severity))),
+                "title": draw(st.none() | SHORT),
             }
         case "change_policy":
             target = draw(st.sampled_from(POLICIES))

@@ -94,7 +94,7 @@ async def test_every_route_refuses_a_missing_unknown_or_revoked_token(stack: Api
     attempts = {
         "auth.missing_token": {},
         "auth.bad_token": {"Authorization": "Bearer " + "x" * 43},
-        "auth.bad_token (revoked)": {"Authorization": f"Bearer {revoked}"},
+        "auth.revoked_token": {"Authorization": f"Bearer {revoked}"},
     }
     async with httpx.AsyncClient(timeout=30) as http:
         for method, path in routes:
