@@ -13,6 +13,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import uvicorn
+from fastapi import FastAPI
 from temporalio.client import Client
 
 from api.app import create_app
@@ -26,6 +27,14 @@ from workflows.core.vocabulary import Role
 from workflows.policy_files import load_policy
 
 API_POLICY = Path(__file__).resolve().parent / "policies" / "api.toml"
+IN_PROCESS_URL = "http://api.in-process"
+
+
+def asgi_client(stack: ApiStack) -> httpx.AsyncClient:
+    """An HTTP client for ``stack``: through ASGI when the API runs in process, over the network otherwise."""
+    if stack.app is not None:
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=stack.app), base_url=stack.base_url, timeout=30)
+    return httpx.AsyncClient(timeout=30)
 
 
 def free_port() -> int:
@@ -41,6 +50,7 @@ class ApiStack:
     pool: asyncpg.Pool
     client: Client
     task_queue: str
+    app: FastAPI | None = None  # set when the API runs in process (no server; reach it with ``asgi_client``)
 
     def headers(self, role: Role, key: str | None = None) -> dict[str, str]:
         headers = {"Authorization": f"Bearer {self.tokens[role]}"}
@@ -66,9 +76,12 @@ async def serving(services: Services, port: int) -> AsyncIterator[str]:
 
 @contextlib.asynccontextmanager
 async def api_stack(
-    client: Client, pool: asyncpg.Pool, database_url: str, policy_path: Path = API_POLICY
+    client: Client, pool: asyncpg.Pool, database_url: str, policy_path: Path = API_POLICY, *, served: bool = True
 ) -> AsyncIterator[ApiStack]:
-    """Worker (API test policy unless told), projector and API, all on this test's own task queue."""
+    """Worker (API test policy unless told), projector and API, all on this test's own task queue.
+
+    ``served``: the API behind a real HTTP server (where HTTP itself is the subject: browsers, curl,
+    other processes, connection-level faults); otherwise in process, reached through ASGI."""
     policy = load_policy(policy_path)
     # The API has a pool of its own, as in production (another process): a burst of requests
     # must not starve the worker's appends.
@@ -80,6 +93,11 @@ async def api_stack(
     try:
         async with running_worker(client, pool, policy) as cases:
             services = Services(pool=api_pool, client=client, policy=policy, task_queue=cases.task_queue)
+            if not served:
+                app = create_app(services)
+                app.state.services = services  # ASGITransport runs no lifespan
+                yield ApiStack(IN_PROCESS_URL, tokens, pool, client, cases.task_queue, app)
+                return
             async with serving(services, free_port()) as base_url:
                 yield ApiStack(base_url, tokens, pool, client, cases.task_queue)
     finally:

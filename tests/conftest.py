@@ -21,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from cli.embedded_postgres import start_embedded_postgres, stop_embedded_postgres
 from events.database import create_database, create_pool, drop_database
 from events.store import EventStore
-from tests.api_support import ApiStack, api_stack
+from tests.api_support import ApiStack, api_stack, asgi_client
 from tests.projection_support import fresh_pool
 
 pytest_plugins = ["tests.temporal_fixtures"]
@@ -73,12 +73,20 @@ def own_pool(own_db: tuple[asyncpg.Pool, str]) -> asyncpg.Pool:
 
 @pytest.fixture
 async def stack(dev_env: WorkflowEnvironment, pool: asyncpg.Pool, database_url: str) -> AsyncIterator[ApiStack]:
-    """Worker, projector and API on this test's own task queue, over the session's database."""
+    """Worker, projector and the API in process (reach it with ``http``), over the session's database."""
+    async with api_stack(dev_env.client, pool, database_url, served=False) as s:
+        yield s
+
+
+@pytest.fixture
+async def served_stack(dev_env: WorkflowEnvironment, pool: asyncpg.Pool, database_url: str) -> AsyncIterator[ApiStack]:
+    """The same with the API behind a real HTTP server: for tests whose subject is HTTP itself."""
     async with api_stack(dev_env.client, pool, database_url) as s:
         yield s
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=30) as client:
+async def http(stack: ApiStack) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of ``stack``'s API, in process."""
+    async with asgi_client(stack) as client:
         yield client

@@ -34,9 +34,11 @@ class LoseFirstReply(httpx.AsyncBaseTransport):
         return response
 
 
-async def test_a_lost_reply_is_retried_with_the_same_key_and_acts_once(stack: ApiStack) -> None:
+async def test_a_lost_reply_is_retried_with_the_same_key_and_acts_once(served_stack: ApiStack) -> None:
     transport = LoseFirstReply()
-    async with EscalationsClient(stack.base_url, stack.tokens[Role.AGENT], transport=transport, backoff=0.01) as api:
+    async with EscalationsClient(
+        served_stack.base_url, served_stack.tokens[Role.AGENT], transport=transport, backoff=0.01
+    ) as api:
         opened = await api.open(open_body(severity="sev4"))
         case_id = opened.state.case_id
         assert transport.keys[0] == transport.keys[1]  # the retry reused the key
@@ -48,13 +50,13 @@ async def test_a_lost_reply_is_retried_with_the_same_key_and_acts_once(stack: Ap
         assert refused.value.status == 409 and refused.value.rule == "close.not_resolved"
         listed = [item async for item in api.cases(page_size=1, customer_id="acme")]
         assert len({item["case_id"] for item in listed}) == len(listed)
-    events = await EventStore(stack.pool).read_stream(stream_id_for(case_id))
+    events = await EventStore(served_stack.pool).read_stream(stream_id_for(case_id))
     assert [e.type for e in events] == ["escalation.opened", "escalation.acknowledged"]
 
 
-async def test_listing_follows_the_cursor_through_every_page_in_deadline_order(stack: ApiStack) -> None:
-    customer = f"pager-{stack.task_queue}"
-    async with EscalationsClient(stack.base_url, stack.tokens[Role.SERVICE]) as api:
+async def test_listing_follows_the_cursor_through_every_page_in_deadline_order(served_stack: ApiStack) -> None:
+    customer = f"pager-{served_stack.task_queue}"
+    async with EscalationsClient(served_stack.base_url, served_stack.tokens[Role.SERVICE]) as api:
         for severity in ("sev1", "sev4", "sev2", "sev3", "sev1"):
             body = open_body(severity=severity)
             body["customer"] = {**body["customer"], "id": customer}

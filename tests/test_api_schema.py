@@ -44,6 +44,6 @@ def fuzz_every_operation(base_url: str, headers: dict[str, str]) -> list[str]:
     return failures
 
 
-async def test_no_generated_request_gets_a_5xx_or_breaks_the_schema(stack: ApiStack) -> None:
-    failures = await asyncio.to_thread(fuzz_every_operation, stack.base_url, stack.headers(Role.ADMIN))
+async def test_no_generated_request_gets_a_5xx_or_breaks_the_schema(served_stack: ApiStack) -> None:
+    failures = await asyncio.to_thread(fuzz_every_operation, served_stack.base_url, served_stack.headers(Role.ADMIN))
     assert failures == [], "\n\n".join(failures)

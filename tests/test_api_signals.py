@@ -20,11 +20,13 @@ pytestmark = pytest.mark.timeout(180)
 N_SIGNALS = int(os.environ.get("N_SIGNALS", 1000))
 
 
-async def test_a_burst_of_a_thousand_signals_opens_exactly_one_proactive_case(stack: ApiStack) -> None:
+async def test_a_burst_of_a_thousand_signals_opens_exactly_one_proactive_case(served_stack: ApiStack) -> None:
     customer = f"acct-{uuid.uuid4().hex[:8]}"
-    url = f"{stack.base_url}/v1/accounts/{customer}/signals"
+    url = f"{served_stack.base_url}/v1/accounts/{customer}/signals"
     async with httpx.AsyncClient(timeout=60) as http:
-        below = await http.post(url, json={"kind": "usage_drop", "value": 0.05}, headers=stack.headers(Role.SERVICE))
+        below = await http.post(
+            url, json={"kind": "usage_drop", "value": 0.05}, headers=served_stack.headers(Role.SERVICE)
+        )
     assert below.status_code == 200 and below.json()["outcome"] == "below_threshold"
 
     # 50 senders, each with a connection of its own, sending back to back: 50 requests in flight
@@ -35,7 +37,7 @@ async def test_a_burst_of_a_thousand_signals_opens_exactly_one_proactive_case(st
                 await own.post(
                     url,
                     json={"kind": "usage_drop", "value": 0.5, "detail": f"signal {i}", "customer_name": "Acme"},
-                    headers=stack.headers(Role.SERVICE),
+                    headers=served_stack.headers(Role.SERVICE),
                 )
                 for i in range(first, N_SIGNALS, 50)
             ]
@@ -47,11 +49,11 @@ async def test_a_burst_of_a_thousand_signals_opens_exactly_one_proactive_case(st
     outcomes = Counter(r.json()["outcome"] for r in replies)
     assert outcomes == {"opened": 1, "attached": N_SIGNALS - 1}
     [case_id] = {r.json()["case_id"] for r in replies}
-    store = EventStore(stack.pool)
+    store = EventStore(served_stack.pool)
     stream = stream_id_for(case_id)
 
     async def stored() -> int:
-        async with stack.pool.acquire() as conn:
+        async with served_stack.pool.acquire() as conn:
             return await conn.fetchval("SELECT count(*) FROM events WHERE stream_id = $1", stream)
 
     # Signals are fire-and-forget: the case appends its backlog one command at a time, as fast as the machine allows.
@@ -61,7 +63,7 @@ async def test_a_burst_of_a_thousand_signals_opens_exactly_one_proactive_case(st
     assert Counter(e.type for e in events) == {"escalation.opened": 1, "escalation.signal_attached": N_SIGNALS - 1} | (
         {k: v for k, v in Counter(e.type for e in events).items() if k.startswith("escalation.deadline")}
     )
-    async with stack.pool.acquire() as conn:
+    async with served_stack.pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM proactive_cases WHERE customer_id = $1", customer) == 1
         assert (
             await conn.fetchval("SELECT count(*) FROM account_signals WHERE customer_id = $1", customer)

@@ -4,26 +4,18 @@ and nothing is written. The limits tested here are the ones the README lists und
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
-from temporalio.testing import WorkflowEnvironment
 
 from api.app import MAX_BODY_BYTES
-from tests.api_support import ApiStack, api_stack, open_body, post
+from tests.api_support import ApiStack, open_body, post
 from workflows.client import case_handle
 from workflows.core.vocabulary import Role
 
 AGENT_ACTOR = {"id": "alice", "role": "agent"}
-
-
-@pytest.fixture
-async def stack(dev_env: WorkflowEnvironment, pool: asyncpg.Pool, database_url: str) -> AsyncIterator[ApiStack]:
-    async with api_stack(dev_env.client, pool, database_url) as s:
-        yield s
 
 
 def raw(obj: object) -> bytes:
@@ -67,15 +59,15 @@ async def count_events(pool: asyncpg.Pool) -> int:
 
 @pytest.mark.parametrize(("name", "route", "body", "status", "rule"), HOSTILE_HTTP, ids=[h[0] for h in HOSTILE_HTTP])
 async def test_hostile_http_bodies_are_refused_by_rule_and_write_nothing(
-    stack: ApiStack, pool: asyncpg.Pool, name: str, route: str, body: bytes, status: int, rule: str
+    served_stack: ApiStack, pool: asyncpg.Pool, name: str, route: str, body: bytes, status: int, rule: str
 ) -> None:
     async with httpx.AsyncClient(timeout=30) as http:
-        opened = await post(http, stack, "/v1/escalations", Role.AGENT, open_body())
+        opened = await post(http, served_stack, "/v1/escalations", Role.AGENT, open_body())
         case_id = opened.json()["state"]["case_id"]
         path = "/v1/escalations" if route == "open" else f"/v1/escalations/{case_id}/{route}"
         before = await count_events(pool)
-        headers = {**stack.headers(Role.MANAGER), "Content-Type": "application/json"}
-        response = await http.post(stack.base_url + path, content=body, headers=headers)
+        headers = {**served_stack.headers(Role.MANAGER), "Content-Type": "application/json"}
+        response = await http.post(served_stack.base_url + path, content=body, headers=headers)
         assert response.status_code == status, f"{name}: {response.status_code} {response.text[:300]}"
         problem = response.json()
         assert problem["rule"] == rule and problem["detail"], f"{name}: {problem}"
@@ -83,19 +75,29 @@ async def test_hostile_http_bodies_are_refused_by_rule_and_write_nothing(
         assert await count_events(pool) == before, f"{name}: something was written"
 
 
-async def test_refusals_for_unknown_cases_routes_and_reused_keys(stack: ApiStack, pool: asyncpg.Pool) -> None:
+async def test_refusals_for_unknown_cases_routes_and_reused_keys(served_stack: ApiStack, pool: asyncpg.Pool) -> None:
     async with httpx.AsyncClient(timeout=30) as http:
-        case_id = (await post(http, stack, "/v1/escalations", Role.AGENT, open_body())).json()["state"]["case_id"]
+        case_id = (await post(http, served_stack, "/v1/escalations", Role.AGENT, open_body())).json()["state"][
+            "case_id"
+        ]
         before = await count_events(pool)
-        unknown_case = await post(http, stack, "/v1/escalations/c-no-such-case/acknowledge", Role.AGENT, {})
+        unknown_case = await post(http, served_stack, "/v1/escalations/c-no-such-case/acknowledge", Role.AGENT, {})
         assert (unknown_case.status_code, unknown_case.json()["rule"]) == (404, "case.unknown")
-        unknown_route = await http.get(stack.base_url + "/v1/nothing-here", headers=stack.headers(Role.AGENT))
+        unknown_route = await http.get(
+            served_stack.base_url + "/v1/nothing-here", headers=served_stack.headers(Role.AGENT)
+        )
         assert (unknown_route.status_code, unknown_route.json()["rule"]) == (404, "route.unknown")
-        wrong_method = await http.delete(stack.base_url + "/v1/escalations", headers=stack.headers(Role.AGENT))
+        wrong_method = await http.delete(
+            served_stack.base_url + "/v1/escalations", headers=served_stack.headers(Role.AGENT)
+        )
         assert (wrong_method.status_code, wrong_method.json()["rule"]) == (405, "request.method_not_allowed")
         path = f"/v1/escalations/{case_id}/notes"
-        first = await post(http, stack, path, Role.AGENT, {"text": "one", "visibility": "internal"}, "reused-key")
-        again = await post(http, stack, path, Role.AGENT, {"text": "two", "visibility": "internal"}, "reused-key")
+        first = await post(
+            http, served_stack, path, Role.AGENT, {"text": "one", "visibility": "internal"}, "reused-key"
+        )
+        again = await post(
+            http, served_stack, path, Role.AGENT, {"text": "two", "visibility": "internal"}, "reused-key"
+        )
         assert first.status_code == 200
         assert (again.status_code, again.json()["rule"]) == (422, "idempotency.key_reused")
         # Had the API lost its record of the key (a crash before it was written), the case's own
@@ -103,7 +105,7 @@ async def test_refusals_for_unknown_cases_routes_and_reused_keys(stack: ApiStack
         async with pool.acquire() as conn:
             assert await conn.execute("DELETE FROM api_idempotency WHERE key = $1", "reused-key") == "DELETE 1"
         note_two = {"text": "two", "visibility": "internal"}
-        unremembered = await post(http, stack, path, Role.AGENT, note_two, "reused-key")
+        unremembered = await post(http, served_stack, path, Role.AGENT, note_two, "reused-key")
         assert (unremembered.status_code, unremembered.json()["rule"]) == (422, "idempotency.key_reused")
         assert await count_events(pool) == before + 1  # the first note only
 
@@ -121,11 +123,13 @@ HOSTILE_UPDATES = [
 
 @pytest.mark.parametrize(("name", "update", "fields"), HOSTILE_UPDATES, ids=[h[0] for h in HOSTILE_UPDATES])
 async def test_hostile_temporal_updates_are_refused_by_rule_and_write_nothing(
-    stack: ApiStack, pool: asyncpg.Pool, name: str, update: str, fields: object
+    served_stack: ApiStack, pool: asyncpg.Pool, name: str, update: str, fields: object
 ) -> None:
     """Other services may call the workflow directly; its updates validate as strictly as the API."""
     async with httpx.AsyncClient(timeout=30) as http:
-        case_id = (await post(http, stack, "/v1/escalations", Role.AGENT, open_body())).json()["state"]["case_id"]
+        case_id = (await post(http, served_stack, "/v1/escalations", Role.AGENT, open_body())).json()["state"][
+            "case_id"
+        ]
     before = await count_events(pool)
     payload = (
         {"actor": AGENT_ACTOR, "idempotency_key": f"hostile-{update}", "command": update, **fields}
@@ -133,6 +137,6 @@ async def test_hostile_temporal_updates_are_refused_by_rule_and_write_nothing(
         else fields
     )
     with pytest.raises(WorkflowUpdateFailedError) as refused:
-        await case_handle(stack.client, case_id).execute_update(update, payload)
+        await case_handle(served_stack.client, case_id).execute_update(update, payload)
     assert 'rule "command.malformed"' in str(refused.value.cause), f"{name}: {refused.value.cause}"
     assert await count_events(pool) == before, f"{name}: something was written"

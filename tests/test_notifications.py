@@ -7,7 +7,7 @@ import json
 import random
 import threading
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -20,7 +20,6 @@ from projections import all_projections
 from projections.notifications import WebhookDeliverer
 from projections.runner import Projector
 from samples.histories import append_history, generate_case
-from tests.projection_support import fresh_pool
 
 FAILURES_PER_KEY = 2
 
@@ -62,19 +61,13 @@ def receiver() -> Iterator[FlakyReceiver]:
     flaky.server.shutdown()
 
 
-@pytest.fixture
-async def iso_pool(server_dsn: str) -> AsyncIterator[asyncpg.Pool]:
-    async for pool, _ in fresh_pool(server_dsn):
-        yield pool
-
-
 async def test_every_notification_arrives_despite_failures_and_duplicates_share_a_key(
-    iso_pool: asyncpg.Pool, receiver: FlakyReceiver
+    own_pool: asyncpg.Pool, receiver: FlakyReceiver
 ) -> None:
     rng = random.Random(21)
-    await append_history(EventStore(iso_pool), [generate_case(rng, i) for i in range(8)])
-    await Projector(iso_pool, all_projections()).catch_up()
-    async with iso_pool.acquire() as conn:
+    await append_history(EventStore(own_pool), [generate_case(rng, i) for i in range(8)])
+    await Projector(own_pool, all_projections()).catch_up()
+    async with own_pool.acquire() as conn:
         expected = {
             (str(r["event_id"]), r["target"]) for r in await conn.fetch("SELECT event_id, target FROM notifications")
         }
@@ -86,11 +79,11 @@ async def test_every_notification_arrives_despite_failures_and_duplicates_share_
         "webhook:exec-sponsor",
     }
     webhooks = {t.removeprefix("webhook:"): f"{receiver.url}/{t.removeprefix('webhook:')}" for t in targets}
-    deliverer = WebhookDeliverer(iso_pool, webhooks, base_delay=timedelta(milliseconds=20), max_attempts=10)
+    deliverer = WebhookDeliverer(own_pool, webhooks, base_delay=timedelta(milliseconds=20), max_attempts=10)
     async with httpx.AsyncClient() as client:
         for _ in range(200):
             await deliverer.deliver_due(client)
-            async with iso_pool.acquire() as conn:
+            async with own_pool.acquire() as conn:
                 pending = await conn.fetchval("SELECT count(*) FROM notifications WHERE status <> 'delivered'")
             if pending == 0:
                 break
@@ -99,20 +92,20 @@ async def test_every_notification_arrives_despite_failures_and_duplicates_share_
     assert delivered == expected
     # Each key was retried after its failures, always with the same key and body.
     assert all(count == FAILURES_PER_KEY + 1 for count in receiver.attempts.values())
-    async with iso_pool.acquire() as conn:
+    async with own_pool.acquire() as conn:
         rows = await conn.fetch("SELECT attempts, last_error, delivered_at FROM notifications")
     assert all(r["attempts"] == FAILURES_PER_KEY + 1 and r["delivered_at"] is not None for r in rows)
 
 
-async def test_a_target_without_a_url_stays_visible_as_failed(iso_pool: asyncpg.Pool, receiver: FlakyReceiver) -> None:
+async def test_a_target_without_a_url_stays_visible_as_failed(own_pool: asyncpg.Pool, receiver: FlakyReceiver) -> None:
     rng = random.Random(4)
-    await append_history(EventStore(iso_pool), [generate_case(rng, i) for i in range(5)])
-    await Projector(iso_pool, all_projections()).catch_up()
-    deliverer = WebhookDeliverer(iso_pool, {}, base_delay=timedelta(milliseconds=1))
+    await append_history(EventStore(own_pool), [generate_case(rng, i) for i in range(5)])
+    await Projector(own_pool, all_projections()).catch_up()
+    deliverer = WebhookDeliverer(own_pool, {}, base_delay=timedelta(milliseconds=1))
     async with httpx.AsyncClient() as client:
         while await deliverer.deliver_due(client):
             pass
-    async with iso_pool.acquire() as conn:
+    async with own_pool.acquire() as conn:
         rows = await conn.fetch("SELECT status, last_error FROM notifications")
     assert len(rows) > 5, "the generated cases should have produced notifications"
     assert all(r["status"] == "failed" and "no webhook URL configured" in r["last_error"] for r in rows)

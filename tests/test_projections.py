@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -15,25 +14,19 @@ from projections.rebuild import rebuild
 from projections.runner import Projector
 from samples.histories import append_history, generate_case
 from tests.factories import note_events, unique_case_id
-from tests.projection_support import differences_from_rebuild, fresh_pool
+from tests.projection_support import differences_from_rebuild
 from workflows.core.decide import next_deadline
 from workflows.core.events import stream_id_for
 from workflows.core.evolve import fold
 
 
-@pytest.fixture
-async def iso_pool(server_dsn: str) -> AsyncIterator[asyncpg.Pool]:
-    async for pool, _ in fresh_pool(server_dsn):
-        yield pool
-
-
-async def test_projected_case_rows_equal_the_fold_of_each_stream(iso_pool: asyncpg.Pool) -> None:
-    store = EventStore(iso_pool)
+async def test_projected_case_rows_equal_the_fold_of_each_stream(own_pool: asyncpg.Pool) -> None:
+    store = EventStore(own_pool)
     rng = random.Random(7)
     histories = [generate_case(rng, i) for i in range(60)]
     await append_history(store, histories)
-    await Projector(iso_pool, all_projections(), batch_size=97).catch_up()
-    async with iso_pool.acquire() as conn:
+    await Projector(own_pool, all_projections(), batch_size=97).catch_up()
+    async with own_pool.acquire() as conn:
         rows = {r["case_id"]: r for r in await conn.fetch("SELECT * FROM case_list")}
         trail = await conn.fetchval("SELECT count(*) FROM audit_trail")
     assert len(rows) == 60 and trail == sum(len(h) for h in histories)
@@ -52,34 +45,34 @@ async def test_projected_case_rows_equal_the_fold_of_each_stream(iso_pool: async
         assert row["breached"] == bool(state.breaches)
 
 
-async def test_read_models_equal_a_fresh_rebuild_and_a_swap_changes_nothing(iso_pool: asyncpg.Pool) -> None:
-    store = EventStore(iso_pool)
+async def test_read_models_equal_a_fresh_rebuild_and_a_swap_changes_nothing(own_pool: asyncpg.Pool) -> None:
+    store = EventStore(own_pool)
     rng = random.Random(11)
     await append_history(store, [generate_case(rng, i) for i in range(40)])
-    await Projector(iso_pool, all_projections(), batch_size=50).catch_up()
-    assert await differences_from_rebuild(iso_pool) == []
-    diffs = await rebuild(iso_pool, PROJECTIONS["case_list"], swap=True)
+    await Projector(own_pool, all_projections(), batch_size=50).catch_up()
+    assert await differences_from_rebuild(own_pool) == []
+    diffs = await rebuild(own_pool, PROJECTIONS["case_list"], swap=True)
     assert all(d.identical for d in diffs) and diffs[0].rows_after == 40
     # The projector carries on, on the swapped-in tables.
     await append_history(store, [generate_case(rng, 100)])
-    await Projector(iso_pool, all_projections()).catch_up()
-    async with iso_pool.acquire() as conn:
+    await Projector(own_pool, all_projections()).catch_up()
+    async with own_pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM case_list") == 41
 
 
-async def test_the_outbox_is_never_rebuilt(iso_pool: asyncpg.Pool) -> None:
+async def test_the_outbox_is_never_rebuilt(own_pool: asyncpg.Pool) -> None:
     with pytest.raises(ValueError, match="never rebuilt"):
-        await rebuild(iso_pool, PROJECTIONS["notifications"], swap=True)
+        await rebuild(own_pool, PROJECTIONS["notifications"], swap=True)
 
 
-async def test_the_projector_never_skips_an_event_appended_concurrently(iso_pool: asyncpg.Pool) -> None:
+async def test_the_projector_never_skips_an_event_appended_concurrently(own_pool: asyncpg.Pool) -> None:
     """16 writers append while two projector instances follow; every event is projected exactly once."""
-    store = EventStore(iso_pool)
+    store = EventStore(own_pool)
     streams = [stream_id_for(unique_case_id("conc")) for _ in range(16)]
     stop = asyncio.Event()
     projectors = [
         asyncio.create_task(
-            Projector(iso_pool, [PROJECTIONS["audit_trail"]()], batch_size=7, poll_interval=0.01).run(stop)
+            Projector(own_pool, [PROJECTIONS["audit_trail"]()], batch_size=7, poll_interval=0.01).run(stop)
         )
         for _ in range(2)
     ]
@@ -90,7 +83,7 @@ async def test_the_projector_never_skips_an_event_appended_concurrently(iso_pool
 
     await asyncio.gather(*(write(s) for s in streams))
     total = 16 * 20 * 2
-    async with iso_pool.acquire() as conn:
+    async with own_pool.acquire() as conn:
         for _ in range(400):
             if await conn.fetchval("SELECT count(*) FROM audit_trail") >= total:
                 break
@@ -102,13 +95,13 @@ async def test_the_projector_never_skips_an_event_appended_concurrently(iso_pool
     assert positions == stored and len(positions) == total
 
 
-async def test_case_list_answers_the_operations_queries(iso_pool: asyncpg.Pool) -> None:
-    store = EventStore(iso_pool)
+async def test_case_list_answers_the_operations_queries(own_pool: asyncpg.Pool) -> None:
+    store = EventStore(own_pool)
     rng = random.Random(3)
     histories = [generate_case(rng, i, customers=5) for i in range(30)]
     await append_history(store, histories)
-    await Projector(iso_pool, all_projections()).catch_up()
-    async with iso_pool.acquire() as conn:
+    await Projector(own_pool, all_projections()).catch_up()
+    async with own_pool.acquire() as conn:
         open_by_deadline = await conn.fetch(
             "SELECT case_id, next_deadline_at FROM case_list WHERE status IN ('open','in_progress','resolution_proposed') "
             "ORDER BY next_deadline_at"
@@ -124,13 +117,13 @@ async def test_case_list_answers_the_operations_queries(iso_pool: asyncpg.Pool) 
     assert "case_list" in plan
 
 
-async def test_events_of_other_streams_are_passed_over_not_fatal(iso_pool: asyncpg.Pool) -> None:
-    store = EventStore(iso_pool)
+async def test_events_of_other_streams_are_passed_over_not_fatal(own_pool: asyncpg.Pool) -> None:
+    store = EventStore(own_pool)
     other = unique_case_id("not-a-case")  # e.g. a stream some future feature writes
     await store.append(other, 0, note_events(other, 3))
     await append_history(store, [generate_case(random.Random(8), 0)])
-    await Projector(iso_pool, all_projections()).catch_up()
-    async with iso_pool.acquire() as conn:
+    await Projector(own_pool, all_projections()).catch_up()
+    async with own_pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM case_list") == 1
         head = await conn.fetchval("SELECT max(position) FROM events")
         assert {r["position"] for r in await conn.fetch("SELECT position FROM projection_checkpoints")} == {head}

@@ -9,25 +9,17 @@ import random
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from events.store import EventStore
 from projections import PROJECTIONS
 from samples.histories import generate_case
-from tests.projection_support import differences_from_rebuild, fresh_pool
+from tests.projection_support import differences_from_rebuild
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
-
-
-@pytest.fixture
-async def iso_db(server_dsn: str) -> AsyncIterator[tuple[asyncpg.Pool, str]]:
-    async for pool, url in fresh_pool(server_dsn):
-        yield pool, url
 
 
 def start_projector(url: str, log: Path) -> subprocess.Popen:
@@ -38,8 +30,8 @@ def start_projector(url: str, log: Path) -> subprocess.Popen:
         )
 
 
-async def test_killed_projector_resumes_to_read_models_identical_to_a_rebuild(iso_db, tmp_path: Path) -> None:
-    pool, url = iso_db
+async def test_killed_projector_resumes_to_read_models_identical_to_a_rebuild(own_db, tmp_path: Path) -> None:
+    pool, url = own_db
     store = EventStore(pool)
     rng = random.Random(13)
     histories = [generate_case(rng, i) for i in range(60)]

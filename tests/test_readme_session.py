@@ -30,9 +30,9 @@ def readme_session(name: str = "curl") -> str:
 
 
 async def test_the_readme_curl_session_opens_acknowledges_and_resolves_a_case(
-    stack: ApiStack, database_url: str
+    served_stack: ApiStack, database_url: str
 ) -> None:
-    script = readme_session().replace("API=http://127.0.0.1:8000", f"API={stack.base_url}")
+    script = readme_session().replace("API=http://127.0.0.1:8000", f"API={served_stack.base_url}")
     assert script.count("API=") == 1, "the session must set API exactly once (the test points it at its server)"
     env = {**os.environ, "DATABASE_URL": database_url, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     done = await asyncio.to_thread(
@@ -50,7 +50,7 @@ async def test_the_readme_curl_session_opens_acknowledges_and_resolves_a_case(
 
 
 async def test_the_readme_shell_session_resolves_a_p1_case_as_written(
-    stack: ApiStack, dev_env: WorkflowEnvironment, database_url: str
+    served_stack: ApiStack, dev_env: WorkflowEnvironment, database_url: str
 ) -> None:
     case_id = f"c-{uuid.uuid4().hex[:8]}"
     script = readme_session("shell").replace(" c-1", f" {case_id}")
@@ -60,7 +60,7 @@ async def test_the_readme_shell_session_resolves_a_p1_case_as_written(
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
-        "ESCALATIONS_TASK_QUEUE": stack.task_queue,
+        "ESCALATIONS_TASK_QUEUE": served_stack.task_queue,
         "ESCALATIONS_LOG_LEVEL": "WARNING",
         "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
     }

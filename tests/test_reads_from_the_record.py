@@ -18,7 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from events.store import EventStore
 from samples.histories import append_history, generate_case
-from tests.api_support import ApiStack, api_stack, open_body, post
+from tests.api_support import ApiStack, api_stack, asgi_client, open_body, post
 from tests.eventually import assert_eventually
 from tests.tampering import rewrite_body, tamper
 from workflows.client import case_handle
@@ -85,7 +85,7 @@ async def test_a_case_whose_workflow_the_server_never_had_is_read_from_the_store
 
 
 async def test_an_event_whose_bytes_no_longer_parse_is_a_chain_break_everywhere_never_a_500(
-    dev_env: WorkflowEnvironment, http: httpx.AsyncClient, own_db: tuple[asyncpg.Pool, str]
+    dev_env: WorkflowEnvironment, own_db: tuple[asyncpg.Pool, str]
 ) -> None:
     pool, database_url = own_db  # a database of its own: the damaged event stops its projector only
     histories = [generate_case(random.Random(uuid.uuid4().int), i) for i in range(2)]
@@ -93,7 +93,7 @@ async def test_an_event_whose_bytes_no_longer_parse_is_a_chain_break_everywhere_
     stream = histories[1][0].stream_id
     case_id = case_id_of(stream)
     await rewrite_body(pool, stream, 1, lambda body: body.replace('"type":"escalation.opened"', '"type":"forged"'))
-    async with api_stack(dev_env.client, pool, database_url) as stack:
+    async with api_stack(dev_env.client, pool, database_url, served=False) as stack, asgi_client(stack) as http:
         await _check_the_damage_is_reported(stack, http, database_url, case_id, undamaged=histories[0])
 
 

@@ -5,34 +5,25 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
 import pytest
 import structlog
-from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from api.auth import create_token
 from events.database import APP_ROLE, create_pool
 from events.store import EventStore
 from samples.cases import Case
-from tests.api_support import ApiStack, api_stack, open_body, post
-from tests.projection_support import fresh_pool
+from tests.api_support import ApiStack, open_body, post
 from workflows.core.vocabulary import Role
 
 
-@pytest.fixture
-async def iso_db(server_dsn: str) -> AsyncIterator[tuple[asyncpg.Pool, str]]:
-    async for pool, url in fresh_pool(server_dsn):
-        yield pool, url
-
-
 async def test_the_services_role_can_read_and_append_events_but_never_change_them_even_without_the_triggers(
-    iso_db: tuple[asyncpg.Pool, str],
+    own_db: tuple[asyncpg.Pool, str],
 ) -> None:
-    pool, _ = iso_db
+    pool, _ = own_db
     case = Case()
     await EventStore(pool).append(case.s.stream_id, 0, case.events)
     async with pool.acquire() as conn:
@@ -54,8 +45,8 @@ async def test_the_services_role_can_read_and_append_events_but_never_change_the
             await conn.execute("DELETE FROM events")  # and the owner is stopped by the trigger again
 
 
-async def test_service_pools_work_as_the_restricted_role(iso_db: tuple[asyncpg.Pool, str]) -> None:
-    _, url = iso_db
+async def test_service_pools_work_as_the_restricted_role(own_db: tuple[asyncpg.Pool, str]) -> None:
+    _, url = own_db
     pool = await create_pool(url, role=APP_ROLE, max_size=2)
     try:
         async with pool.acquire() as conn:
@@ -79,13 +70,9 @@ def v1_routes() -> list[tuple[str, str]]:
     return routes
 
 
-@pytest.fixture
-async def stack(dev_env: WorkflowEnvironment, pool: asyncpg.Pool, database_url: str) -> AsyncIterator[ApiStack]:
-    async with api_stack(dev_env.client, pool, database_url) as s:
-        yield s
-
-
-async def test_every_route_refuses_a_missing_unknown_or_revoked_token(stack: ApiStack, pool: asyncpg.Pool) -> None:
+async def test_every_route_refuses_a_missing_unknown_or_revoked_token(
+    served_stack: ApiStack, pool: asyncpg.Pool
+) -> None:
     revoked = await create_token(pool, f"revoked-{uuid.uuid4().hex[:6]}", Role.MANAGER)
     async with pool.acquire() as conn:
         await conn.execute("UPDATE api_tokens SET revoked_at = now() WHERE name LIKE 'revoked-%'")
@@ -99,20 +86,20 @@ async def test_every_route_refuses_a_missing_unknown_or_revoked_token(stack: Api
     async with httpx.AsyncClient(timeout=30) as http:
         for method, path in routes:
             for rule, headers in attempts.items():
-                response = await http.request(method, stack.base_url + path, headers=headers, json={})
+                response = await http.request(method, served_stack.base_url + path, headers=headers, json={})
                 assert response.status_code == 401, f"{method} {path} with {rule}: {response.status_code}"
                 assert response.json()["rule"] == rule.split(" ")[0], f"{method} {path}: {response.text}"
 
 
-async def test_tokens_never_reach_the_logs(stack: ApiStack, caplog: pytest.LogCaptureFixture) -> None:
+async def test_tokens_never_reach_the_logs(served_stack: ApiStack, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     wrong = "wrong-" + uuid.uuid4().hex
     with structlog.testing.capture_logs() as captured:
         async with httpx.AsyncClient(timeout=30) as http:
-            await post(http, stack, "/v1/escalations", Role.AGENT, open_body())
-            await post(http, stack, "/v1/escalations", Role.AGENT, {"not": "valid"})
-            await http.get(stack.base_url + "/v1/escalations", headers={"Authorization": f"Bearer {wrong}"})
+            await post(http, served_stack, "/v1/escalations", Role.AGENT, open_body())
+            await post(http, served_stack, "/v1/escalations", Role.AGENT, {"not": "valid"})
+            await http.get(served_stack.base_url + "/v1/escalations", headers={"Authorization": f"Bearer {wrong}"})
     logged = caplog.text + repr(captured)
     assert logged.strip(), "nothing was logged: the check would prove nothing"
-    for token in [*stack.tokens.values(), wrong]:
+    for token in [*served_stack.tokens.values(), wrong]:
         assert token not in logged
