@@ -24,12 +24,12 @@ browser:
 up: install
 	$(BIN)/escalations up
 
-# Two workers, one per core; a file's tests stay on one worker (module fixtures, ordering within a file).
+# Two workers, one per core; an idle worker takes tests from the busy one (worksteal), so the long ones spread.
 test: install browser
-	$(BIN)/python -m tests -n 2 --dist loadfile
+	$(BIN)/python -m tests -n 2 --dist worksteal
 
 test-fast: install browser
-	$(BIN)/python -m tests -n 2 --dist loadfile -m "not slow"
+	$(BIN)/python -m tests -n 2 --dist worksteal -m "not slow"
 
 bench: install
 	$(BIN)/python -m bench
