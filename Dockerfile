@@ -9,6 +9,7 @@ COPY projections ./projections
 COPY cli ./cli
 COPY api ./api
 COPY bench ./bench
+COPY samples ./samples
 COPY policies ./policies
 COPY worker.py ./
 RUN pip install --no-cache-dir .
