@@ -62,7 +62,12 @@ async def create_token(pool: asyncpg.Pool, name: str, role: Role, *, expires_at:
     if expires_at is not None and (expires_at.tzinfo is None or expires_at <= datetime.now(UTC)):
         raise ValueError("expires_at must be a future instant with a time zone")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    async with pool.acquire() as conn:
+    async with pool.acquire() as conn, conn.transaction():
+        # An expired token no longer holds its name: it is marked revoked (as of now) to make room.
+        await conn.execute(
+            "UPDATE api_tokens SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL AND expires_at <= now()",
+            name,
+        )
         try:
             await conn.execute(
                 "INSERT INTO api_tokens (token_hash, name, role, expires_at) VALUES ($1, $2, $3, $4)",
@@ -106,6 +111,8 @@ async def rotate_token(pool: asyncpg.Pool, name: str) -> str:
         )
         if row is None:
             raise LookupError(f"no live token named {name!r}")
+        if row["expires_at"] is not None and row["expires_at"] <= datetime.now(UTC):
+            raise ValueError(f"the token named {name!r} has expired; create a new one (token create)")
         await conn.execute(
             "INSERT INTO api_tokens (token_hash, name, role, expires_at) VALUES ($1, $2, $3, $4)",
             token_hash(token),

@@ -82,6 +82,14 @@ class Services:
             decide_open(command, await self.policy_in_force())
         except DomainError as exc:
             raise refusal(exc.rule, str(exc)) from None
+        stored = await self.store.read_stored(stream_id_for(command.case_id))
+        if stored:
+            # Stored already: never start a workflow for it again (its own may have finished). The same
+            # request again is answered with what is stored; another request is refused.
+            events = await self.store.read_stream(stream_id_for(command.case_id))
+            if events[0].command_key != command.idempotency_key:
+                raise Problem(409, "Conflict", f"case {command.case_id!r} exists already", rule="open.case_exists")
+            return Outcome(duplicate=False, events=events[:1], state=await self.read_case(command.case_id))
         try:
             state = await open_case_and_wait(self.client, command, task_queue=self.task_queue)
         except CommandRefused as exc:

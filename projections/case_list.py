@@ -41,6 +41,9 @@ _FACT_COLUMNS = (
 class CaseListProjection(Projection):
     name = "case_list"
     tables = ("case_list", "case_breaches", "case_list_folds")
+    # The fold is this projection's working state, not a read model: a rebuild compares it by stream only
+    # (a fold copied by migration 0007 lacks fields added since, which parse to their defaults).
+    derived_columns = {"case_list_folds": ("stream_id",)}
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
         streams = sorted({e.stream_id for e in events})

@@ -81,6 +81,11 @@ async def test_an_expired_token_is_refused_with_its_rule(api: httpx.AsyncClient,
         await conn.execute("UPDATE api_tokens SET expires_at = now() - interval '1 second' WHERE name = $1", name)
     expired = await api.get("/v1/me", headers=bearer(token))
     assert expired.status_code == 401 and expired.json()["rule"] == "auth.expired_token"
+    admin = await create_token(pool, f"admin-{name}", Role.ADMIN)
+    stale = await api.post(f"/v1/tokens/{name}/rotate", headers=bearer(admin))
+    assert stale.status_code == 409 and stale.json()["rule"] == "tokens.expired"
+    fresh = await api.post("/v1/tokens", json={"name": name, "role": "auditor"}, headers=bearer(admin))
+    assert fresh.status_code == 201, fresh.text  # an expired token no longer holds its name
 
 
 def test_the_cli_lists_rotates_and_revokes(database_url: str) -> None:

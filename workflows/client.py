@@ -11,6 +11,7 @@ from datetime import timedelta
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
+    WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
     WorkflowUpdateFailedError,
@@ -87,8 +88,11 @@ async def open_case_and_wait(client: Client, command: OpenEscalation, *, task_qu
 
 async def _raise_refusal_of_opening(client: Client, case_id: str) -> None:
     """Raise ``CommandRefused`` if the case's workflow failed with a domain refusal; return otherwise."""
+    handle = case_handle(client, case_id)
     try:
-        await asyncio.wait_for(case_handle(client, case_id).result(), timeout=10)
+        if (await handle.describe()).status != WorkflowExecutionStatus.FAILED:
+            return  # running (a transient failure) or ended otherwise: not a refusal of the opening
+        await asyncio.wait_for(handle.result(), timeout=10)
     except WorkflowFailureError as failure:
         cause = failure.cause
         if isinstance(cause, ApplicationError) and cause.type == "DomainError":

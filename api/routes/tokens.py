@@ -70,4 +70,6 @@ async def rotate(name: TokenName, admin: Admin, services: ServicesDep) -> Respon
         token = await rotate_token(services.pool, name)
     except LookupError as exc:
         raise Problem(404, "Not Found", str(exc), rule="tokens.unknown") from None
+    except ValueError as exc:
+        raise Problem(409, "Conflict", str(exc), rule="tokens.expired") from None
     return json_response({"name": name, "token": token})

@@ -64,22 +64,34 @@ class Clock(_Frozen):
     # from the pinned policy (``attach_calendars``), so a state stays small.
     calendar: BusinessCalendar | None = Field(default=None, exclude=True, repr=False)
 
+    def _capped_target(self) -> datetime | None:
+        """The resolution target's 30-calendar-day cap when it binds (it ends sooner than the working time
+        counted from the start would), else None."""
+        if self.calendar is None or self.kind != DeadlineKind.RESOLVE or self.repeat:
+            return None
+        cap = self.started_at + RESOLUTION_CAP
+        return cap if self.calendar.add(self.started_at, self.length) > cap else None
+
     @property
     def due_at(self) -> datetime:
         if self.calendar is not None:
-            target = self.calendar.add(self.started_at, self.length)
-            if self.kind == DeadlineKind.RESOLVE and not self.repeat:
+            capped = self._capped_target()
+            if capped is not None:
                 # However the calendar counts, a resolution target ends within 30 calendar days of its start
-                # (a "30d" of working time would otherwise land months out); paused time still moves it.
-                target = min(target, self.started_at + RESOLUTION_CAP)
-            return self.calendar.add(target, self.shift) if self.shift else target
+                # (a "30d" of working time would otherwise land months out). Paused working time still moves
+                # it, by as much elapsed time: no jump to the next working day for a one-minute pause.
+                return capped + self.shift
+            return self.calendar.add(self.started_at, self.length + self.shift)
         return self.started_at + self.length + self.shift
 
     def warning_at(self, fraction: float) -> datetime | None:
         if self.repeat or self.warned:
             return None
         if self.calendar is not None:
-            return min(self.calendar.add(self.started_at, self.shift + self.length * fraction), self.due_at)
+            capped = self._capped_target()
+            if capped is not None:  # the same fraction of the capped span, so the warning keeps its lead
+                return self.started_at + (capped - self.started_at) * fraction + self.shift
+            return self.calendar.add(self.started_at, self.shift + self.length * fraction)
         return self.started_at + self.shift + self.length * fraction
 
     def after(self, start: datetime, span: timedelta) -> datetime:
