@@ -19,11 +19,12 @@ from events import policy_versions
 from events.store import EventStore
 from projections import queries
 from workflows.client import CommandRefused, open_case_and_wait, send_command
-from workflows.core.case_view import CaseView
+from workflows.core.case_view import CaseView, case_view
 from workflows.core.commands import Command, OpenEscalation
 from workflows.core.decide import available_commands, decide_open
 from workflows.core.errors import DomainError
 from workflows.core.events import RecordedEvent, stream_id_for
+from workflows.core.evolve import fold
 from workflows.core.policy import Policy
 from workflows.core.state import EscalationState
 from workflows.core.vocabulary import Role
@@ -82,14 +83,15 @@ class Services:
             decide_open(command, await self.policy_in_force())
         except DomainError as exc:
             raise refusal(exc.rule, str(exc)) from None
-        stored = await self.store.read_stored(stream_id_for(command.case_id))
+        stored = await self.store.read_stream(stream_id_for(command.case_id))
         if stored:
             # Stored already: never start a workflow for it again (its own may have finished). The same
             # request again is answered with what is stored; another request is refused.
-            events = await self.store.read_stream(stream_id_for(command.case_id))
-            if events[0].command_key != command.idempotency_key:
+            if stored[0].command_key != command.idempotency_key:
                 raise Problem(409, "Conflict", f"case {command.case_id!r} exists already", rule="open.case_exists")
-            return Outcome(duplicate=False, events=events[:1], state=await self.read_case(command.case_id))
+            folded = fold(stored)
+            assert folded is not None  # a stored stream folds to a case
+            return Outcome(duplicate=False, events=stored[:1], state=case_view(folded))
         try:
             state = await open_case_and_wait(self.client, command, task_queue=self.task_queue)
         except CommandRefused as exc:

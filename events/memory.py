@@ -16,6 +16,7 @@ from events.records import (
     StoredRow,
     body_for,
     chain_hash,
+    check_batch,
     link_problem,
     parse_row,
 )
@@ -31,14 +32,7 @@ class InMemoryEventStore:
     async def append(self, stream_id: str, expected_version: int, events: Sequence[NewEvent]) -> list[RecordedEvent]:
         if not events:
             return []
-        for offset, event in enumerate(events):
-            if event.stream_id != stream_id:
-                raise ValueError(f"event {event.event_id} belongs to {event.stream_id}, not {stream_id}")
-            if event.version != expected_version + 1 + offset:
-                raise ValueError(
-                    f"event {event.event_id} has version {event.version}; "
-                    f"expected {expected_version + 1 + offset} (batch must continue the stream)"
-                )
+        check_batch(stream_id, expected_version, events)
         if any(str(e.event_id) in self._by_id for e in events):
             stored = [self._by_id.get(str(e.event_id)) for e in events]
             if any(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,6 +30,18 @@ class ConcurrencyConflict(EventStoreError):
 
 def chain_hash(prev_hash: str, body: str) -> str:
     return hashlib.sha256(bytes.fromhex(prev_hash) + body.encode("ascii")).hexdigest()
+
+
+def check_batch(stream_id: str, expected_version: int, events: Sequence[NewEvent]) -> None:
+    """``ValueError`` unless ``events`` are a consecutive run of ``stream_id``'s versions after ``expected_version``."""
+    for offset, event in enumerate(events):
+        if event.stream_id != stream_id:
+            raise ValueError(f"event {event.event_id} belongs to {event.stream_id}, not {stream_id}")
+        if event.version != expected_version + 1 + offset:
+            raise ValueError(
+                f"event {event.event_id} has version {event.version}; "
+                f"expected {expected_version + 1 + offset} (batch must continue the stream)"
+            )
 
 
 def body_for(event: NewEvent, recorded_at: datetime) -> str:

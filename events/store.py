@@ -35,6 +35,7 @@ from events.records import (
     StoredRow,
     body_for,
     chain_hash,
+    check_batch,
     link_problem,
     parse_row,
 )
@@ -129,14 +130,7 @@ class EventStore:
         """
         if not events:
             return []
-        for offset, event in enumerate(events):
-            if event.stream_id != stream_id:
-                raise ValueError(f"event {event.event_id} belongs to {event.stream_id}, not {stream_id}")
-            if event.version != expected_version + 1 + offset:
-                raise ValueError(
-                    f"event {event.event_id} has version {event.version}; "
-                    f"expected {expected_version + 1 + offset} (batch must continue the stream)"
-                )
+        check_batch(stream_id, expected_version, events)
         # recorded_at is part of the hashed body, so it is stamped here, just
         # before the append is queued for the next round trip (0004).
         recorded_at = datetime.now(UTC)

@@ -18,11 +18,10 @@ from typing import Any
 import asyncpg
 
 from projections.runner import Projection
-from workflows.core.commands_closure import follow_up_due
 from workflows.core.decide import next_deadline
 from workflows.core.events import DeadlineBreached, EscalationRequested, Paused, RecordedEvent, Resumed
 from workflows.core.evolve import evolve
-from workflows.core.state import EscalationState, Status
+from workflows.core.state import EscalationState, Status, follow_up_due
 from workflows.core.vocabulary import DeadlineKind, PauseReason
 
 # A case whose follow-up is still to be recorded, once it is resolved (closing it does not end the wait).

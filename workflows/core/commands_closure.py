@@ -12,28 +12,14 @@ from workflows.core.commands_handling import resumed_now
 from workflows.core.errors import DomainError
 from workflows.core.events import Closed, EventData, FollowUpCompleted, Reopened, ShortText, Withdrawn
 from workflows.core.permissions import SENIOR, STAFF
-from workflows.core.state import ACTIVE, EscalationState, Status
-from workflows.core.vocabulary import DeadlineKind, WithdrawReason
+from workflows.core.state import ACTIVE, EscalationState, Status, follow_up_due
+from workflows.core.vocabulary import WithdrawReason
 
 
 class CompleteFollowUp(Command):
     command: Literal["follow_up"] = "follow_up"
     satisfaction: Annotated[int, Field(ge=1, le=5)]
     comment: ShortText | None = None
-
-
-def follow_up_due(s: EscalationState) -> datetime | None:
-    """When the case's follow-up falls due: recorded by its ``FollowUpDue``, or, for a case closed before
-    that fired (closing stops its clocks), its resolution plus the priority's follow-up span."""
-    if s.follow_up_due_at is not None:
-        return s.follow_up_due_at
-    if DeadlineKind.FOLLOW_UP in s.clocks:
-        return s.clocks[DeadlineKind.FOLLOW_UP].due_at
-    if s.resolved_at is None:
-        return None
-    span = s.policy.rules(s.priority).follow_up
-    calendar = s.clock_calendar
-    return calendar.add(s.resolved_at, span) if calendar is not None else s.resolved_at + span
 
 
 def _guard_follow_up(s: EscalationState, now: datetime) -> None:

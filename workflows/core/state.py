@@ -217,3 +217,17 @@ def attach_calendars(state: EscalationState) -> EscalationState:
         return state
     clocks = {kind: clock.model_copy(update={"calendar": calendar}) for kind, clock in state.clocks.items()}
     return state.model_copy(update={"clocks": clocks})
+
+
+def follow_up_due(s: EscalationState) -> datetime | None:
+    """When the case's follow-up falls due: recorded by its ``FollowUpDue``, or, for a case closed before
+    that fired (closing stops its clocks), its resolution plus the priority's follow-up span."""
+    if s.follow_up_due_at is not None:
+        return s.follow_up_due_at
+    if DeadlineKind.FOLLOW_UP in s.clocks:
+        return s.clocks[DeadlineKind.FOLLOW_UP].due_at
+    if s.resolved_at is None:
+        return None
+    span = s.policy.rules(s.priority).follow_up
+    calendar = s.clock_calendar
+    return calendar.add(s.resolved_at, span) if calendar is not None else s.resolved_at + span
