@@ -154,8 +154,52 @@ async def active_case_ids(conn: asyncpg.Connection, *, priority: str | None, cus
 # ---------------------------------------------------------------------------- systemic issues
 
 
-async def systemic_issues(conn: asyncpg.Connection) -> dict[str, list[dict[str, Any]]]:
-    """Recurring root causes with the cases behind them, and accounts at risk."""
-    issues = await conn.fetch("SELECT * FROM systemic_issues ORDER BY case_count DESC, root_cause")
-    risky = await conn.fetch("SELECT * FROM accounts_at_risk ORDER BY cases_in_window DESC, customer_id")
+async def systemic_issues(conn: asyncpg.Connection, now: datetime | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Recurring root causes with the cases behind them, and accounts at risk, as of ``now`` (default: the
+    database's clock).
+
+    Each is counted within its window ending at ``now``, with the thresholds of the policy pinned on its
+    latest case; withdrawn cases count nowhere. An issue or an account whose cases have left the window
+    is no longer listed (the projection's tables keep when each was first detected).
+    """
+    at = now if now is not None else await conn.fetchval("SELECT now()")
+    issues = await conn.fetch(_LIVE_SYSTEMIC_ISSUES, at)
+    risky = await conn.fetch(_LIVE_ACCOUNTS_AT_RISK, at)
     return {"systemic_issues": [dict(r) for r in issues], "accounts_at_risk": [dict(r) for r in risky]}
+
+
+_LIVE_SYSTEMIC_ISSUES = """
+WITH occurrences AS (
+    SELECT o.root_cause, o.case_id, o.customer_id, o.resolved_at, c.min_cases, c.min_customers, c.window_seconds
+    FROM root_cause_occurrences o JOIN systemic_cases c USING (case_id)
+    WHERE NOT c.withdrawn AND o.resolved_at <= $1
+), rules AS (
+    SELECT DISTINCT ON (root_cause) root_cause, min_cases, min_customers, window_seconds
+    FROM occurrences ORDER BY root_cause, resolved_at DESC
+)
+SELECT r.root_cause, coalesce(s.first_detected_at, min(o.resolved_at)) AS first_detected_at,
+       max(o.resolved_at) AS last_seen_at, count(DISTINCT o.case_id)::int AS case_count,
+       count(DISTINCT o.customer_id)::int AS customer_count,
+       array_agg(DISTINCT o.case_id ORDER BY o.case_id) AS case_ids
+FROM rules r JOIN occurrences o USING (root_cause) LEFT JOIN systemic_issues s USING (root_cause)
+WHERE o.resolved_at > $1 - make_interval(secs => r.window_seconds)
+GROUP BY r.root_cause, r.min_cases, r.min_customers, s.first_detected_at
+HAVING count(DISTINCT o.case_id) >= r.min_cases OR count(DISTINCT o.customer_id) >= r.min_customers
+ORDER BY case_count DESC, root_cause
+"""
+
+_LIVE_ACCOUNTS_AT_RISK = """
+WITH cases AS (
+    SELECT * FROM systemic_cases WHERE NOT withdrawn AND opened_at <= $1
+), rules AS (
+    SELECT DISTINCT ON (customer_id) customer_id, min_cases, window_seconds
+    FROM cases ORDER BY customer_id, opened_at DESC
+)
+SELECT r.customer_id, coalesce(a.flagged_at, max(c.opened_at)) AS flagged_at,
+       count(*)::int AS cases_in_window, array_agg(c.case_id ORDER BY c.opened_at, c.case_id) AS case_ids
+FROM rules r JOIN cases c USING (customer_id) LEFT JOIN accounts_at_risk a USING (customer_id)
+WHERE c.opened_at > $1 - make_interval(secs => r.window_seconds)
+GROUP BY r.customer_id, r.min_cases, a.flagged_at
+HAVING count(*) >= r.min_cases
+ORDER BY cases_in_window DESC, customer_id
+"""

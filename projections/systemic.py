@@ -6,6 +6,11 @@ it was behind at least ``min_cases`` cases or seen at ``min_customers``
 customers. An account is at risk once it opened ``min_cases`` escalations
 within the window. The point of measuring is prevention: each issue lists
 the cases behind it.
+
+The tables keep what was detected and when; what is systemic *now* is read by
+``projections.queries.systemic_issues``, which counts within the window ending
+at the moment of reading, so an issue or an account leaves the list once its
+cases leave the window. A withdrawn case counts nowhere.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from datetime import timedelta
 import asyncpg
 
 from projections.runner import Projection
-from workflows.core.events import Opened, RecordedEvent, Resolved, case_id_of
+from workflows.core.events import Opened, RecordedEvent, Resolved, Withdrawn, case_id_of
 from workflows.core.policy import SystemicRules
 
 
@@ -31,6 +36,11 @@ class SystemicProjection(Projection):
                 await self._opened(conn, event, event.data)
             elif isinstance(event.data, Resolved):
                 await self._resolved(conn, event, event.data)
+            elif isinstance(event.data, Withdrawn):
+                await conn.execute(
+                    f"UPDATE {self.t['systemic_cases']} SET withdrawn = true WHERE case_id = $1",
+                    case_id_of(event.stream_id),
+                )
 
     async def _opened(self, conn: asyncpg.Connection, event: RecordedEvent, data: Opened) -> None:
         rules = SystemicRules.model_validate(data.policy.get("systemic", {}))
@@ -47,6 +57,7 @@ class SystemicProjection(Projection):
         )
         recent = await conn.fetch(
             f"SELECT case_id FROM {t['systemic_cases']} WHERE customer_id = $1 AND opened_at > $2 AND opened_at <= $3 "
+            f"AND NOT withdrawn "
             f"ORDER BY opened_at, case_id",
             data.customer.id,
             event.occurred_at - rules.window,
@@ -84,9 +95,10 @@ class SystemicProjection(Projection):
         )
         window = timedelta(seconds=case["window_seconds"])
         seen = await conn.fetchrow(
-            f"SELECT count(DISTINCT case_id) AS cases, count(DISTINCT customer_id) AS customers, "
-            f"array_agg(DISTINCT case_id ORDER BY case_id) AS case_ids FROM {t['root_cause_occurrences']} "
-            f"WHERE root_cause = $1 AND resolved_at > $2 AND resolved_at <= $3",
+            f"SELECT count(DISTINCT o.case_id) AS cases, count(DISTINCT o.customer_id) AS customers, "
+            f"array_agg(DISTINCT o.case_id ORDER BY o.case_id) AS case_ids FROM {t['root_cause_occurrences']} o "
+            f"JOIN {t['systemic_cases']} c USING (case_id) "
+            f"WHERE root_cause = $1 AND resolved_at > $2 AND resolved_at <= $3 AND NOT c.withdrawn",
             data.root_cause.value,
             at - window,
             at,

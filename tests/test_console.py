@@ -285,3 +285,46 @@ async def test_the_board_follows_the_cursor_past_500_cases(
         page = await signed_in(browser, stack, Role.MANAGER)
         await expect(page.locator("p.status-line")).to_contain_text("620 open cases", timeout=30_000)
         await expect(page.locator("tr[data-case]")).to_have_count(620)
+
+
+async def test_the_board_lists_resolved_cases_awaiting_follow_up(
+    dev_env: WorkflowEnvironment, own_db: tuple[asyncpg.Pool, str], browser: Browser
+) -> None:
+    """Two resolved cases await their follow-up, one has it recorded, one is still open: the section lists two."""
+    from samples.cases import command
+    from workflows.core.commands import Acknowledge, ProposeResolution, RecordCustomerResponse, CompleteFollowUp
+    from workflows.core.vocabulary import RootCause
+
+    pool, url = own_db
+    start = datetime.now(UTC) - timedelta(days=2)
+
+    def resolved(case_id: str, followed_up: bool) -> Case:
+        case = Case(start=start - timedelta(days=25 if followed_up else 0), case_id=case_id, severity=Severity.SEV4)
+        case.do(command(Acknowledge), after=timedelta(minutes=5))
+        case.do(
+            command(ProposeResolution, summary="s", root_cause=RootCause.CONFIGURATION, root_cause_text="t"),
+            after=timedelta(hours=1),
+        )
+        case.do(command(RecordCustomerResponse, accepted=True), after=timedelta(minutes=10))
+        if followed_up:
+            case.do(command(CompleteFollowUp, satisfaction=5), after=timedelta(days=20))  # once it is due
+        return case
+
+    histories = [
+        resolved("fu-waiting-1", False).events,
+        resolved("fu-waiting-2", False).events,
+        resolved("fu-done", True).events,
+        Case(start=datetime.now(UTC), case_id="fu-open", severity=Severity.SEV4).events,
+    ]
+    await append_history(EventStore(pool), histories)
+    async with api_stack(dev_env.client, pool, url, CONSOLE_POLICY) as stack:
+        await Projector(pool, all_projections()).catch_up()
+        page = await signed_in(browser, stack, Role.MANAGER)
+        await expect(page.get_by_role("heading", name="Awaiting follow-up")).to_be_visible()
+        await expect(page.locator("#follow-up-status")).to_contain_text("2 cases awaiting follow-up")
+        rows = page.locator("tr[data-follow-up]")
+        await expect(rows).to_have_count(2)
+        assert sorted([await r.get_attribute("data-follow-up") for r in await rows.all()]) == [
+            "fu-waiting-1",
+            "fu-waiting-2",
+        ]

@@ -9,7 +9,7 @@ import asyncpg
 from events.store import EventStore
 from projections.runner import Projector
 from projections.systemic import SystemicProjection
-from samples.cases import T0, Case, command
+from samples.cases import MANAGER, T0, Case, command
 from workflows.core.commands import Acknowledge, ProposeResolution, RecordCustomerResponse
 from workflows.core.events import Customer, NewEvent
 from workflows.core.vocabulary import CustomerTier, RootCause, Severity
@@ -70,3 +70,53 @@ async def test_an_account_with_three_escalations_in_the_window_is_flagged_at_ris
     async with own_pool.acquire() as conn:
         risky = {r["customer_id"]: r for r in await conn.fetch("SELECT * FROM accounts_at_risk")}
     assert set(risky) == {"omega"} and risky["omega"]["case_ids"] == ["risk-1", "risk-2", "risk-3"]
+
+
+async def test_issues_and_accounts_leave_the_list_when_their_cases_leave_the_window(own_pool: asyncpg.Pool) -> None:
+    from projections.queries import systemic_issues
+
+    await project(
+        own_pool,
+        [
+            resolved_case("win-1", "kappa", RootCause.DOCUMENTATION, 0 * D),
+            resolved_case("win-2", "lambda", RootCause.DOCUMENTATION, 2 * D),
+            resolved_case("win-3", "kappa", RootCause.PROCESS, 4 * D),
+            resolved_case("win-4", "kappa", RootCause.STAFFING, 6 * D),
+        ],
+    )
+    async with own_pool.acquire() as conn:
+        soon = await systemic_issues(conn, T0 + 10 * D)
+        # Both resolutions of documentation are 2 days apart and 3 days later; the window is 30 days.
+        assert [i["root_cause"] for i in soon["systemic_issues"]] == ["documentation"]
+        assert [(a["customer_id"], a["cases_in_window"]) for a in soon["accounts_at_risk"]] == [("kappa", 3)]
+        # 32 days after the first: win-1 (opened day 0, resolved day 1) left both windows.
+        later = await systemic_issues(conn, T0 + 32 * D)
+        assert later == {"systemic_issues": [], "accounts_at_risk": []}
+        # The detections themselves stay recorded.
+        assert await conn.fetchval("SELECT count(*) FROM accounts_at_risk") == 1
+
+
+async def test_a_withdrawn_case_leaves_the_at_risk_and_systemic_counts(own_pool: asyncpg.Pool) -> None:
+    from projections.queries import systemic_issues
+    from workflows.core.commands import Withdraw
+    from workflows.core.vocabulary import WithdrawReason
+
+    duplicate = Case(
+        case_id="dup-3",
+        start=T0 + 3 * D,
+        severity=Severity.SEV4,
+        customer=Customer(id="mu", name="mu", tier=CustomerTier.STANDARD),
+    )
+    duplicate.do(command(Withdraw, MANAGER, reason=WithdrawReason.DUPLICATE), after=timedelta(minutes=5))
+    await project(
+        own_pool,
+        [
+            resolved_case("dup-1", "mu", RootCause.DOCUMENTATION, 0 * D),
+            resolved_case("dup-2", "mu", RootCause.PROCESS, 1 * D),
+            duplicate.events,
+        ],
+    )
+    async with own_pool.acquire() as conn:
+        now = await systemic_issues(conn, T0 + 5 * D)
+        assert now["accounts_at_risk"] == []
+        assert await conn.fetchval("SELECT withdrawn FROM systemic_cases WHERE case_id = 'dup-3'") is True

@@ -198,7 +198,20 @@ function showBoard() {
     h("thead", {}, h("tr", {}, ["Next deadline", "Kind", "Case", "Priority", "Level", "Owner", "Customer", "Category", "Status"].map((c) => h("th", { scope: "col" }, c)))),
     body,
   );
-  main().replaceChildren(h("h1", {}, "Escalation board"), filterBar, status, table);
+  // Resolved and closed cases whose follow-up (the customer's satisfaction) is not recorded yet.
+  const followBody = h("tbody");
+  const followStatus = h("p", { class: "status-line", id: "follow-up-status", role: "status", "aria-live": "polite" }, "Loading…");
+  const followTable = h(
+    "table",
+    { "aria-describedby": "follow-up-caption", id: "follow-up" },
+    h("caption", { id: "follow-up-caption", class: "visually-hidden" }, "Cases awaiting follow-up, soonest first"),
+    h("thead", {}, h("tr", {}, ["Follow-up due", "Case", "Owner", "Customer", "Status"].map((c) => h("th", { scope: "col" }, c)))),
+    followBody,
+  );
+  main().replaceChildren(
+    h("h1", {}, "Escalation board"), filterBar, status, table,
+    h("h2", { id: "follow-up-heading" }, "Awaiting follow-up"), followStatus, followTable,
+  );
 
   let latest = 0; // a slow answer to an older request must not overwrite a newer one
   async function load() {
@@ -221,10 +234,40 @@ function showBoard() {
     } catch (error) {
       status.textContent = problemText(error);
     }
+    try {
+      const waiting = [];
+      const followParams = new URLSearchParams({ awaiting_follow_up: "true", limit: "500" });
+      for (const [name, value] of Object.entries(filters)) if (value && name !== "breached") followParams.set(name, value);
+      let page = await api(`/v1/escalations?${followParams}`);
+      waiting.push(...page.items);
+      while (page.next_cursor && mine === latest) {
+        followParams.set("cursor", page.next_cursor);
+        page = await api(`/v1/escalations?${followParams}`);
+        waiting.push(...page.items);
+      }
+      if (mine !== latest) return;
+      waiting.sort((a, b) => (a.follow_up_due_at || "").localeCompare(b.follow_up_due_at || ""));
+      followBody.replaceChildren(...waiting.map(followUpRow));
+      followStatus.textContent = `${waiting.length} case${waiting.length === 1 ? "" : "s"} awaiting follow-up`;
+    } catch (error) {
+      followStatus.textContent = problemText(error);
+    }
   }
   load();
   every(POLL_MS, load);
   every(1000, () => document.querySelectorAll(".countdown").forEach(paintCountdown));
+}
+
+function followUpRow(item) {
+  return h(
+    "tr",
+    { "data-follow-up": item.case_id },
+    h("td", {}, countdownEl(item.follow_up_due_at)),
+    h("td", {}, h("a", { href: `#/case/${encodeURIComponent(item.case_id)}` }, item.title), h("br"), h("small", {}, item.case_id)),
+    h("td", {}, item.owner || "unassigned"),
+    h("td", {}, item.customer_name, h("br"), h("small", {}, item.customer_id)),
+    h("td", {}, words(item.status)),
+  );
 }
 
 function boardRow(item) {

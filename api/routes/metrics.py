@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import AwareDatetime
 from fastapi.responses import Response
 
 from api.dependencies import Reader, ServicesDep
@@ -32,7 +33,10 @@ async def metrics_trend(
 
 
 @router.get("/v1/systemic-issues")
-async def systemic_issues(reader: Reader, services: ServicesDep) -> Response:
-    """Recurring root causes with the cases behind them, and accounts at risk."""
+async def systemic_issues(
+    reader: Reader, services: ServicesDep, as_of: Annotated[AwareDatetime | None, Query()] = None
+) -> Response:
+    """Recurring root causes with the cases behind them, and accounts at risk, each counted within its window
+    ending now (or ``as_of``): rows leave the list when their cases leave the window."""
     async with services.pool.acquire() as conn:
-        return json_response(await queries.systemic_issues(conn))
+        return json_response(await queries.systemic_issues(conn, as_of))
