@@ -292,7 +292,7 @@ async def test_the_board_lists_resolved_cases_awaiting_follow_up(
 ) -> None:
     """Two resolved cases await their follow-up, one has it recorded, one is still open: the section lists two."""
     from samples.cases import command
-    from workflows.core.commands import Acknowledge, ProposeResolution, RecordCustomerResponse, CompleteFollowUp
+    from workflows.core.commands import Acknowledge, CompleteFollowUp, ProposeResolution, RecordCustomerResponse
     from workflows.core.vocabulary import RootCause
 
     pool, url = own_db

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime
 from fastapi.responses import Response
+from pydantic import AwareDatetime
 
 from api.dependencies import Reader, ServicesDep
 from api.routes.responses import json_response
