@@ -31,6 +31,8 @@ from workflows.core.events import (
     PriorityChanged,
     RecordedEvent,
     Reopened,
+    Responder,
+    Route,
     ResolutionProposed,
     Resolved,
     Resumed,
@@ -45,6 +47,20 @@ def _t(value) -> str:  # noqa: ANN001 - datetime
     return value.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _responder_words(responders: list[Responder]) -> str:
+    if not responders:
+        return ""
+    return "; responders " + ", ".join(f"{r.name or r.id} ({r.id}, {r.via})" for r in responders)
+
+
+def _route_words(route: Route) -> str:
+    owner = f"owner {route.owner}" if route.owner else "no owner (team queue)"
+    return (
+        f"; routed to team {route.team} by rule {route.rule!r} ({route.strategy.value}), {owner}: {route.why}; "
+        f"{len(route.candidates)} candidates considered" + _responder_words(route.responders)
+    )
+
+
 def describe(event: RecordedEvent) -> tuple[str, str]:
     """(action, details) in plain words for one event."""
     match event.data:
@@ -54,6 +70,7 @@ def describe(event: RecordedEvent) -> tuple[str, str]:
                 f"priority {d.priority.value}"
                 + (f" (override: {d.priority_override_reason})" if d.priority_override_reason else "")
                 + f"; source {d.source.value}; policy {d.policy_label!r} {d.policy_hash[:12]}"
+                + (_route_words(d.route) if d.route else "")
             )
         case PolicyChanged() as d:
             moves = (
@@ -67,7 +84,8 @@ def describe(event: RecordedEvent) -> tuple[str, str]:
             return "changed the priority", f"{d.from_priority.value} -> {d.to_priority.value}: {d.reason}"
         case OwnerAssigned() as d:
             handoff = f" (hand-off from {d.previous_owner})" if d.is_handoff else ""
-            return "assigned the owner", f"{d.owner}{handoff}" + (f": {d.reason}" if d.reason else "")
+            team = f", team {d.from_team} -> {d.team}" if d.team and d.team != d.from_team else ""
+            return "assigned the owner", f"{d.owner}{handoff}{team}" + (f": {d.reason}" if d.reason else "")
         case Acknowledged() as d:
             return "acknowledged the case", f"at level {d.level}"
         case NoteAdded() as d:
@@ -82,9 +100,13 @@ def describe(event: RecordedEvent) -> tuple[str, str]:
             return "declined the escalation request", d.reason
         case Escalated() as d:
             reason = f": {d.reason}" if d.reason else ""
-            return "escalated the case", f"level {d.from_level} -> {d.to_level} ({d.cause.value}){reason}"
+            return "escalated the case", (
+                f"level {d.from_level} -> {d.to_level} ({d.cause.value}){reason}{_responder_words(d.responders)}"
+            )
         case DeEscalated() as d:
-            return "de-escalated the case", f"level {d.from_level} -> {d.to_level}: {d.reason}"
+            return "de-escalated the case", (
+                f"level {d.from_level} -> {d.to_level}: {d.reason}{_responder_words(d.responders)}"
+            )
         case Paused() as d:
             return "paused the clock", d.reason.value.replace("_", " ") + (f": {d.note}" if d.note else "")
         case Resumed() as d:

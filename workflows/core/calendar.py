@@ -107,6 +107,11 @@ class BusinessCalendar(_Frozen):
                         yield max(begin, start), end
             day += timedelta(days=1)
 
+    def is_working(self, at: datetime) -> bool:
+        """Whether ``at`` falls within working time (a person on this calendar is at work)."""
+        begin, _ = next(self.intervals_from(at.astimezone(UTC)))
+        return begin <= at
+
     def add(self, start: datetime, duration: timedelta) -> datetime:
         """The instant at which ``duration`` of working time has passed since ``start``."""
         return _add(self, start.astimezone(UTC), duration)

@@ -235,7 +235,7 @@ def _correct_facts(s: EscalationState, c: CorrectFacts, now: datetime) -> list[E
         )
     ]
     if severity is not None and not s.priority_overridden:
-        priority = s.policy.priority_for(severity, s.customer.tier)
+        priority = s.policy.priority_for(severity, s.customer.tier, s.customer.annual_value)
         if priority != s.priority:
             reason = f"severity corrected {s.severity.value} -> {severity.value}: {c.reason}"
             events.append(PriorityChanged(from_priority=s.priority, to_priority=priority, reason=reason[:300]))

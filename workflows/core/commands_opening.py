@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator
 
 from workflows.core.command_registry import Command
+from workflows.core.directory import CaseFactsForRouting, OpeningContext, customer_for, responders_for, route_case
 from workflows.core.errors import DomainError
 from workflows.core.events import (
     NO_CALENDAR,
     CaseId,
     Customer,
+    CustomerInput,
     EarlyWarningSignal,
     EventData,
     LongText,
@@ -18,15 +22,20 @@ from workflows.core.events import (
 )
 from workflows.core.permissions import STAFF_AND_SERVICE
 from workflows.core.policy import Policy
-from workflows.core.vocabulary import Category, LifecycleStage, Priority, Severity, SourceKind
+from workflows.core.vocabulary import Category, CustomerTier, LifecycleStage, Priority, Severity, SourceKind
 
 OPEN_ROLES = STAFF_AND_SERVICE
+
+
+def _as_customer_input(value: Any) -> Any:
+    return value.model_dump() if isinstance(value, Customer) else value
 
 
 class OpenEscalation(Command):
     command: Literal["open"] = "open"
     case_id: CaseId
-    customer: Customer
+    # A full ``Customer`` (as recorded by an opening) is accepted as well.
+    customer: Annotated[CustomerInput, BeforeValidator(_as_customer_input)]
     category: Category
     lifecycle_stage: LifecycleStage
     severity: Severity
@@ -38,24 +47,35 @@ class OpenEscalation(Command):
     signal: EarlyWarningSignal | None = None
 
 
-def open_case(command: OpenEscalation, policy: Policy) -> list[EventData]:
-    """The opening event under ``policy`` (whose content is pinned into it); the role is checked by the caller."""
+def open_case(command: OpenEscalation, policy: Policy, context: OpeningContext | None = None) -> list[EventData]:
+    """The opening event under ``policy`` (whose content is pinned into it); the role is checked by the caller.
+
+    ``context`` is what the directory said (see ``OpeningContext``): the stored account completes a customer
+    sent by id, and, under a policy with routing rules, the route (team, owner, level-1 responders) is
+    decided from it and recorded in the event. Without it the case still gets its team, unowned.
+    """
+    context = context or OpeningContext()
     if (command.priority_override is None) != (command.override_reason is None):
         raise DomainError("open.override_needs_reason", "a priority override needs an override_reason, and vice versa")
     if command.source == SourceKind.EARLY_WARNING and command.signal is None:
         raise DomainError("open.early_warning_needs_signal", "an early-warning escalation must carry its signal")
-    priority = command.priority_override or policy.priority_for(command.severity, command.customer.tier)
-    wanted = command.customer.calendar
+    customer = customer_for(command.customer, context.account)
+    priority = command.priority_override or policy.priority_for(command.severity, customer.tier, customer.annual_value)
+    wanted = customer.calendar
     if wanted is not None and wanted not in policy.calendars:
         raise DomainError(
             "open.unknown_calendar",
             f"customer calendar {wanted!r} is not one the policy defines ({', '.join(sorted(policy.calendars)) or 'none'})",
         )
     calendar = policy.calendar_name_for(wanted)
+    route = None
+    if policy.routing is not None:
+        route = route_case(policy, routing_facts(command, customer.tier, priority), context.team)
+        route = route.model_copy(update={"responders": responders_for(policy.level(1), context.level_one)})
     return [
         Opened(
             case_id=command.case_id,
-            customer=command.customer,
+            customer=customer,
             category=command.category,
             lifecycle_stage=command.lifecycle_stage,
             severity=command.severity,
@@ -70,8 +90,21 @@ def open_case(command: OpenEscalation, policy: Policy) -> list[EventData]:
             policy_hash=policy.content_hash(),
             policy=policy.content(),
             calendar=calendar or NO_CALENDAR,
+            route=route,
         )
     ]
+
+
+def routing_facts(command: OpenEscalation, tier: CustomerTier, priority: Priority) -> CaseFactsForRouting:
+    """The facts of a new case that routing rules match on."""
+    return CaseFactsForRouting(
+        category=command.category,
+        severity=command.severity,
+        priority=priority,
+        tier=tier,
+        lifecycle_stage=command.lifecycle_stage,
+        customer_id=command.customer.id,
+    )
 
 
 def replay_open(d: Opened, fields: dict[str, Any]) -> OpenEscalation:

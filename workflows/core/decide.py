@@ -17,13 +17,17 @@ Contract:
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 
 from workflows.core.commands import PERMISSIONS, SPECS, Command, DeadlineReached, OpenEscalation, open_case
+from workflows.core.directory import OpeningContext, responders_for
 from workflows.core.errors import DomainError
 from workflows.core.events import (
     Actor,
     DeadlineBreached,
+    DeEscalated,
+    Responder,
     DeadlineWarning,
     Escalated,
     EventData,
@@ -54,10 +58,29 @@ def authorize(actor: Actor, command_name: str) -> None:
         )
 
 
-def decide_open(command: OpenEscalation, policy: Policy) -> list[EventData]:
-    """The opening event of a new case under ``policy`` (checked: the role, the override, the calendar)."""
+def decide_open(command: OpenEscalation, policy: Policy, context: OpeningContext | None = None) -> list[EventData]:
+    """The opening event of a new case under ``policy`` (checked: the role, the override, the calendar,
+    the customer), routed with what the directory said (``context``)."""
     authorize(command.actor, "open")
-    return open_case(command, policy)
+    return open_case(command, policy, context)
+
+
+def levels_reached(payloads: list[EventData]) -> list[int]:
+    """The levels these events move a case to (each needs its responders resolved)."""
+    return [p.to_level for p in payloads if isinstance(p, Escalated | DeEscalated)]
+
+
+def with_responders(
+    state: EscalationState, payloads: list[EventData], resolved: Mapping[str, list[Responder]]
+) -> list[EventData]:
+    """``payloads`` with each move to a level naming who answers there (``resolved``: spec -> people, as the
+    directory said at this moment). The record then shows who was told, whatever the directory says later."""
+    out: list[EventData] = []
+    for p in payloads:
+        if isinstance(p, Escalated | DeEscalated):
+            p = p.model_copy(update={"responders": responders_for(state.policy.level(p.to_level), resolved)})
+        out.append(p)
+    return out
 
 
 def decide(state: EscalationState, command: Command | DeadlineReached, now: datetime) -> list[EventData]:

@@ -31,6 +31,7 @@ from workflows.core.vocabulary import (
     Priority,
     Role,
     RootCause,
+    RoutingStrategy,
     Severity,
     SignalKind,
     SourceKind,
@@ -79,6 +80,48 @@ class Customer(Frozen):
     calendar: Identifier | None = None
 
 
+class CustomerInput(Frozen):
+    """The customer as a caller sends it at open: the id alone is enough when its account is stored
+    (the opening event then records the account's name, tier and value)."""
+
+    id: Identifier
+    name: ShortText | None = None
+    tier: CustomerTier | None = None
+    annual_value: Money | None = None
+    calendar: Identifier | None = None
+
+
+class Responder(Frozen):
+    """A person who answers at a level, as the directory named them at that moment."""
+
+    id: Identifier
+    name: str | None = None
+    via: str  # the responder spec that named them, e.g. "role:escalation_manager"
+
+
+class RouteCandidate(Frozen):
+    """A member of the team a case was routed to, as the directory and the case list showed them then."""
+
+    person: Identifier
+    active_cases: Annotated[int, Field(ge=0)]
+    working_now: bool
+    last_routed_at: AwareDatetime | None = None
+    on_call_rank: Annotated[int, Field(ge=0)] | None = None  # place in the team's on-call list
+
+
+class Route(Frozen):
+    """How a new case was routed: the rule that matched (``default``: none did), the team, the strategy,
+    the candidates considered and the owner chosen (None: it waits in the team's queue), and why."""
+
+    rule: ShortText
+    team: Identifier
+    strategy: RoutingStrategy
+    owner: Identifier | None
+    why: ShortText
+    candidates: list[RouteCandidate] = []
+    responders: list[Responder] = []  # who answers at level 1
+
+
 class Compensation(Frozen):
     kind: CompensationKind
     amount: Money
@@ -114,6 +157,8 @@ class Opened(Frozen):
     policy: dict[str, Any]
     # The case's working calendar (a key of the pinned policy's calendars), or NO_CALENDAR.
     calendar: ShortText = "24x7"
+    # Where the policy's routing rules sent the case (None: a policy without routing rules).
+    route: Route | None = None
 
 
 class PriorityChanged(Frozen):
@@ -154,6 +199,9 @@ class OwnerAssigned(Frozen):
     previous_owner: Identifier | None
     is_handoff: bool
     reason: ShortText | None = None
+    # The team the owner works the case for (None: the case's team is unchanged).
+    team: Identifier | None = None
+    from_team: Identifier | None = None
 
 
 class Acknowledged(Frozen):
@@ -187,6 +235,8 @@ class Escalated(Frozen):
     to_level: int
     cause: EscalationCause
     reason: ShortText | None = None
+    # Who answers at the new level, resolved from the directory when the case reached it.
+    responders: list[Responder] = []
 
 
 class DeEscalated(Frozen):
@@ -194,6 +244,7 @@ class DeEscalated(Frozen):
     from_level: int
     to_level: int
     reason: ShortText
+    responders: list[Responder] = []
 
 
 class Paused(Frozen):

@@ -133,6 +133,9 @@ def _opened(event: NewEvent, data: Opened) -> EscalationState:
         source=data.source,
         requested_by=data.requested_by,
         calendar=None if data.calendar == NO_CALENDAR else data.calendar,
+        team=data.route.team if data.route else None,
+        owner=data.route.owner if data.route else None,
+        responders=data.route.responders if data.route else [],
         opened_at=at,
         clocks={
             DeadlineKind.ACKNOWLEDGE: Clock(kind=DeadlineKind.ACKNOWLEDGE, started_at=at, length=rules.acknowledge),
@@ -148,8 +151,10 @@ def _apply(s: EscalationState, data: Any, at: datetime) -> EscalationState:  # n
             return _policy_changed(s, changed, at)
         case PriorityChanged(to_priority=to):
             return s.model_copy(update={"priority": to, "clocks": _reprioritised(s, to, at)})
-        case OwnerAssigned(owner=owner, is_handoff=handoff):
-            return s.model_copy(update={"owner": owner, "handoffs": s.handoffs + int(handoff)})
+        case OwnerAssigned(owner=owner, is_handoff=handoff, team=team):
+            return s.model_copy(
+                update={"owner": owner, "handoffs": s.handoffs + int(handoff), "team": team or s.team}
+            )
         case Acknowledged():
             clocks = _without(s.clocks, DeadlineKind.ACKNOWLEDGE)
             if rules.update_every is not None:
@@ -171,7 +176,7 @@ def _apply(s: EscalationState, data: Any, at: datetime) -> EscalationState:  # n
             )
         case EscalationDeclined():
             return s.model_copy(update={"pending_request": None, "declined_requests": s.declined_requests + 1})
-        case Escalated(to_level=to, cause=cause):
+        case Escalated(to_level=to, cause=cause, responders=responders):
             clocks = dict(s.clocks)
             if DeadlineKind.ACKNOWLEDGE in clocks and cause != EscalationCause.BREACH:
                 # Still unacknowledged: the new level gets a full acknowledge span.
@@ -189,10 +194,11 @@ def _apply(s: EscalationState, data: Any, at: datetime) -> EscalationState:  # n
                     "escalations": s.escalations + 1,
                     "pending_request": pending,
                     "clocks": clocks,
+                    "responders": responders,
                 }
             )
-        case DeEscalated(to_level=to):
-            return s.model_copy(update={"level": to})
+        case DeEscalated(to_level=to, responders=responders):
+            return s.model_copy(update={"level": to, "responders": responders})
         case Paused(reason=reason):
             return s.model_copy(update={"paused": PauseInfo(reason=reason, since=at)})
         case Resumed(automatic=True, paused_seconds=seconds) if s.paused is not None:

@@ -17,7 +17,17 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_serial
 
 from workflows.core.calendar import BusinessCalendar
 from workflows.core.canonical import canonical_json, sha256_hex
-from workflows.core.vocabulary import Category, CustomerTier, PauseReason, Priority, Role, Severity, SignalKind
+from workflows.core.vocabulary import (
+    Category,
+    CustomerTier,
+    LifecycleStage,
+    PauseReason,
+    Priority,
+    Role,
+    RoutingStrategy,
+    Severity,
+    SignalKind,
+)
 
 MAX_RESOLUTION = timedelta(days=30)
 _DURATION = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\s*$")
@@ -50,11 +60,41 @@ class PriorityRules(_Frozen):
     clock: Literal["24x7", "business"] = "24x7"
 
 
+# Who answers at a level, resolved from the directory when a case reaches it (workflows/core/directory.py):
+#   owner                      the case's owner
+#   case_team                  the case's team (its on-call list if it has one, else its members)
+#   role:escalation_manager    the case team's escalation manager (role:director: its director)
+#   category:director          the director of the case's category (else the case team's director)
+#   account:executive_sponsor  the customer account's executive sponsor (account:account_manager likewise)
+#   team:<id>                  a named team (on-call list, else members)
+#   person:<id>                a named person
+_ID = r"[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}"
+RESPONDER_SPEC = (
+    r"^(owner|case_team|role:(escalation_manager|director)|category:director"
+    rf"|account:(executive_sponsor|account_manager)|team:{_ID}|person:{_ID})$"
+)
+ResponderSpec = Annotated[str, Field(pattern=RESPONDER_SPEC)]
+# Specs whose answer depends on the account, which the policy cannot know at publication.
+ACCOUNT_SPECS = frozenset({"account:executive_sponsor", "account:account_manager"})
+
+
 class Level(_Frozen):
     level: Annotated[int, Field(ge=1)]
     name: str
     role: Role
     notify: list[str] = []
+    # Who answers here, in order; ``fallback`` answers when they resolve to nobody.
+    responders: list[ResponderSpec] = []
+    fallback: list[ResponderSpec] = []
+
+    @model_serializer(mode="wrap")
+    def _without_unset_responders(self, handler: Any) -> Any:
+        # A policy that names no responders keeps the content (and so the hash) it had before they existed.
+        content = handler(self)
+        for name in ("responders", "fallback"):
+            if isinstance(content, dict) and not content.get(name):
+                content.pop(name, None)
+        return content
 
 
 class EscalationRules(_Frozen):
@@ -134,6 +174,52 @@ class EarlyWarningRules(_Frozen):
         return min(hits) if hits else None  # sev1 < sev2 < ...: the most severe rule wins
 
 
+class RoutingRule(_Frozen):
+    """Cases matching every criterion given (an empty list matches anything) go to ``team``, whose owner
+    ``strategy`` picks. Rules are tried in order; the first match wins."""
+
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    team: Annotated[str, Field(pattern=rf"^{_ID}$")]
+    strategy: RoutingStrategy = RoutingStrategy.LEAST_ACTIVE
+    category: list[Category] = []
+    severity: list[Severity] = []
+    priority: list[Priority] = []
+    tier: list[CustomerTier] = []
+    lifecycle_stage: list[LifecycleStage] = []
+    customer_id: list[str] = []
+
+
+class RoutingRules(_Frozen):
+    """Where a new case goes. No rule matching sends it to ``default_team``: a case is never unrouted."""
+
+    default_team: Annotated[str, Field(pattern=rf"^{_ID}$")]
+    default_strategy: RoutingStrategy = RoutingStrategy.LEAST_ACTIVE
+    rules: list[RoutingRule] = []
+
+    @model_validator(mode="after")
+    def _names_are_unique(self) -> RoutingRules:
+        names = [r.name for r in self.rules]
+        duplicates = sorted({n for n in names if names.count(n) > 1} | ({DEFAULT_ROUTE} & set(names)))
+        if duplicates:
+            raise ValueError(f"routing rule names must be unique and not {DEFAULT_ROUTE!r}: {duplicates}")
+        return self
+
+    def teams(self) -> list[str]:
+        """Every team a case can be routed to, the default first."""
+        return list(dict.fromkeys([self.default_team, *(r.team for r in self.rules)]))
+
+
+DEFAULT_ROUTE = "default"  # the rule name recorded when no rule matched
+
+
+class ValueUplift(_Frozen):
+    """Customers whose annual value is at least ``at_least`` get a priority ``steps`` higher than the
+    matrix gives (never above P1)."""
+
+    at_least: Annotated[Decimal, Field(gt=0)]
+    steps: Annotated[int, Field(ge=1, le=3)] = 1
+
+
 class Policy(_Frozen):
     label: str
     warning_at: Annotated[float, Field(gt=0, lt=1)] = 0.75
@@ -150,13 +236,20 @@ class Policy(_Frozen):
     # case gets when its customer names none.
     calendars: dict[str, BusinessCalendar] = {}
     default_calendar: str | None = None
+    # Who owns a new case (None: cases open unrouted, as before routing existed).
+    routing: RoutingRules | None = None
+    value_uplift: ValueUplift | None = None
 
     @model_serializer(mode="wrap")
-    def _without_unset_pauses(self, handler: Any) -> Any:
-        # A policy that sets no pause rules keeps the content (and so the hash) it had before they existed.
+    def _without_unset_sections(self, handler: Any) -> Any:
+        # A policy that sets none of these keeps the content (and so the hash) it had before they existed.
         content = handler(self)
-        if isinstance(content, dict) and self.pauses == PauseRules():
-            content.pop("pauses", None)
+        if isinstance(content, dict):
+            if self.pauses == PauseRules():
+                content.pop("pauses", None)
+            for name in ("routing", "value_uplift"):
+                if content.get(name) is None:
+                    content.pop(name, None)
         return content
 
     @model_validator(mode="after")
@@ -190,8 +283,13 @@ class Policy(_Frozen):
 
     # -- lookups used by the domain --------------------------------------------------
 
-    def priority_for(self, severity: Severity, tier: CustomerTier) -> Priority:
-        return self.matrix[severity][tier]
+    def priority_for(self, severity: Severity, tier: CustomerTier, annual_value: Decimal = Decimal(0)) -> Priority:
+        """The matrix's priority, raised by ``value_uplift`` for a customer worth at least its threshold."""
+        priority = self.matrix[severity][tier]
+        if self.value_uplift is not None and annual_value >= self.value_uplift.at_least:
+            order = list(Priority)
+            priority = order[max(0, order.index(priority) - self.value_uplift.steps)]
+        return priority
 
     def rules(self, priority: Priority) -> PriorityRules:
         return self.priorities[priority]

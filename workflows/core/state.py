@@ -9,7 +9,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from workflows.core.calendar import BusinessCalendar
-from workflows.core.events import Compensation, Customer
+from workflows.core.events import Compensation, Customer, Responder
 from workflows.core.policy import Policy
 from workflows.core.vocabulary import (
     Category,
@@ -151,6 +151,9 @@ class CaseFacts(_Frozen):
     level: int = 1
     max_level_reached: int = 1
     owner: str | None = None
+    # The team working the case (routing's choice, or a reassignment's), and who answers at its level now.
+    team: str | None = None
+    responders: list[Responder] = []
 
     opened_at: datetime
     acknowledged_at: datetime | None = None

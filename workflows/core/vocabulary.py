@@ -123,3 +123,9 @@ class SignalKind(StrEnum):
     DETRACTOR_SCORE = "detractor_score"
     TICKET_SPIKE = "ticket_spike"
     CUSTOM = "custom"
+
+
+class RoutingStrategy(StrEnum):
+    LEAST_ACTIVE = "least_active"  # the member working now with the fewest active cases
+    ROUND_ROBIN = "round_robin"  # the member routed to least recently
+    QUEUE = "queue"  # the team's queue: no owner until someone takes it
