@@ -14,6 +14,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import asyncpg
 import structlog
@@ -21,13 +22,16 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+from activities.directory_activities import DirectoryActivities
 from activities.event_store_activities import EscalationActivities
 from events import policy_versions
 from events.database import APP_ROLE, create_pool
+from events.directory_store import DirectoryStore
 from events.port import EventStorePort
 from events.store import EventStore
 from workflows.core.policy import Policy
 from workflows.data_converter import data_converter
+from workflows.directory_files import team_calendar
 from workflows.escalation_workflow import TASK_QUEUE, EscalationWorkflow
 from workflows.policy_files import DEFAULT_POLICY_PATH, load_policy
 
@@ -129,6 +133,7 @@ def build_worker(
     max_cached_workflows: int = 10_000,
     workflow_failure_exception_types: Sequence[type[BaseException]] = (),
     sandboxed: bool = False,
+    directory: DirectoryStore | None | Literal["from_store"] = "from_store",
 ) -> Worker:
     """The worker for ``EscalationWorkflow`` with its activities wired to ``store``.
 
@@ -137,8 +142,14 @@ def build_worker(
     The test suite runs sandboxed, so a non-deterministic call in workflow code
     fails there; production runs unsandboxed by default, because the sandbox
     costs about 100 KiB and a module import per cached workflow (README "Tuning").
+
+    ``directory`` routes new cases and names responders; by default the directory in the event store's
+    database (none for an in-memory store).
     """
     activities = EscalationActivities(store, policy)
+    if directory == "from_store":
+        directory = DirectoryStore(store.pool, team_calendar) if isinstance(store, EventStore) else None
+    lookups = DirectoryActivities(directory)
     if sandboxed:
         # The sandbox imports the workflow module afresh per workflow; without a
         # bytecode cache (PYTHONDONTWRITEBYTECODE) each import compiles the source.
@@ -147,7 +158,7 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=[EscalationWorkflow],
-        activities=activities.all(),
+        activities=[*activities.all(), *lookups.all()],
         max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
         max_concurrent_local_activities=max_concurrent_local_activities,
         max_cached_workflows=max_cached_workflows,

@@ -8,10 +8,17 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from workflows.core.commands import OpenEscalation
 from workflows.core.events import NewEvent
+from workflows.core.policy import Policy
+from workflows.core.vocabulary import Category
 
 APPEND_EVENTS = "append_events"
 CURRENT_POLICY = "current_policy"
+# What the directory says when a case opens (its account, the matched team's candidates, level-1 responders).
+OPENING_CONTEXT = "opening_context"
+# Who answers at levels a case is moving to, as the directory says now.
+RESOLVE_RESPONDERS = "resolve_responders"
 NON_RETRYABLE_APPEND_ERRORS = ["ConcurrencyConflict", "InvalidAppend"]
 
 
@@ -21,3 +28,22 @@ class AppendRequest(BaseModel):
     stream_id: str
     expected_version: int
     events: list[NewEvent]
+
+
+class OpeningRequest(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    command: OpenEscalation
+    policy: Policy
+
+
+class RespondersRequest(BaseModel):
+    """Resolve ``specs`` for a case of ``team`` and ``category`` owned by ``owner`` for ``customer_id``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    specs: list[str]
+    team: str | None
+    owner: str | None
+    category: Category
+    customer_id: str

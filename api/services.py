@@ -16,18 +16,21 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import Problem, not_found, refusal
 from events import policy_versions
+from events.directory_store import DirectoryStore
 from events.store import EventStore
 from projections import queries
 from workflows.client import CommandRefused, open_case_and_wait, send_command
 from workflows.core.case_view import CaseView, case_view
 from workflows.core.commands import Command, OpenEscalation
 from workflows.core.decide import available_commands, decide_open
+from workflows.core.directory import OpeningContext
 from workflows.core.errors import DomainError
 from workflows.core.events import RecordedEvent, stream_id_for
 from workflows.core.evolve import fold
 from workflows.core.policy import Policy
 from workflows.core.state import EscalationState
 from workflows.core.vocabulary import Role
+from workflows.directory_files import team_calendar
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,10 @@ class Services:
     @property
     def store(self) -> EventStore:
         return EventStore(self.pool)
+
+    @property
+    def directory(self) -> DirectoryStore:
+        return DirectoryStore(self.pool, team_calendar)
 
     async def policy_in_force(self) -> Policy:
         """The policy new cases are opened under: the latest published version, else ``policy``."""
@@ -80,7 +87,11 @@ class Services:
         try:
             # Permission, override and calendar rules, before starting anything, under the
             # version the worker will pin (the latest published; the file until one is).
-            decide_open(command, await self.policy_in_force())
+            decide_open(
+                command,
+                await self.policy_in_force(),
+                OpeningContext(account=await self.directory.account(command.customer.id)),
+            )
         except DomainError as exc:
             raise refusal(exc.rule, str(exc)) from None
         stored = await self.store.read_stream(stream_id_for(command.case_id))

@@ -20,7 +20,7 @@ from api.auth import Principal
 from api.models import SignalBody, SignalReply
 from workflows.client import case_handle, open_case_and_wait
 from workflows.core.commands import AttachSignal, OpenEscalation
-from workflows.core.events import Customer, EarlyWarningSignal
+from workflows.core.events import CustomerInput, EarlyWarningSignal
 from workflows.core.state import ACTIVE
 from workflows.core.vocabulary import LifecycleStage, SourceKind
 
@@ -134,7 +134,7 @@ async def _open(
         actor=principal.actor,
         idempotency_key=key,
         case_id=case_id,
-        customer=Customer(id=customer_id, name=body.customer_name or customer_id, tier=body.customer_tier),
+        customer=CustomerInput(id=customer_id, name=body.customer_name or customer_id, tier=body.customer_tier),
         category=category,
         lifecycle_stage=LifecycleStage.ONGOING_SUPPORT,
         severity=severity,

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+import asyncpg
 import structlog
 
 from api.server import serve_api
@@ -26,8 +27,12 @@ from cli import leftovers
 from cli.embedded_postgres import start_embedded_postgres, stop_embedded_postgres
 from cli.leftovers import stop_leftovers
 from events.database import create_pool
+from events.directory_store import DirectoryStore
 from projections.service import run_projector
 from worker import Settings, connect_client, run_worker
+from workflows.core.events import Actor
+from workflows.core.vocabulary import Role
+from workflows.directory_files import EXAMPLE_DIRECTORY, import_directory, team_calendar
 
 log = structlog.get_logger("escalations.devstack")
 
@@ -110,6 +115,7 @@ async def run_up(settings: Settings, data_dir: Path, webhooks: Mapping[str, str]
         print(f"Console: http://{api_host}:{api_port}/console  (sign in with an API token)")
         assert settings.database_url is not None  # set above, from the embedded server when unset
         pool = await create_pool(settings.database_url, max_size=5, role=settings.db_role or None)
+        await _seed_example_directory(pool)
         try:
             await asyncio.gather(
                 run_worker(settings, stop),
@@ -129,3 +135,21 @@ async def run_up(settings: Settings, data_dir: Path, webhooks: Mapping[str, str]
             stop_embedded_postgres(postgres)
         leftovers.forget(data_dir)
         print("Stack stopped.", flush=True)
+
+
+async def _seed_example_directory(pool: asyncpg.Pool) -> None:
+    """An empty directory gets the example one (samples/directory.toml), so cases route out of the box."""
+    store = DirectoryStore(pool, team_calendar)
+    if await store.people_ids():
+        return
+    counts = await import_directory(
+        store,
+        EXAMPLE_DIRECTORY.read_text(encoding="utf-8"),
+        actor=Actor(id="escalations-up", role=Role.ADMIN),
+        reason="the dev stack's example directory",
+    )
+    print(
+        f"Directory: the example directory imported ({counts['people']} people, {counts['teams']} teams, "
+        f"{counts['accounts']} accounts); `escalations directory import FILE` loads your own",
+        flush=True,
+    )

@@ -41,6 +41,7 @@ from cli.common import (
     _fail,
     actor_options,
 )
+from cli.directory_commands import add_directory_parser, run_directory
 from cli.policy_commands import add_policy_parser, run_policy
 
 
@@ -440,6 +441,10 @@ async def _policy(args: argparse.Namespace) -> int:
     return await run_policy(args, _pool, _fail)
 
 
+async def _directory(args: argparse.Namespace) -> int:
+    return await run_directory(args, _pool, _fail)
+
+
 async def _migrate(_: argparse.Namespace) -> int:
     pool = await _pool()
     await pool.close()
@@ -504,6 +509,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--full", action="store_true", help="every field, not the summary")
 
     add_policy_parser(sub)
+    add_directory_parser(sub)
 
     act = sub.add_parser("act", help="run one command on a case")
     actor_options(act, "agent:cli")
@@ -543,6 +549,7 @@ def main(argv: list[str] | None = None) -> None:
             "metrics": _metrics,
             "systemic": _systemic,
             "policy": _policy,
+            "directory": _directory,
         }[args.subcommand]
         status = _run(handler(args))
     sys.stdout.flush()

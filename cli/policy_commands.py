@@ -203,6 +203,11 @@ def simulation_report(histories: list[list], policy: Any, horizon: datetime | No
             "cases_reaching_a_higher_level": sum(c.max_level_simulated > c.max_level_actual for c in comparisons),
             "cases_reaching_a_lower_level": sum(c.max_level_simulated < c.max_level_actual for c in comparisons),
             "commands_refused": sum(len(c.refused) for c in comparisons),
+            "routes_recorded": sum(c.route_actual is not None for c in comparisons),
+            "routes_reproduced": sum(
+                c.route_actual is not None and c.route_actual == c.route_simulated for c in comparisons
+            ),
+            "routes_differing": sum(c.route_actual != c.route_simulated for c in comparisons),
             "mean_acknowledge_within_s": {
                 "actual": mean([span(c.acknowledge_within_actual) for c in comparisons]),
                 "simulated": mean([span(c.acknowledge_within_simulated) for c in comparisons]),
@@ -230,11 +235,16 @@ def simulation_report(histories: list[list], policy: Any, horizon: datetime | No
                     "simulated": span(c.resolve_within_simulated),
                 },
                 "refused": [{"command": name, "rule": rule} for name, rule in c.refused],
+                "route": {"actual": _route(c.route_actual), "simulated": _route(c.route_simulated)},
             }
             for c in comparisons
             if c.changed
         ],
     }
+
+
+def _route(route: Any) -> dict[str, Any] | None:
+    return {"rule": route[0], "team": route[1], "owner": route[2]} if route is not None else None
 
 
 def print_simulation_table(report: dict[str, Any], seconds: float) -> None:
@@ -257,6 +267,9 @@ def print_simulation_table(report: dict[str, Any], seconds: float) -> None:
         "cases_reaching_a_higher_level",
         "cases_reaching_a_lower_level",
         "commands_refused",
+        "routes_recorded",
+        "routes_reproduced",
+        "routes_differing",
     ):
         print(f"{name.replace('_', ' '):<34}{totals[name]:>24}")
     if report["cases"]:

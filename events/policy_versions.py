@@ -15,6 +15,7 @@ from datetime import datetime
 
 import asyncpg
 
+from events.directory_store import policy_problems
 from workflows.core.canonical import canonical_json
 from workflows.core.policy import Policy, pinned_policy
 
@@ -49,10 +50,26 @@ def _version(row: asyncpg.Record) -> PolicyVersion:
     )
 
 
+class PolicyRefused(ValueError):
+    """A policy that cannot be published as it stands (``rule`` names why)."""
+
+    def __init__(self, rule: str, message: str) -> None:
+        super().__init__(f"{message} (rule {rule})")
+        self.rule = rule
+
+
 async def publish(pool: asyncpg.Pool, policy: Policy, *, author: str, reason: str) -> PolicyVersion:
-    """Make ``policy`` the current version (the one new cases take) and return it."""
+    """Make ``policy`` the current version (the one new cases take) and return it.
+
+    Refused (``PolicyRefused``, nothing written) when, with the directory as it is now, a routing rule names
+    a team the directory lacks or a level would reach nobody: found at publication, not at 3 a.m.
+    """
     if not author.strip() or not reason.strip():
         raise ValueError("a published policy version needs an author and a reason")
+    problems = await policy_problems(pool, policy)
+    if problems:
+        rule = problems[0][0]
+        raise PolicyRefused(rule, "; ".join(message for _, message in problems))
     async with pool.acquire() as conn:
         # Re-publishing an earlier version adds a row: it is current again, and nothing is rewritten.
         row = await conn.fetchrow(

@@ -176,6 +176,8 @@ def _row(s: EscalationState, fact: dict[str, Any], last_event_at: datetime) -> d
         "policy_label": s.policy_label,
         "policy_hash": s.policy_hash,
         "last_event_at": last_event_at,
+        "team": s.team,
+        "annual_value": Decimal(s.customer.annual_value),
     }
 
 

@@ -81,6 +81,8 @@ class CaseFilters:
     level: int | None = None
     customer_id: str | None = None
     owner: str | None = None
+    team: str | None = None
+    unassigned: bool | None = None  # True: cases no one owns (a team's queue); False: owned ones
     breached: bool | None = None
     active: bool | None = None  # True: only cases still being worked; False: only finished ones
     awaiting_follow_up: bool | None = None  # True: resolved or closed cases whose follow-up is not recorded
@@ -111,7 +113,7 @@ async def list_cases(
     """Cases from the case-list read model, soonest next deadline first (none last), a page at a time."""
     clauses: list[str] = []
     args: list[Any] = []
-    for column in ("status", "priority", "level", "customer_id", "owner", "breached"):
+    for column in ("status", "priority", "level", "customer_id", "owner", "team", "breached"):
         value = getattr(filters, column)
         if value is not None:
             args.append(value)
@@ -119,6 +121,8 @@ async def list_cases(
     if filters.active is not None:
         args.append(ACTIVE_STATUSES)
         clauses.append(f"{'' if filters.active else 'NOT '}(status = ANY(${len(args)}::text[]))")
+    if filters.unassigned is not None:
+        clauses.append(f"owner IS {'' if filters.unassigned else 'NOT '}NULL")
     if filters.awaiting_follow_up is not None:
         clauses.append(f"follow_up_due_at IS {'NOT ' if filters.awaiting_follow_up else ''}NULL")
     if cursor:

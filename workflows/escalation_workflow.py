@@ -28,13 +28,26 @@ with workflow.unsafe.imports_passed_through():
         APPEND_EVENTS,
         CURRENT_POLICY,
         NON_RETRYABLE_APPEND_ERRORS,
+        OPENING_CONTEXT,
+        RESOLVE_RESPONDERS,
         AppendRequest,
+        OpeningRequest,
+        RespondersRequest,
     )
     from workflows.core.case_view import CaseView, case_view
     from workflows.core.commands import COMMAND_CLASSES, SPECS, Command, DeadlineReached
-    from workflows.core.decide import decide, decide_open, envelopes, next_wake
+    from workflows.core.decide import decide, decide_open, envelopes, levels_reached, next_wake, with_responders
+    from workflows.core.directory import OpeningContext, level_specs
     from workflows.core.errors import DomainError
-    from workflows.core.events import SYSTEM_ACTOR, Actor, EventData, RecordedEvent, case_event_id, stream_id_for
+    from workflows.core.events import (
+        SYSTEM_ACTOR,
+        Actor,
+        EventData,
+        RecordedEvent,
+        Responder,
+        case_event_id,
+        stream_id_for,
+    )
     from workflows.core.evolve import evolve
     from workflows.core.idempotency import repeated_versions
     from workflows.core.policy import Policy
@@ -55,6 +68,11 @@ _APPEND_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=2),
     non_retryable_error_types=NON_RETRYABLE_APPEND_ERRORS,
 )
+
+
+# Workflows started before the directory existed replay without its lookups (their histories hold none).
+DIRECTORY_PATCH = "directory-lookups"
+_LOOKUP_TIMEOUT = timedelta(seconds=10)
 
 
 def workflow_id_for(case_id: str) -> str:
@@ -118,8 +136,17 @@ class EscalationWorkflow:
         policy = await workflow.execute_local_activity(
             CURRENT_POLICY, result_type=Policy, start_to_close_timeout=timedelta(seconds=10), retry_policy=_APPEND_RETRY
         )
+        context = None
+        if workflow.patched(DIRECTORY_PATCH):
+            context = await workflow.execute_local_activity(
+                OPENING_CONTEXT,
+                OpeningRequest(command=input.open, policy=policy),
+                result_type=OpeningContext,
+                start_to_close_timeout=_LOOKUP_TIMEOUT,
+                retry_policy=_APPEND_RETRY,
+            )
         try:
-            payloads = decide_open(input.open, policy)
+            payloads = decide_open(input.open, policy, context)
         except DomainError as exc:
             raise ApplicationError(str(exc), exc.rule, type="DomainError", non_retryable=True) from exc
         async with self._lock:
@@ -157,10 +184,33 @@ class EscalationWorkflow:
     async def _enforce_due(self) -> bool:
         """Record every deadline due by now (caller holds the lock); True if any was."""
         state = self._current()
-        payloads = decide(state, DeadlineReached(), workflow.now())
+        payloads = await self._with_responders(state, decide(state, DeadlineReached(), workflow.now()))
         if payloads:
             await self._append(state.stream_id, payloads, actor=SYSTEM_ACTOR, command_key=None)
         return bool(payloads)
+
+    async def _with_responders(self, state: EscalationState, payloads: list[EventData]) -> list[EventData]:
+        """``payloads`` with each move to a level naming its responders, looked up in the directory now."""
+        levels = levels_reached(payloads)
+        if not levels or not workflow.patched(DIRECTORY_PATCH):
+            return payloads
+        specs = [spec for level in levels for spec in level_specs(state.policy.level(level))]
+        if not specs:
+            return payloads
+        resolved = await workflow.execute_local_activity(
+            RESOLVE_RESPONDERS,
+            RespondersRequest(
+                specs=specs,
+                team=state.team,
+                owner=state.owner,
+                category=state.category,
+                customer_id=state.customer.id,
+            ),
+            result_type=dict[str, list[Responder]],
+            start_to_close_timeout=_LOOKUP_TIMEOUT,
+            retry_policy=_APPEND_RETRY,
+        )
+        return with_responders(state, payloads, resolved)
 
     def _next_wake(self):  # -> datetime | None
         state = self._current()
@@ -237,6 +287,7 @@ class EscalationWorkflow:
                     payloads = decide(state, command, workflow.now())
                 except DomainError as exc:
                     raise ApplicationError(str(exc), exc.rule, type="DomainError", non_retryable=True) from exc
+                payloads = await self._with_responders(state, payloads)
                 recorded = await self._append(
                     state.stream_id,
                     payloads,

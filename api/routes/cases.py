@@ -50,6 +50,8 @@ async def list_escalations(
     level: Annotated[int | None, Query(ge=1, le=100)] = None,
     customer_id: SearchText = None,
     owner: SearchText = None,
+    team: SearchText = None,
+    unassigned: Annotated[bool | None, Query(description="true: cases no one owns (a team's queue)")] = None,
     breached: bool | None = None,
     active: Annotated[bool | None, Query(description="only open, in-progress and proposed cases")] = None,
     awaiting_follow_up: Annotated[
@@ -65,6 +67,8 @@ async def list_escalations(
         level=level,
         customer_id=customer_id,
         owner=owner,
+        team=team,
+        unassigned=unassigned,
         breached=breached,
         active=active,
         awaiting_follow_up=awaiting_follow_up,

@@ -112,7 +112,7 @@ def replay_open(d: Opened, fields: dict[str, Any]) -> OpenEscalation:
     return OpenEscalation(
         **fields,
         case_id=d.case_id,
-        customer=d.customer,
+        customer=CustomerInput.model_validate(d.customer.model_dump()),
         category=d.category,
         lifecycle_stage=d.lifecycle_stage,
         severity=d.severity,

@@ -26,14 +26,14 @@ from workflows.core.errors import DomainError
 from workflows.core.events import (
     Actor,
     DeadlineBreached,
-    DeEscalated,
-    Responder,
     DeadlineWarning,
+    DeEscalated,
     Escalated,
     EventData,
     FollowUpDue,
     NewEvent,
     PauseExpiring,
+    Responder,
     Resumed,
 )
 from workflows.core.evolve import fold_provisionally

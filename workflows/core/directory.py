@@ -93,7 +93,10 @@ MODELS: dict[str, type[_Entry]] = {"people": Person, "teams": Team, "accounts": 
 
 
 def entry_id(kind: str, entry: _Entry) -> str:
-    return str(entry.category.value) if isinstance(entry, Director) else str(getattr(entry, "id"))
+    if isinstance(entry, Director):
+        return str(entry.category.value)
+    assert isinstance(entry, Person | Team | Account)
+    return entry.id
 
 
 def people_named(entry: _Entry) -> list[str]:
@@ -180,9 +183,23 @@ def route_case(policy: Policy, facts: CaseFactsForRouting, team: TeamCandidates 
     if team is None or team.team != team_id:
         return Route(rule=rule, team=team_id, strategy=strategy, owner=None, why="the directory was not consulted")
     if not team.known:
-        return Route(rule=rule, team=team_id, strategy=strategy, owner=None, why=f"team {team_id!r} is not in the directory")
+        why = f"team {team_id!r} is not in the directory: the case waits in its queue"
+        return Route(rule=rule, team=team_id, strategy=strategy, owner=None, why=why, team_known=False)
     owner, why = _pick_owner(strategy, team.candidates)
-    return Route(rule=rule, team=team_id, strategy=strategy, owner=owner, why=why, candidates=team.candidates)
+    return Route(
+        rule=rule, team=team_id, strategy=strategy, owner=owner, why=why, candidates=team.candidates, team_known=True
+    )
+
+
+def recorded_context(route: Route | None) -> OpeningContext:
+    """What routing saw, rebuilt from a recorded route (a shadow run's opening context)."""
+    if route is None or route.team_known is None:
+        return OpeningContext()
+    level_one: dict[str, list[Responder]] = {}
+    for responder in route.responders:
+        level_one.setdefault(responder.via, []).append(responder)
+    team = TeamCandidates(team=route.team, known=route.team_known, candidates=route.candidates)
+    return OpeningContext(team=team, level_one=level_one)
 
 
 def _pick_owner(strategy: RoutingStrategy, candidates: list[RouteCandidate]) -> tuple[str | None, str]:
@@ -239,9 +256,7 @@ def unresolvable_levels(policy: Policy, resolve: Any) -> list[str]:
             continue
         for team in teams:
             for category in Category:
-                static = [
-                    s for specs in (level.responders, level.fallback) for s in specs if s not in ACCOUNT_SPECS
-                ]
+                static = [s for specs in (level.responders, level.fallback) for s in specs if s not in ACCOUNT_SPECS]
                 if not any(resolve(spec, team, category) for spec in static if spec != "owner"):
                     where = f"team {team!r}, " if team else ""
                     problems.append(

@@ -120,6 +120,9 @@ class Route(Frozen):
     why: ShortText
     candidates: list[RouteCandidate] = []
     responders: list[Responder] = []  # who answers at level 1
+    # Whether the directory held the team (None: the directory was not consulted), so a shadow run
+    # can rebuild exactly what routing saw from the record alone.
+    team_known: bool | None = None
 
 
 class Compensation(Frozen):

@@ -152,9 +152,7 @@ def _apply(s: EscalationState, data: Any, at: datetime) -> EscalationState:  # n
         case PriorityChanged(to_priority=to):
             return s.model_copy(update={"priority": to, "clocks": _reprioritised(s, to, at)})
         case OwnerAssigned(owner=owner, is_handoff=handoff, team=team):
-            return s.model_copy(
-                update={"owner": owner, "handoffs": s.handoffs + int(handoff), "team": team or s.team}
-            )
+            return s.model_copy(update={"owner": owner, "handoffs": s.handoffs + int(handoff), "team": team or s.team})
         case Acknowledged():
             clocks = _without(s.clocks, DeadlineKind.ACKNOWLEDGE)
             if rules.update_every is not None:

@@ -26,6 +26,7 @@ from workflows.core.commands import (
     replay_open,
 )
 from workflows.core.decide import decide, decide_open, envelopes, next_wake
+from workflows.core.directory import OpeningContext, recorded_context
 from workflows.core.errors import DomainError
 from workflows.core.events import SYSTEM_ACTOR, DeadlineBreached, EventData, NewEvent, Opened, case_event_id
 from workflows.core.evolve import evolve, fold
@@ -34,6 +35,15 @@ from workflows.core.state import EscalationState
 from workflows.core.vocabulary import DeadlineKind
 
 Breach = tuple[DeadlineKind, int, datetime]  # (kind, level, due_at)
+RouteSummary = tuple[str, str, str | None]  # (rule, team, owner)
+
+
+def route_of(events: Sequence[NewEvent]) -> RouteSummary | None:
+    """The route an opening recorded, as (rule, team, owner)."""
+    opened = events[0].data if events else None
+    route = opened.route if isinstance(opened, Opened) else None
+    return (route.rule, route.team, route.owner) if route is not None else None
+
 
 # The event type that records each replayable command (declared with the command).
 _REPLAYED_FROM = {spec.recorded_by: spec for spec in SPECS.values() if spec.replay is not None}
@@ -88,11 +98,15 @@ class Replay:
         return fold(self.events)
 
 
-def replay(commands: Sequence[RecordedCommand], policy: Policy, until: datetime) -> Replay:
-    """Run ``commands`` against ``policy``, firing deadlines at their instants, up to ``until``."""
+def replay(
+    commands: Sequence[RecordedCommand], policy: Policy, until: datetime, opening: OpeningContext | None = None
+) -> Replay:
+    """Run ``commands`` against ``policy``, firing deadlines at their instants, up to ``until``; the opening
+    is routed with ``opening`` (what the directory said then, ``recorded_context``)."""
+    context = opening
     result = Replay()
-    opening = commands[0]
-    opening_command = opening.command
+    first = commands[0]
+    opening_command = first.command
     assert isinstance(opening_command, OpenEscalation), "a case history starts with its opening"
     state: EscalationState | None = None
 
@@ -119,7 +133,7 @@ def replay(commands: Sequence[RecordedCommand], policy: Policy, until: datetime)
             record(decide(state, DeadlineReached(), wake), wake, None)
 
     try:
-        record(decide_open(opening_command, policy), opening.at, opening_command)
+        record(decide_open(opening_command, policy, context), first.at, opening_command)
     except DomainError as exc:
         result.refused.append(("open", exc.rule))
         return result
@@ -153,11 +167,14 @@ class CaseComparison:
     resolve_within_actual: timedelta | None
     resolve_within_simulated: timedelta | None
     refused: list[tuple[str, str]]
+    # How the case was routed and how it would be: (rule, team, owner); None without routing rules.
+    route_actual: RouteSummary | None = None
+    route_simulated: RouteSummary | None = None
 
     @property
     def changed(self) -> bool:
         return bool(self.appearing or self.disappearing or self.refused) or (
-            self.max_level_actual != self.max_level_simulated
+            self.max_level_actual != self.max_level_simulated or self.route_actual != self.route_simulated
         )
 
 
@@ -170,7 +187,9 @@ def _first_span(events: Sequence[NewEvent], kind: DeadlineKind) -> timedelta | N
 def compare(actual: Sequence[NewEvent], policy: Policy, until: datetime | None = None) -> CaseComparison:
     """Replay ``actual`` (one case's events) under ``policy`` up to ``until`` (default: its last event)."""
     horizon = until or actual[-1].occurred_at
-    simulated = replay(recorded_commands(actual), policy, horizon)
+    opened = actual[0].data if actual else None
+    context = recorded_context(opened.route if isinstance(opened, Opened) else None)
+    simulated = replay(recorded_commands(actual), policy, horizon, context)
     actual_breaches = breaches(actual)
     simulated_breaches = breaches(simulated.events)
     actual_state, simulated_state = fold(actual), simulated.state
@@ -187,4 +206,6 @@ def compare(actual: Sequence[NewEvent], policy: Policy, until: datetime | None =
         resolve_within_actual=_first_span(actual, DeadlineKind.RESOLVE),
         resolve_within_simulated=_first_span(simulated.events, DeadlineKind.RESOLVE),
         refused=simulated.refused,
+        route_actual=route_of(actual),
+        route_simulated=route_of(simulated.events),
     )
