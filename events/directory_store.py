@@ -195,8 +195,8 @@ class DirectoryStore:
         if doc is None:
             return TeamCandidates(team=team_id, known=False)
         team = Team.model_validate(doc)
-        calendar = self._calendar_of(team)
-        working = calendar.is_working(now) if calendar is not None else True
+        zones = {p["id"]: p.get("time_zone") for p in await self._docs("people", team.members)}
+        working = {person: self._working(team, zones.get(person), now) for person in team.members}
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
                 "SELECT owner, count(*) FILTER (WHERE status = ANY($2::text[])) AS active, "
@@ -214,13 +214,32 @@ class DirectoryStore:
                 RouteCandidate(
                     person=person,
                     active_cases=load[person]["active"] if person in load else 0,
-                    working_now=working,
+                    working_now=working[person],
                     last_routed_at=load[person]["last_routed_at"] if person in load else None,
                     on_call_rank=team.on_call.index(person) if person in team.on_call else None,
                 )
                 for person in team.members
             ],
         )
+
+    async def _docs(self, kind: str, ids: list[str]) -> list[dict[str, Any]]:
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT doc FROM directory_entries WHERE kind = $1 AND id = ANY($2::text[])", kind, ids
+            )
+        return [json.loads(r["doc"]) for r in rows]
+
+    def _working(self, team: Team, time_zone: str | None, now: datetime) -> bool:
+        """Whether the team's working hours hold ``now`` where the person is (their time zone when the
+        directory knows it, else the team calendar's); a team without a calendar always works."""
+        if team.calendar is None:
+            return True
+        spec = team.calendar if time_zone is None else {**team.calendar, "time_zone": time_zone}
+        try:
+            calendar = self._calendar_of(team.model_copy(update={"calendar": spec}))
+        except (ValueError, TypeError):  # a person's zone tzdata does not know: the team's own
+            calendar = self._calendar_of(team)
+        return calendar.is_working(now) if calendar is not None else True
 
     async def resolve(
         self,

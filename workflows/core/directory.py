@@ -47,6 +47,7 @@ class Team(_Entry):
     name: ShortText
     members: list[EntryId] = []
     # Working hours as a policy calendar is written (time_zone, hours, holidays, closed); None: always working.
+    # A member whose time zone the directory knows works these hours in that zone.
     calendar: dict[str, Any] | None = None
     on_call: list[EntryId] = []  # in order: who takes a case when no member is working
     escalation_manager: EntryId | None = None
