@@ -15,6 +15,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from events import policy_versions
+from events.directory_store import DirectoryStore
 from events.store import EventStore
 from projections.audit import state_as_of
 from projections.case_list import CaseListProjection
@@ -23,10 +24,11 @@ from samples.cases import open_command
 from tests.eventually import assert_eventually
 from tests.temporal_fixtures import running_worker
 from tests.test_policy_change import slower_policy
-from workflows.core.events import PolicyChanged, stream_id_for
+from workflows.core.events import Actor, PolicyChanged, stream_id_for
 from workflows.core.evolve import fold
 from workflows.core.policy import Policy
-from workflows.core.vocabulary import DeadlineKind
+from workflows.core.vocabulary import DeadlineKind, Role
+from workflows.directory_files import EXAMPLE_DIRECTORY, import_directory, team_calendar
 from workflows.policy_files import DEFAULT_POLICY_PATH, load_policy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,6 +48,13 @@ async def test_published_versions_are_listed_found_by_prefix_and_the_latest_is_c
     pool, _ = own_db
     first, second = load_policy(DEFAULT_POLICY_PATH), slower_policy()
     assert await policy_versions.current(pool) is None
+    # Publication checks the policy against the directory: the default policy routes to the example's teams.
+    await import_directory(
+        DirectoryStore(pool, team_calendar),
+        EXAMPLE_DIRECTORY.read_text(),
+        actor=Actor(id="ops", role=Role.ADMIN),
+        reason="example",
+    )
     await policy_versions.publish(pool, first, author="ops", reason="initial")
     await policy_versions.publish(pool, second, author="ops", reason="slower P1 contract")
     assert (await policy_versions.current(pool)).content_hash == second.content_hash()
@@ -73,6 +82,8 @@ async def test_new_cases_take_the_current_version_and_apply_moves_open_cases(
     slower = slower_policy()
     slower_file = tmp_path / "slower.json"
     slower_file.write_text(json.dumps(slower.content()))
+    imported = await cli(url, temporal, "directory", "import", str(EXAMPLE_DIRECTORY))
+    assert imported.returncode == 0 and "6 people, 3 teams" in imported.stdout, imported.stderr
     published = await cli(
         url, temporal, "policy", "publish", str(DEFAULT_POLICY_PATH), "--author", "ops", "--reason", "v1"
     )
