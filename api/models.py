@@ -44,6 +44,9 @@ class CommandReply(BaseModel):
     duplicate: bool = Field(description="true when the command's idempotency key had been seen before")
     events: list[RecordedEvent]
     state: CaseView
+    warnings: list[str] = Field(
+        default=[], description="allowed but worth knowing, each naming its rule (assign.outside_working_hours)"
+    )
 
 
 class CasePage(BaseModel):

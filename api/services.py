@@ -7,7 +7,7 @@ workflow) and to PostgreSQL (every read answers from the event store or a read m
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import asyncpg
@@ -21,7 +21,7 @@ from events.store import EventStore
 from projections import queries
 from workflows.client import CommandRefused, open_case_and_wait, send_command
 from workflows.core.case_view import CaseView, case_view
-from workflows.core.commands import Command, OpenEscalation
+from workflows.core.commands import AssignOwner, Command, OpenEscalation
 from workflows.core.decide import available_commands, decide_open
 from workflows.core.directory import OpeningContext
 from workflows.core.errors import DomainError
@@ -40,6 +40,7 @@ class Outcome:
     duplicate: bool
     events: list[RecordedEvent]
     state: CaseView
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -134,4 +135,17 @@ class Services:
         if result.duplicate:
             wanted = set(result.versions)
             events = [e for e in await self.store.read_stream(stream_id_for(case_id)) if e.version in wanted]
-        return Outcome(duplicate=result.duplicate, events=events, state=result.state)
+        warnings = await self._assignment_warnings(command, result.state) if isinstance(command, AssignOwner) else []
+        return Outcome(duplicate=result.duplicate, events=events, state=result.state, warnings=warnings)
+
+    async def _assignment_warnings(self, command: AssignOwner, case: CaseView) -> list[str]:
+        """An assignment is never refused for who it names, but the caller hears when the new owner is not
+        in the directory or is outside the team's working hours (in their own time zone)."""
+        working = await self.directory.is_working(command.owner, case.team, datetime.now(UTC))
+        if working is None:
+            return [f"assign.unknown_person: {command.owner!r} is not in the directory"]
+        if not working:
+            return [
+                f"assign.outside_working_hours: {command.owner!r} is outside team {case.team!r}'s working hours now"
+            ]
+        return []

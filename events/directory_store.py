@@ -229,6 +229,17 @@ class DirectoryStore:
             )
         return [json.loads(r["doc"]) for r in rows]
 
+    async def is_working(self, person: str, team_id: str | None, now: datetime) -> bool | None:
+        """Whether ``person`` is at work at ``now`` by ``team_id``'s hours in their time zone (None: the
+        directory does not know them; True: no team or a team without hours)."""
+        found = await self._docs("people", [person])
+        if not found:
+            return None
+        doc = await self.get("teams", team_id) if team_id else None
+        if doc is None:
+            return True
+        return self._working(Team.model_validate(doc), found[0].get("time_zone"), now)
+
     def _working(self, team: Team, time_zone: str | None, now: datetime) -> bool:
         """Whether the team's working hours hold ``now`` where the person is (their time zone when the
         directory knows it, else the team calendar's); a team without a calendar always works."""

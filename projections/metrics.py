@@ -14,6 +14,8 @@ Definitions (the test computes each independently from raw events):
 * closed within 30 days = closed cases whose (last) close came within 30 days of
   opening / closed cases.
 * satisfaction = mean follow-up score, and the count of each score.
+* value at risk = the annual value of the accounts with a case still being worked (each account once, at
+  the value its latest case recorded), and of those among them with a breached or at-risk case.
 """
 
 from __future__ import annotations
@@ -104,6 +106,21 @@ async def compute_metrics(
                 f"SELECT satisfaction, count(*) AS n FROM {live} WHERE satisfaction IS NOT NULL GROUP BY 1 ORDER BY 1"
             )
         },
+    }
+    value = await conn.fetchrow(
+        f"""SELECT count(*) AS accounts, coalesce(sum(value), 0) AS value,
+                   count(*) FILTER (WHERE risky) AS risky_accounts,
+                   coalesce(sum(value) FILTER (WHERE risky), 0) AS risky_value
+              FROM (SELECT customer_id, (array_agg(annual_value ORDER BY opened_at DESC))[1] AS value,
+                           bool_or(breached OR at_risk) AS risky
+                      FROM {live} WHERE status IN ('open', 'in_progress', 'resolution_proposed')
+                     GROUP BY customer_id) AS accounts"""
+    )
+    metrics["value_at_risk"] = {
+        "accounts_with_open_cases": value["accounts"],
+        "annual_value_of_open_cases": str(value["value"]),
+        "accounts_breached_or_at_risk": value["risky_accounts"],
+        "annual_value_breached_or_at_risk": str(value["risky_value"]),
     }
     return metrics
 

@@ -267,3 +267,100 @@ async def test_a_customer_without_a_stored_account_must_be_described(
 
 
 _ = Services  # the API's services build the same DirectoryStore
+
+
+def test_a_reassignment_across_teams_is_a_hand_off_recorded_with_both_teams() -> None:
+    from samples.cases import Case, command
+    from workflows.core.commands import AssignOwner
+    from workflows.core.events import OwnerAssigned
+
+    case = Case(policy=load_policy(DEFAULT_POLICY_PATH), severity=Severity.SEV4)  # P3: the default team
+    assert (
+        case.state is not None and case.state.team == "support" and case.state.owner is None
+    )  # routed, unowned: no directory here
+    case.do(command(AssignOwner, owner="ana"), after=M)  # taking it from the queue: no hand-off
+    case.do(command(AssignOwner, owner="ben", team="platform"), after=M)
+    assigned = [e.data for e in case.events if isinstance(e.data, OwnerAssigned)]
+    assert [(a.is_handoff, a.from_team, a.team) for a in assigned] == [
+        (False, None, None),
+        (True, "support", "platform"),
+    ]
+    assert case.state.team == "platform" and case.state.handoffs == 1
+    case.do(command(AssignOwner, owner="ben", team="billing"), after=M)  # same owner, another team: a hand-off
+    assert case.state.team == "billing" and case.state.handoffs == 2
+
+
+async def test_assigning_someone_outside_their_working_hours_is_allowed_with_a_warning(
+    stack: ApiStack, http: httpx.AsyncClient
+) -> None:
+    from tests.api_support import open_body, post
+
+    services = Services(pool=stack.pool, client=stack.client, policy=load_policy(DEFAULT_POLICY_PATH), task_queue="")
+    working, sleeping = zones_working_and_not(datetime.now(UTC))
+    hours = {d: ["09:00-17:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    await services.directory.put(
+        "people", "owl-routing", {"id": "owl-routing", "name": "Owl", "time_zone": sleeping}, actor=ADMIN
+    )
+    await services.directory.put(
+        "people", "lark-routing", {"id": "lark-routing", "name": "Lark", "time_zone": working}, actor=ADMIN
+    )
+    opened = await post(http, stack, "/v1/escalations", Role.SERVICE, open_body(severity="sev4"))
+    assert opened.status_code == 201, opened.text
+    case_id = opened.json()["state"]["case_id"]
+    team = "night-and-day-routing"
+    await services.directory.put(
+        "teams",
+        team,
+        {
+            "id": team,
+            "name": team,
+            "members": ["owl-routing", "lark-routing"],
+            "calendar": {"time_zone": "Etc/UTC", "hours": hours},
+        },
+        actor=ADMIN,
+    )
+    night = await post(
+        http, stack, f"/v1/escalations/{case_id}/assign", Role.MANAGER, {"owner": "owl-routing", "team": team}
+    )
+    assert night.status_code == 200, night.text
+    assert (night.json()["state"]["owner"], night.json()["state"]["team"]) == ("owl-routing", team)
+    assert [w.split(":")[0] for w in night.json()["warnings"]] == ["assign.outside_working_hours"]
+    day = await post(http, stack, f"/v1/escalations/{case_id}/assign", Role.MANAGER, {"owner": "lark-routing"})
+    assert day.status_code == 200 and day.json()["warnings"] == []
+    stranger = await post(http, stack, f"/v1/escalations/{case_id}/assign", Role.MANAGER, {"owner": "nobody-routing"})
+    assert [w.split(":")[0] for w in stranger.json()["warnings"]] == ["assign.unknown_person"]
+
+
+async def test_the_metrics_give_the_annual_value_of_accounts_with_open_and_with_breached_cases(
+    own_pool: asyncpg.Pool,
+) -> None:
+    from events.store import EventStore
+    from projections.metrics import compute_metrics
+    from samples.cases import Case, command
+    from workflows.core.commands import Acknowledge, ProposeResolution, RecordCustomerResponse
+    from workflows.core.events import Customer
+    from workflows.core.vocabulary import RootCause
+
+    def customer(cid: str, value: int) -> Customer:
+        return Customer(id=cid, name=cid, tier=CustomerTier.STANDARD, annual_value=Decimal(value))
+
+    late = Case(case_id="var-late", severity=Severity.SEV4, customer=customer("late", 1000))
+    late.advance(timedelta(days=2))  # its acknowledge deadline (1 day) passed: breached
+    calm = Case(case_id="var-calm", severity=Severity.SEV4, customer=customer("calm", 500))
+    calm.do(command(Acknowledge), after=M)
+    done = Case(case_id="var-done", severity=Severity.SEV4, customer=customer("done", 200))
+    done.do(command(Acknowledge), after=M)
+    done.do(command(ProposeResolution, summary="s", root_cause=RootCause.OTHER, root_cause_text="t"), after=M)
+    done.do(command(RecordCustomerResponse, accepted=True), after=M)
+    store = EventStore(own_pool)
+    for case in (late, calm, done):
+        await store.append(case.events[0].stream_id, 0, case.events)
+    await Projector(own_pool, [CaseListProjection()]).catch_up()
+    async with own_pool.acquire() as conn:
+        value = (await compute_metrics(conn))["value_at_risk"]
+    assert value == {
+        "accounts_with_open_cases": 2,
+        "annual_value_of_open_cases": "1500",
+        "accounts_breached_or_at_risk": 1,
+        "annual_value_breached_or_at_risk": "1000",
+    }

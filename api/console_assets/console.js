@@ -173,7 +173,7 @@ function showSignIn(message) {
 // ------------------------------------------------------------------ board
 
 function showBoard() {
-  const filters = { owner: "", customer_id: "", priority: "", breached: "" };
+  const filters = { owner: "", team: "", customer_id: "", priority: "", breached: "" };
   const body = h("tbody");
   const status = h("p", { class: "status-line", role: "status", "aria-live": "polite" }, "Loading…");
   const field = (id, label, control) => h("div", {}, h("label", { for: id }, label), control);
@@ -187,6 +187,13 @@ function showBoard() {
     "form",
     { class: "filters", role: "search", "aria-label": "Filter cases", onsubmit: (e) => e.preventDefault() },
     field("f-owner", "Owner", h("input", { id: "f-owner", name: "owner", onchange: onChange("owner"), oninput: onChange("owner") })),
+    field("f-team", "Team", h("input", { id: "f-team", name: "team", onchange: onChange("team"), oninput: onChange("team") })),
+    field("f-mine", "Mine", h("input", { id: "f-mine", type: "checkbox", name: "mine", onchange: (event) => {
+      // "Mine": the cases the signed-in token's name owns (a person's token is named after their directory id).
+      const owner = document.getElementById("f-owner");
+      owner.value = event.target.checked ? me.name : "";
+      owner.dispatchEvent(new Event("change"));
+    } })),
     field("f-customer", "Customer id", h("input", { id: "f-customer", name: "customer_id", onchange: onChange("customer_id"), oninput: onChange("customer_id") })),
     field("f-priority", "Priority", h("select", { id: "f-priority", name: "priority", onchange: onChange("priority") }, h("option", { value: "" }, "any"), ["P1", "P2", "P3", "P4"].map((p) => h("option", { value: p }, p)))),
     field("f-breached", "Breached", h("select", { id: "f-breached", name: "breached", onchange: onChange("breached") }, h("option", { value: "" }, "any"), h("option", { value: "true" }, "breached only"), h("option", { value: "false" }, "not breached"))),
@@ -195,12 +202,12 @@ function showBoard() {
     "table",
     { "aria-describedby": "board-caption" },
     h("caption", { id: "board-caption", class: "visually-hidden" }, "Open cases, soonest next deadline first"),
-    h("thead", {}, h("tr", {}, ["Next deadline", "Kind", "Case", "Priority", "Level", "Owner", "Customer", "Category", "Status"].map((c) => h("th", { scope: "col" }, c)))),
+    h("thead", {}, h("tr", {}, ["Next deadline", "Kind", "Case", "Priority", "Level", "Owner", "Team", "Customer", "Category", "Status"].map((c) => h("th", { scope: "col" }, c)))),
     body,
   );
   // Resolved and closed cases whose follow-up (the customer's satisfaction) is not recorded yet.
   const followBody = h("tbody");
-  const followStatus = h("p", { class: "status-line", id: "follow-up-status", role: "status", "aria-live": "polite" }, "Loading…");
+  const followStatus = h("p", { class: "follow-up-status", id: "follow-up-status", role: "status", "aria-live": "polite" }, "Loading…");
   const followTable = h(
     "table",
     { "aria-describedby": "follow-up-caption", id: "follow-up" },
@@ -282,6 +289,7 @@ function boardRow(item) {
     h("td", {}, item.priority),
     h("td", {}, item.level),
     h("td", {}, item.owner || "unassigned"),
+    h("td", {}, item.team || "—"),
     h("td", {}, item.customer_name, h("br"), h("small", {}, item.customer_id)),
     h("td", {}, words(item.category)),
     h("td", {}, words(item.status)),
@@ -334,7 +342,9 @@ function stateFacts(state) {
     ["Status", words(state.status) + (state.paused ? ` (paused: ${words(state.paused.reason)})` : "")],
     ["Priority", state.priority],
     ["Level", state.level],
-    ["Owner", state.owner || "unassigned"],
+    ["Owner", state.owner || "unassigned (team queue)"],
+    ["Team", state.team || "none"],
+    ["Responders now", (state.responders || []).length ? state.responders.map((r) => `${r.name || r.id} (${words(r.via)})`).join(", ") : "none recorded"],
     ["Customer", `${state.customer.name} (${state.customer.id}, ${state.customer.tier})`],
     ["Category", words(state.category)],
     ["Opened", when(state.opened_at)],

@@ -18,5 +18,7 @@ def json_response(model: BaseModel | Any, status: int = 200, headers: dict[str, 
 
 
 def reply(outcome: Outcome, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    body = CommandReply(duplicate=outcome.duplicate, events=outcome.events, state=outcome.state)
+    body = CommandReply(
+        duplicate=outcome.duplicate, events=outcome.events, state=outcome.state, warnings=outcome.warnings
+    )
     return json_response(body, status, headers)

@@ -28,9 +28,12 @@ from workflows.core.vocabulary import Category, NoteVisibility, PauseReason, Pri
 
 
 class AssignOwner(Command):
+    """Give the case an owner, and with ``team`` move it to another team (a hand-off)."""
+
     command: Literal["assign"] = "assign"
     owner: Identifier
     reason: ShortText | None = None
+    team: Identifier | None = None
 
 
 def _guard_assign(s: EscalationState, now: datetime) -> None:
@@ -43,12 +46,24 @@ def _guard_assign(s: EscalationState, now: datetime) -> None:
     route="assign",
     guard=_guard_assign,
     recorded_by=OwnerAssigned,
-    replay=lambda d, f: AssignOwner(**f, owner=d.owner, reason=d.reason),
+    replay=lambda d, f: AssignOwner(**f, owner=d.owner, reason=d.reason, team=d.team),
 )
 def _assign(s: EscalationState, c: AssignOwner, now: datetime) -> list[EventData]:
-    if s.owner == c.owner:
+    moves_team = c.team is not None and c.team != s.team
+    if s.owner == c.owner and not moves_team:
         raise DomainError("assign.already_owner", f"{c.owner} already owns case {s.case_id}")
-    return [OwnerAssigned(owner=c.owner, previous_owner=s.owner, is_handoff=s.owner is not None, reason=c.reason)]
+    # Every reassignment is a hand-off: to another person, or to another team.
+    handoff = s.owner is not None or (moves_team and s.team is not None)
+    return [
+        OwnerAssigned(
+            owner=c.owner,
+            previous_owner=s.owner,
+            is_handoff=handoff,
+            reason=c.reason,
+            team=c.team if moves_team else None,
+            from_team=s.team if moves_team else None,
+        )
+    ]
 
 
 class Acknowledge(Command):
