@@ -328,3 +328,50 @@ async def test_the_board_lists_resolved_cases_awaiting_follow_up(
             "fu-waiting-1",
             "fu-waiting-2",
         ]
+
+
+async def test_the_board_filters_by_team_and_mine_and_the_case_page_names_owner_team_and_responders(
+    dev_env: WorkflowEnvironment, own_db: tuple[asyncpg.Pool, str], browser: Browser
+) -> None:
+    from events.directory_store import DirectoryStore
+    from workflows.core.events import Actor
+    from workflows.directory_files import EXAMPLE_DIRECTORY, import_directory, team_calendar
+    from workflows.policy_files import DEFAULT_POLICY_PATH
+
+    pool, url = own_db
+    directory = DirectoryStore(pool, team_calendar)
+    admin = Actor(id="root", role=Role.ADMIN)
+    await import_directory(directory, EXAMPLE_DIRECTORY.read_text(), actor=admin, reason="example")
+    async with api_stack(dev_env.client, pool, url, DEFAULT_POLICY_PATH) as stack:
+        async with httpx.AsyncClient(timeout=30) as http:
+            me = (await http.get(stack.base_url + "/v1/me", headers=stack.headers(Role.AGENT))).json()["name"]
+            # The signed-in agent is the platform team's only member, working around the clock.
+            await directory.put("people", me, {"id": me, "name": "Agent Smith"}, actor=admin)
+            platform = await directory.get("teams", "platform")
+            assert platform is not None
+            await directory.put(
+                "teams", "platform", {**platform, "members": [me], "on_call": [], "calendar": None}, actor=admin
+            )
+            body = open_body(title="Checkout down", severity="sev1", customer={"id": "acme"})  # the account fills it
+            opened = await post(http, stack, "/v1/escalations", Role.SERVICE, body)
+            assert opened.status_code == 201, opened.text
+            case_id = opened.json()["state"]["case_id"]
+            assert (opened.json()["state"]["owner"], opened.json()["state"]["team"]) == (me, "platform")
+        page = await signed_in(browser, stack, Role.AGENT)
+        row = page.locator(f'tr[data-case="{case_id}"]')
+        await expect(row).to_contain_text("platform")
+        await page.get_by_label("Team").fill("support")
+        await page.get_by_label("Team").press("Enter")
+        await expect(row).to_have_count(0)
+        await page.get_by_label("Team").fill("")
+        await page.get_by_label("Team").press("Enter")
+        await page.get_by_label("Owner").fill("someone-else")
+        await page.get_by_label("Owner").press("Enter")
+        await expect(row).to_have_count(0)
+        await page.get_by_label("Mine").check()
+        await expect(row).to_be_visible()
+        await row.get_by_role("link").click()
+        facts = page.locator("#state-facts")
+        await expect(facts.locator('[data-fact="Owner"]')).to_have_text(me)
+        await expect(facts.locator('[data-fact="Team"]')).to_have_text("platform")
+        await expect(facts.locator('[data-fact="Responders now"]')).to_contain_text("Agent Smith (Owner)")
