@@ -4,7 +4,9 @@
 
 Run it only when a workflow change is *meant* to change what the workflow does
 (and guard old histories with ``workflow.patched``; see the README, "Changing
-workflow code safely"). It runs each scenario on the time-skipping test server
+workflow code safely"). Histories recorded before such a change stay beside the
+new ones under another name (``deadlines.json`` before the directory lookups,
+``deadlines.directory.json`` with them), so both paths keep replaying. It runs each scenario on the time-skipping test server
 against a fresh database (``DATABASE_URL``'s server, else an embedded one) and
 writes ``tests/histories/<scenario>.json``.
 """
@@ -24,14 +26,24 @@ from temporalio.testing import WorkflowEnvironment
 
 from cli.embedded_postgres import start_embedded_postgres, stop_embedded_postgres
 from events.database import create_database, create_pool, drop_database
+from events.directory_store import DirectoryStore
 from events.store import EventStore
 from samples.cases import AGENT, MANAGER, command, open_command
 from tests.temporal_fixtures import start_time_skipping_server
 from worker import build_worker
 from workflows.client import open_case, send_command
 from workflows.core import commands as c
-from workflows.core.events import Customer
-from workflows.core.vocabulary import CustomerTier, NoteVisibility, PauseReason, RootCause, Severity, WithdrawReason
+from workflows.core.events import Actor, Customer, CustomerInput
+from workflows.core.vocabulary import (
+    CustomerTier,
+    NoteVisibility,
+    PauseReason,
+    Role,
+    RootCause,
+    Severity,
+    WithdrawReason,
+)
+from workflows.directory_files import EXAMPLE_DIRECTORY, import_directory, team_calendar
 from workflows.policy_files import DEFAULT_POLICY_PATH, load_policy
 
 HERE = Path(__file__).resolve().parent / "histories"
@@ -93,15 +105,36 @@ async def continue_as_new(env: WorkflowEnvironment, case_id: str) -> list[Workfl
     return [first_run, latest]
 
 
+async def routed(env: WorkflowEnvironment, case_id: str) -> list[WorkflowHandle]:
+    """A P1 opened with the customer's id alone, routed by the directory; two breaches name their
+    responders (the escalation manager, the director); acknowledged, then withdrawn."""
+    opening = open_command(case_id, severity=Severity.SEV1, customer=CustomerInput(id="acme"))
+    handle = await open_case(env.client, opening, task_queue=TASK_QUEUE)
+    await env.sleep(timedelta(minutes=35))
+    await send_command(env.client, case_id, command(c.Acknowledge))
+    await send_command(env.client, case_id, command(c.Withdraw, actor=MANAGER, reason=WithdrawReason.DUPLICATE))
+    await handle.result()
+    return [handle]
+
+
 SCENARIOS: dict[str, Scenario] = {
     "lifecycle": lifecycle,
     "deadlines": deadlines,
     "pause": pause,
     "continue_as_new": continue_as_new,
+    "routed": routed,
 }
 
 
 async def _record(client: Client, env: WorkflowEnvironment, store: EventStore) -> None:
+    # The example directory, so openings are routed and levels name their responders (the lookups'
+    # local activities are in the recorded histories).
+    await import_directory(
+        DirectoryStore(store.pool, team_calendar),
+        EXAMPLE_DIRECTORY.read_text(encoding="utf-8"),
+        actor=Actor(id="histories", role=Role.ADMIN),
+        reason="recording histories",
+    )
     worker = build_worker(client, store, load_policy(DEFAULT_POLICY_PATH), task_queue=TASK_QUEUE, sandboxed=True)
     async with worker:
         for name, scenario in SCENARIOS.items():
