@@ -51,6 +51,38 @@ def test_escalations_up_serves_the_api_and_stops_cleanly_on_ctrl_c(tmp_path: Pat
         assert console.status_code == 200 and "/console/assets/console.js" in console.text
         script = httpx.get(f"http://127.0.0.1:{api_port}/console/assets/console.js", timeout=5)
         assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+        # The example directory is imported: a P1 sent with the customer's id alone reaches a named owner.
+        log.flush()
+        dsn = next(
+            line.split(": ", 1)[1].strip()
+            for line in (tmp_path / "up.log").read_text().splitlines()
+            if line.startswith("PostgreSQL (embedded): ")
+        )
+        token = subprocess.run(
+            [Path(sys.executable).parent / "escalations", "token", "create", "--role", "service", "--name", "up-test"],
+            env={**env, "DATABASE_URL": dsn},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout.strip()
+        opened = httpx.post(
+            f"http://127.0.0.1:{api_port}/v1/escalations",
+            headers={"Authorization": f"Bearer {token}"},
+            json={
+                "customer": {"id": "acme"},
+                "category": "technical",
+                "lifecycle_stage": "ongoing_support",
+                "severity": "sev1",
+                "title": "Checkout down",
+                "description": "No payments",
+                "source": "customer",
+            },
+            timeout=30,
+        )
+        assert opened.status_code == 201, opened.text
+        state = opened.json()["state"]
+        assert state["team"] == "platform" and state["owner"] in ("ben", "chen") and state["priority"] == "P1"
     finally:
         stack.send_signal(signal.SIGINT)
         status = stack.wait(timeout=60)
