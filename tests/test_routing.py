@@ -364,3 +364,72 @@ async def test_the_metrics_give_the_annual_value_of_accounts_with_open_and_with_
         "accounts_breached_or_at_risk": 1,
         "annual_value_breached_or_at_risk": "1000",
     }
+
+
+def test_each_strategy_picks_its_owner_and_says_why() -> None:
+    from workflows.core.directory import TeamCandidates, route_case
+    from workflows.core.events import RouteCandidate
+    from workflows.core.policy import RoutingRules
+    from workflows.core.vocabulary import RoutingStrategy
+
+    t0 = datetime(2026, 12, 1, tzinfo=UTC)
+    candidates = [
+        RouteCandidate(person="a", active_cases=3, working_now=True, last_routed_at=t0),
+        RouteCandidate(person="b", active_cases=1, working_now=True, last_routed_at=t0 + M),
+        RouteCandidate(person="c", active_cases=0, working_now=False, last_routed_at=None, on_call_rank=1),
+        RouteCandidate(person="d", active_cases=5, working_now=True, last_routed_at=t0 - M),
+        RouteCandidate(person="e", active_cases=9, working_now=False, on_call_rank=0),
+    ]
+    facts = CaseFactsForRouting(
+        category=Category.OTHER,
+        severity=Severity.SEV3,
+        priority=Priority.P3,
+        tier=CustomerTier.STANDARD,
+        lifecycle_stage=LifecycleStage.ONBOARDING,
+        customer_id="x",
+    )
+
+    def route(strategy: RoutingStrategy, people: list[RouteCandidate]) -> tuple[str | None, str]:
+        base = load_policy(DEFAULT_POLICY_PATH)
+        policy = base.model_copy(
+            update={"routing": RoutingRules(default_team="t", default_strategy=strategy, rules=[])}
+        )
+        r = route_case(policy, facts, TeamCandidates(team="t", known=True, candidates=people))
+        return r.owner, r.why
+
+    # Least active among those working now (c has fewer cases but is off).
+    assert route(RoutingStrategy.LEAST_ACTIVE, candidates)[0] == "b"
+    # Round robin: the working member routed to least recently (d, a minute before a).
+    assert route(RoutingStrategy.ROUND_ROBIN, candidates)[0] == "d"
+    never = [*candidates, RouteCandidate(person="f", active_cases=7, working_now=True)]
+    assert route(RoutingStrategy.ROUND_ROBIN, never)[0] == "f"  # never routed to: first
+    assert route(RoutingStrategy.QUEUE, candidates)[0] is None
+    asleep = [c.model_copy(update={"working_now": False}) for c in candidates]
+    owner, why = route(RoutingStrategy.LEAST_ACTIVE, asleep)
+    assert owner == "e" and "on call" in why  # nobody working: the first on call
+    no_on_call = [c.model_copy(update={"on_call_rank": None}) for c in asleep]
+    owner, why = route(RoutingStrategy.LEAST_ACTIVE, no_on_call)
+    assert owner is None and "queue" in why
+
+
+def test_a_valuable_account_raises_the_priority_by_the_policy_uplift() -> None:
+    policy = load_policy(DEFAULT_POLICY_PATH)  # at least 1,000,000 a year: one step up
+    assert policy.priority_for(Severity.SEV3, CustomerTier.ENTERPRISE, Decimal(999_999)) == Priority.P3
+    assert policy.priority_for(Severity.SEV3, CustomerTier.ENTERPRISE, Decimal(1_000_000)) == Priority.P2
+    assert policy.priority_for(Severity.SEV1, CustomerTier.STRATEGIC, Decimal(5_000_000)) == Priority.P1  # the top
+
+
+def test_the_shell_refuses_a_directory_change_by_anyone_but_an_admin(tmp_path) -> None:  # noqa: ANN001
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    file = tmp_path / "d.toml"
+    file.write_text('[[people]]\nid = "x"\nname = "X"\n')
+    done = subprocess.run(
+        [Path(sys.executable).parent / "escalations", "directory", "import", str(file), "--as", "manager:m"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 3 and "permission.directory" in done.stderr

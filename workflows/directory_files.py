@@ -111,10 +111,10 @@ def _check_calendar(lines: list[str], index: int, team: Team) -> None:
 
 
 def _indexed(parsed: DirectoryFile) -> list[tuple[str, int, Any]]:
-    out: list[tuple[str, int, Any]] = []
-    for kind in ("teams", "accounts"):
-        out += [(kind, i, e) for i, e in enumerate(getattr(parsed, kind))]
-    out += [("directors", i, e) for i, (_, _, e) in enumerate(x for x in parsed.entries() if x[0] == "directors")]
+    """(kind, index in the file, entry) of every entry that names people."""
+    out: list[tuple[str, int, Any]] = [("teams", i, t) for i, t in enumerate(parsed.teams)]
+    out += [("accounts", i, a) for i, a in enumerate(parsed.accounts)]
+    out += [("directors", i, Director(category=c, person=p)) for i, (c, p) in enumerate(parsed.directors.items())]
     return out
 
 

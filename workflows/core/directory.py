@@ -14,7 +14,6 @@ entry is) and the decisions that use them, without I/O:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -217,8 +216,15 @@ def _pick_owner(strategy: RoutingStrategy, candidates: list[RouteCandidate]) -> 
         return None, "nobody is working now and nobody is on call: the case waits in the team's queue"
     order = {c.person: i for i, c in enumerate(candidates)}
     if strategy == RoutingStrategy.ROUND_ROBIN:
-        never = datetime.min.replace(tzinfo=working[0].last_routed_at.tzinfo if working[0].last_routed_at else None)
-        chosen = min(pool, key=lambda c: (c.last_routed_at is not None, c.last_routed_at or never, order[c.person]))
+        # Never routed to comes first; then the longest since; ties in the team's order.
+        chosen = min(
+            pool,
+            key=lambda c: (
+                c.last_routed_at is not None,
+                c.last_routed_at.timestamp() if c.last_routed_at else 0.0,
+                order[c.person],
+            ),
+        )
         return chosen.person, f"round robin: routed to least recently of {len(pool)} working now"
     chosen = min(pool, key=lambda c: (c.active_cases, order[c.person]))
     return chosen.person, f"least active ({chosen.active_cases} active cases) of {len(pool)} working now"
@@ -244,26 +250,24 @@ def responders_for(level: Level, resolved: Mapping[str, list[Responder]]) -> lis
 
 
 def unresolvable_levels(policy: Policy, resolve: Any) -> list[str]:
-    """Problems of levels that would reach nobody, for every team routing can choose and every category.
+    """Problems of levels that would reach nobody, for some team routing can choose and some category.
 
-    ``resolve(spec, team, category) -> list[str]`` answers from the directory as it is now. Account specs
-    cannot be answered before a case names its account, so a level must not rely on them alone: it needs
-    another responder or a fallback that resolves.
+    ``resolve(spec, team, category) -> list[str]`` answers from the directory as it is now. ``owner`` may be
+    unset (a queued case) and account specs cannot be answered before a case names its account, so a level
+    must not rely on them alone: another of its responders, or its fallback, must resolve.
     """
     problems = []
-    teams = policy.routing.teams() if policy.routing is not None else [None]
+    teams: list[str | None] = list(policy.routing.teams()) if policy.routing is not None else [None]
     for level in policy.escalation.levels:
+        dependable = [s for s in level_specs(level) if s not in ACCOUNT_SPECS and s != "owner"]
         if not level.responders and not level.fallback:
-            continue
+            continue  # a level that names nobody on purpose (responders not used by this policy)
         for team in teams:
-            for category in Category:
-                static = [s for specs in (level.responders, level.fallback) for s in specs if s not in ACCOUNT_SPECS]
-                if not any(resolve(spec, team, category) for spec in static if spec != "owner"):
-                    where = f"team {team!r}, " if team else ""
-                    problems.append(
-                        f"level {level.level} ({level.name}) resolves to nobody for {where}category {category.value!r}"
-                    )
-                    break
+            missing = [c for c in Category if not any(resolve(spec, team, c) for spec in dependable)]
+            if missing:
+                where = f"team {team!r}" if team is not None else "cases without a team"
+                categories = ", ".join(c.value for c in missing)
+                problems.append(f"level {level.level} ({level.name}) resolves to nobody for {where} ({categories})")
     return problems
 
 
