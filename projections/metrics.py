@@ -15,7 +15,7 @@ Definitions (the test computes each independently from raw events):
   opening / closed cases.
 * satisfaction = mean follow-up score, and the count of each score.
 * value at risk = the annual value of the accounts with a case still being worked (each account once, at
-  the value its latest case recorded), and of those among them with a breached or at-risk case.
+  the value its latest case recorded), and of those among them with a case that breached a deadline.
 """
 
 from __future__ import annotations
@@ -112,15 +112,16 @@ async def compute_metrics(
                    count(*) FILTER (WHERE risky) AS risky_accounts,
                    coalesce(sum(value) FILTER (WHERE risky), 0) AS risky_value
               FROM (SELECT customer_id, (array_agg(annual_value ORDER BY opened_at DESC))[1] AS value,
-                           bool_or(breached OR at_risk) AS risky
-                      FROM {live} WHERE status IN ('open', 'in_progress', 'resolution_proposed')
-                     GROUP BY customer_id) AS accounts"""
+                           bool_or(status IN ('open', 'in_progress', 'resolution_proposed')) AS open,
+                           bool_or(breached AND status IN ('open', 'in_progress', 'resolution_proposed')) AS risky
+                      FROM {live} GROUP BY customer_id) AS accounts
+             WHERE open"""
     )
     metrics["value_at_risk"] = {
         "accounts_with_open_cases": value["accounts"],
         "annual_value_of_open_cases": str(value["value"]),
-        "accounts_breached_or_at_risk": value["risky_accounts"],
-        "annual_value_breached_or_at_risk": str(value["risky_value"]),
+        "accounts_with_breached_open_cases": value["risky_accounts"],
+        "annual_value_with_breached_open_cases": str(value["risky_value"]),
     }
     return metrics
 

@@ -53,6 +53,10 @@ def independent_metrics(histories: list[list[NewEvent]]) -> dict:
     compensation = Decimal(0)
     scores: list[int] = []
     withdrawn = 0
+    # customer -> (opened_at of their latest case, its annual value); and who has open, breached open cases
+    latest_value: dict[str, tuple] = {}
+    open_customers: set[str] = set()
+    breached_open_customers: set[str] = set()
     for events in histories:
         if any(e.data.type == "escalation.withdrawn" for e in events):
             withdrawn += 1  # a withdrawn case (a duplicate, invalid) counts in no rate
@@ -67,6 +71,10 @@ def independent_metrics(histories: list[list[NewEvent]]) -> dict:
         }
         first_ack = first_resolved = closed_at = None
         max_level, pause_reason, satisfaction, was_reopened = 1, None, None, False
+        finished = breached = False
+        customer = opened.data.customer
+        if customer.id not in latest_value or latest_value[customer.id][0] < opened.occurred_at:
+            latest_value[customer.id] = (opened.occurred_at, customer.annual_value)
         for e in events[1:]:
             t, d = e.data.type.removeprefix("escalation."), e.data
             if t == "priority_changed":
@@ -74,9 +82,11 @@ def independent_metrics(histories: list[list[NewEvent]]) -> dict:
             elif t == "acknowledged" and first_ack is None:
                 first_ack = e.occurred_at
             elif t == "resolved":
+                finished = True
                 first_resolved = first_resolved or e.occurred_at
                 compensation += d.compensation_paid
             elif t == "deadline_breached":
+                breached = True
                 breaches_by_kind[d.kind.value].append(case_id)
                 breaches_by_level[d.level].append(case_id)
             elif t == "escalated":
@@ -92,12 +102,16 @@ def independent_metrics(histories: list[list[NewEvent]]) -> dict:
             elif t == "resumed":
                 paused[pause_reason] += d.paused_seconds
             elif t == "closed":
-                closed_at = e.occurred_at
+                finished, closed_at = True, e.occurred_at
             elif t == "reopened":
-                was_reopened, closed_at, satisfaction = True, None, None
+                was_reopened, closed_at, satisfaction, finished = True, None, None, False
             elif t == "follow_up_completed":
                 satisfaction = d.satisfaction
         groups["priority"] = priority
+        if not finished:
+            open_customers.add(customer.id)
+            if breached:
+                breached_open_customers.add(customer.id)
         for name, end in (("time_to_acknowledge", first_ack), ("time_to_resolve", first_resolved)):
             if end is not None:
                 for group, key in groups.items():
@@ -139,6 +153,13 @@ def independent_metrics(histories: list[list[NewEvent]]) -> dict:
     result["satisfaction"] = {
         "mean": sum(scores) / len(scores),
         "counts": {s: scores.count(s) for s in sorted(set(scores))},
+    }
+    assert open_customers and breached_open_customers  # the history exercises both
+    result["value_at_risk"] = {
+        "accounts_with_open_cases": len(open_customers),
+        "annual_value_of_open_cases": sum(latest_value[c][1] for c in open_customers),
+        "accounts_with_breached_open_cases": len(breached_open_customers),
+        "annual_value_with_breached_open_cases": sum(latest_value[c][1] for c in breached_open_customers),
     }
     return result
 

@@ -331,7 +331,7 @@ async def test_assigning_someone_outside_their_working_hours_is_allowed_with_a_w
     assert [w.split(":")[0] for w in stranger.json()["warnings"]] == ["assign.unknown_person"]
 
 
-async def test_the_metrics_give_the_annual_value_of_accounts_with_open_and_with_breached_cases(
+async def test_the_metrics_give_the_annual_value_of_accounts_with_open_and_with_breached_open_cases(
     own_pool: asyncpg.Pool,
 ) -> None:
     from events.store import EventStore
@@ -361,8 +361,8 @@ async def test_the_metrics_give_the_annual_value_of_accounts_with_open_and_with_
     assert value == {
         "accounts_with_open_cases": 2,
         "annual_value_of_open_cases": "1500",
-        "accounts_breached_or_at_risk": 1,
-        "annual_value_breached_or_at_risk": "1000",
+        "accounts_with_breached_open_cases": 1,
+        "annual_value_with_breached_open_cases": "1000",
     }
 
 
