@@ -13,6 +13,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -22,6 +23,7 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+from activities.digest_activities import DigestActivities
 from activities.directory_activities import DirectoryActivities
 from activities.event_store_activities import EscalationActivities
 from events import policy_versions
@@ -29,8 +31,11 @@ from events.database import APP_ROLE, create_pool
 from events.directory_store import DirectoryStore
 from events.port import EventStorePort
 from events.store import EventStore
+from projections.channels import ChannelsConfig
+from workflows.core.durations import parse_duration
 from workflows.core.policy import Policy
 from workflows.data_converter import data_converter
+from workflows.digest_workflow import ExecutiveDigestWorkflow, ensure_digest_schedule
 from workflows.directory_files import team_calendar
 from workflows.escalation_workflow import TASK_QUEUE, EscalationWorkflow
 from workflows.policy_files import DEFAULT_POLICY_PATH, load_policy
@@ -59,6 +64,8 @@ class Settings:
     workflow_sandbox: bool = False
     # The database role the services work as (events/migrations/0005_app_role.sql); "" = the login's own.
     db_role: str = APP_ROLE
+    # How often the executive digest is sent (a Temporal Schedule); None: no schedule.
+    digest_every: timedelta | None = timedelta(hours=24)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -75,7 +82,17 @@ class Settings:
             db_pool_size=int(env.get("ESCALATIONS_DB_POOL_SIZE", 20)),
             workflow_sandbox=_flag(env.get("ESCALATIONS_WORKFLOW_SANDBOX", "off")),
             db_role=env.get("ESCALATIONS_DB_ROLE", APP_ROLE),
+            digest_every=_every(env.get("ESCALATIONS_DIGEST_EVERY", "24h")),
         )
+
+
+def _every(value: str) -> timedelta | None:
+    if value.strip().lower() in ("off", "0", "none", ""):
+        return None
+    parsed = parse_duration(value)
+    if not isinstance(parsed, timedelta) or parsed < timedelta(hours=1):
+        raise ValueError(f"ESCALATIONS_DIGEST_EVERY must be a duration of at least 1h (or off), not {value!r}")
+    return parsed
 
 
 def _flag(value: str) -> bool:
@@ -134,6 +151,7 @@ def build_worker(
     workflow_failure_exception_types: Sequence[type[BaseException]] = (),
     sandboxed: bool = False,
     directory: DirectoryStore | None | Literal["from_store"] = "from_store",
+    channels: ChannelsConfig | None = None,
 ) -> Worker:
     """The worker for ``EscalationWorkflow`` with its activities wired to ``store``.
 
@@ -144,12 +162,14 @@ def build_worker(
     costs about 100 KiB and a module import per cached workflow (README "Tuning").
 
     ``directory`` routes new cases and names responders; by default the directory in the event store's
-    database (none for an in-memory store).
+    database (none for an in-memory store). The executive digest's activity works on that database too,
+    and emails executives when ``channels`` configures SMTP.
     """
     activities = EscalationActivities(store, policy)
     if directory == "from_store":
         directory = DirectoryStore(store.pool, team_calendar) if isinstance(store, EventStore) else None
     lookups = DirectoryActivities(directory)
+    digests = DigestActivities(store.pool, channels).all() if isinstance(store, EventStore) else []
     if sandboxed:
         # The sandbox imports the workflow module afresh per workflow; without a
         # bytecode cache (PYTHONDONTWRITEBYTECODE) each import compiles the source.
@@ -157,8 +177,8 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[EscalationWorkflow],
-        activities=[*activities.all(), *lookups.all()],
+        workflows=[EscalationWorkflow, ExecutiveDigestWorkflow],
+        activities=[*activities.all(), *lookups.all(), *digests],
         max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
         max_concurrent_local_activities=max_concurrent_local_activities,
         max_cached_workflows=max_cached_workflows,
@@ -193,7 +213,10 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
             max_concurrent_local_activities=settings.max_concurrent_local_activities,
             max_cached_workflows=settings.max_cached_workflows,
             sandboxed=settings.workflow_sandbox,
+            channels=ChannelsConfig.from_env(),
         )
+        if settings.digest_every is not None:
+            await ensure_digest_schedule(client, settings.task_queue, settings.digest_every)
         log.info(
             "worker started",
             task_queue=settings.task_queue,

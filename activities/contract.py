@@ -6,6 +6,8 @@ activities' implementation, which brings the store, structlog and Temporal's act
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, ConfigDict
 
 from workflows.core.commands import OpenEscalation
@@ -19,6 +21,8 @@ CURRENT_POLICY = "current_policy"
 OPENING_CONTEXT = "opening_context"
 # Who answers at levels a case is moving to, as the directory says now.
 RESOLVE_RESPONDERS = "resolve_responders"
+# Compose the executive digest of a period, keep it and send it to the executives.
+COMPOSE_DIGEST = "compose_executive_digest"
 NON_RETRYABLE_APPEND_ERRORS = ["ConcurrencyConflict", "InvalidAppend"]
 
 
@@ -47,3 +51,13 @@ class RespondersRequest(BaseModel):
     owner: str | None
     category: Category
     customer_id: str
+
+
+class DigestRequest(BaseModel):
+    """Compose the digest of the ``hours`` before the scheduled instant (``scheduled_at``, the workflow's
+    start: a late run covers the period it was scheduled for)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    hours: int = 24
+    scheduled_at: datetime

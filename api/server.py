@@ -11,6 +11,8 @@ import uvicorn
 from api.app import create_app
 from api.services import Services
 from events.database import create_pool
+from projections.ack_links import AckLinks
+from projections.channels import ChannelsConfig
 from worker import Settings, connect_client
 from workflows.policy_files import load_policy
 
@@ -20,7 +22,15 @@ async def build_services(settings: Settings) -> Services:
         raise RuntimeError("the API needs DATABASE_URL and TEMPORAL_ADDRESS (or use `escalations up`)")
     pool = await create_pool(settings.database_url, max_size=settings.db_pool_size, role=settings.db_role or None)
     client = await connect_client(settings.temporal_address, settings.namespace)
-    return Services(pool=pool, client=client, policy=load_policy(settings.policy_path), task_queue=settings.task_queue)
+    channels = ChannelsConfig.from_env()
+    return Services(
+        pool=pool,
+        client=client,
+        policy=load_policy(settings.policy_path),
+        task_queue=settings.task_queue,
+        channels=channels,
+        links=AckLinks.from_env(channels.base_url),
+    )
 
 
 class _Server(uvicorn.Server):

@@ -19,6 +19,8 @@ from events import policy_versions
 from events.directory_store import DirectoryStore
 from events.store import EventStore
 from projections import queries
+from projections.ack_links import AckLinks
+from projections.channels import ChannelsConfig
 from workflows.client import CommandRefused, open_case_and_wait, send_command
 from workflows.core.case_view import CaseView, case_view
 from workflows.core.commands import AssignOwner, Command, OpenEscalation
@@ -49,6 +51,10 @@ class Services:
     client: Client
     policy: Policy
     task_queue: str
+    # The notification channels configured (readiness reports what they lack) and the signer of
+    # acknowledgement links (None: messages carry none, and a link is refused).
+    channels: ChannelsConfig = field(default_factory=ChannelsConfig)
+    links: AckLinks | None = None
 
     @property
     def store(self) -> EventStore:

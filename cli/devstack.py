@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import secrets
 import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 
 import asyncpg
@@ -28,6 +28,8 @@ from cli.embedded_postgres import start_embedded_postgres, stop_embedded_postgre
 from cli.leftovers import stop_leftovers
 from events.database import create_pool
 from events.directory_store import DirectoryStore
+from projections.ack_links import AckLinks
+from projections.channels import ChannelsConfig
 from projections.service import run_projector
 from worker import Settings, connect_client, run_worker
 from workflows.core.events import Actor
@@ -60,7 +62,7 @@ async def _wait_for_temporal(address: str, process: subprocess.Popen, timeout: f
             await asyncio.sleep(0.3)
 
 
-async def run_up(settings: Settings, data_dir: Path, webhooks: Mapping[str, str]) -> None:
+async def run_up(settings: Settings, data_dir: Path, channels: ChannelsConfig) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     for line in stop_leftovers(data_dir):
         print(line, flush=True)
@@ -106,7 +108,8 @@ async def run_up(settings: Settings, data_dir: Path, webhooks: Mapping[str, str]
             settings = dataclasses.replace(settings, database_url=dsn)
             print(f"PostgreSQL (embedded): {dsn}")
         print(
-            f"Worker on task queue {settings.task_queue!r}, projector and webhook delivery running; Ctrl-C stops the stack.",
+            f"Worker on task queue {settings.task_queue!r}, projector and notification delivery running; "
+            "Ctrl-C stops the stack.",
             flush=True,
         )
         api_host = os.environ.get("ESCALATIONS_API_HOST", "127.0.0.1")
@@ -116,10 +119,13 @@ async def run_up(settings: Settings, data_dir: Path, webhooks: Mapping[str, str]
         assert settings.database_url is not None  # set above, from the embedded server when unset
         pool = await create_pool(settings.database_url, max_size=5, role=settings.db_role or None)
         await _seed_example_directory(pool)
+        if not os.environ.get("ESCALATIONS_NOTIFY_CONFIG"):
+            channels = channels.model_copy(update={"base_url": f"http://{api_host}:{api_port}"})
+        links = AckLinks(_link_secret(data_dir), channels.base_url)
         try:
             await asyncio.gather(
                 run_worker(settings, stop),
-                run_projector(pool, webhooks, stop),
+                run_projector(pool, channels, stop, links=links),
                 serve_api(settings, api_host, api_port, stop),
             )
         finally:
@@ -135,6 +141,20 @@ async def run_up(settings: Settings, data_dir: Path, webhooks: Mapping[str, str]
             stop_embedded_postgres(postgres)
         leftovers.forget(data_dir)
         print("Stack stopped.", flush=True)
+
+
+def _link_secret(data_dir: Path) -> str:
+    """``ESCALATIONS_LINK_SECRET``, else one made for this data directory and kept in it (the API of this
+    stack verifies with the same one)."""
+    secret = os.environ.get("ESCALATIONS_LINK_SECRET")
+    if not secret:
+        path = data_dir / "link-secret"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(32))
+            path.chmod(0o600)
+        secret = path.read_text().strip()
+        os.environ["ESCALATIONS_LINK_SECRET"] = secret
+    return secret
 
 
 async def _seed_example_directory(pool: asyncpg.Pool) -> None:

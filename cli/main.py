@@ -41,6 +41,7 @@ from cli.common import (
     _fail,
     actor_options,
 )
+from cli.delivery_commands import add_deliveries_parser, run_deliveries
 from cli.directory_commands import add_directory_parser, run_directory
 from cli.policy_commands import add_policy_parser, run_policy
 
@@ -202,27 +203,35 @@ def asyncpg_errors() -> type[Exception]:
 
 
 async def _project(_: argparse.Namespace) -> int:
+    from projections.ack_links import AckLinks
     from projections.service import run_projector
     from worker import Settings
 
+    channels = channels_from_env()
     pool = await _pool(role=Settings.from_env().db_role or None)
     try:
-        await run_projector(pool, webhooks_from_env())
+        await run_projector(pool, channels, links=AckLinks.from_env(channels.base_url))
     finally:
         await pool.close()
     return 0
 
 
-def webhooks_from_env() -> dict[str, str]:
-    """``ESCALATIONS_WEBHOOKS``: a JSON object mapping target names (``support``) to URLs."""
+def channels_from_env() -> Any:
+    """The notification channels: ``ESCALATIONS_NOTIFY_CONFIG`` (a TOML file: [smtp], [chat.NAME],
+    [webhooks.NAME], base_url), plus ``ESCALATIONS_WEBHOOKS`` (a JSON object of webhook names to URLs)."""
+    from projections.channels import ChannelsConfig
+
     raw = os.environ.get("ESCALATIONS_WEBHOOKS", "{}")
     try:
-        value = json.loads(raw)
+        value = json.loads(raw or "{}")
     except json.JSONDecodeError as exc:
         raise SystemExit(_fail(EXIT_BAD_INPUT, f"ESCALATIONS_WEBHOOKS is not JSON: {exc}")) from None
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         raise SystemExit(_fail(EXIT_BAD_INPUT, "ESCALATIONS_WEBHOOKS must map target names to URL strings"))
-    return value
+    try:
+        return ChannelsConfig.from_env()
+    except ValueError as exc:
+        raise SystemExit(_fail(EXIT_BAD_INPUT, str(exc))) from None
 
 
 async def _rebuild(args: argparse.Namespace) -> int:
@@ -441,6 +450,10 @@ async def _policy(args: argparse.Namespace) -> int:
     return await run_policy(args, _pool, _fail)
 
 
+async def _deliveries(args: argparse.Namespace) -> int:
+    return await run_deliveries(args, _pool, _fail)
+
+
 async def _directory(args: argparse.Namespace) -> int:
     return await run_directory(args, _pool, _fail)
 
@@ -510,6 +523,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_policy_parser(sub)
     add_directory_parser(sub)
+    add_deliveries_parser(sub)
 
     act = sub.add_parser("act", help="run one command on a case")
     actor_options(act, "agent:cli")
@@ -528,7 +542,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.subcommand == "up":
         from cli.devstack import run_up
 
-        status = _run(run_up(Settings.from_env(), args.data_dir, webhooks_from_env()))
+        status = _run(run_up(Settings.from_env(), args.data_dir, channels_from_env()))
     elif args.subcommand == "worker":
         from worker import run_worker
 
@@ -550,6 +564,7 @@ def main(argv: list[str] | None = None) -> None:
             "systemic": _systemic,
             "policy": _policy,
             "directory": _directory,
+            "deliveries": _deliveries,
         }[args.subcommand]
         status = _run(handler(args))
     sys.stdout.flush()

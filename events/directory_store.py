@@ -263,15 +263,17 @@ class DirectoryStore:
     ) -> dict[str, list[Responder]]:
         """Each responder spec (see ``workflows.core.policy``) resolved to people from the directory now."""
         specs = list(dict.fromkeys(specs))
-        snapshot = await _Snapshot.load(self._pool, team=team, category=category, customer_id=customer_id, specs=specs)
+        snapshot = await DirectorySnapshot.load(
+            self._pool, team=team, category=category, customer_id=customer_id, specs=specs
+        )
         return {spec: snapshot.people(spec, team=team, owner=owner, category=category) for spec in specs}
 
-    async def resolver(self) -> _Snapshot:
+    async def resolver(self) -> DirectorySnapshot:
         """The whole directory in memory, to check a policy against it (publication)."""
-        return await _Snapshot.load(self._pool, team=None, category=None, customer_id=None, specs=None)
+        return await DirectorySnapshot.load(self._pool, team=None, category=None, customer_id=None, specs=None)
 
 
-class _Snapshot:
+class DirectorySnapshot:
     """Directory entries loaded at one moment, answering responder specs."""
 
     def __init__(self, entries: dict[tuple[str, str], dict[str, Any]], customer_id: str | None) -> None:
@@ -281,30 +283,35 @@ class _Snapshot:
     @classmethod
     async def load(
         cls,
-        pool: asyncpg.Pool,
+        db: asyncpg.Pool | asyncpg.Connection,
         *,
         team: str | None,
         category: Category | None,
         customer_id: str | None,
         specs: list[str] | None,
-    ) -> _Snapshot:
-        async with pool.acquire() as conn:
-            if specs is None:
-                rows = await conn.fetch("SELECT kind, id, doc FROM directory_entries")
-            else:
-                wanted = [
-                    ("teams", team or ""),
-                    ("directors", category.value if category else ""),
-                    ("accounts", customer_id or ""),
-                ]
-                wanted += [("teams", s.removeprefix("team:")) for s in specs if s.startswith("team:")]
-                rows = await conn.fetch(
-                    "SELECT kind, id, doc FROM directory_entries WHERE (kind, id) IN "
-                    "(SELECT * FROM unnest($1::text[], $2::text[])) OR kind = 'people'",
-                    [k for k, _ in wanted],
-                    [i for _, i in wanted],
-                )
+    ) -> DirectorySnapshot:
+        """The directory's people and the entries a case needs (``specs`` None: every entry), read through
+        ``db`` (a pool, or a connection in the caller's transaction)."""
+        if specs is None:
+            rows = await db.fetch("SELECT kind, id, doc FROM directory_entries")
+        else:
+            wanted = [
+                ("teams", team or ""),
+                ("directors", category.value if category else ""),
+                ("accounts", customer_id or ""),
+            ]
+            wanted += [("teams", s.removeprefix("team:")) for s in specs if s.startswith("team:")]
+            rows = await db.fetch(
+                "SELECT kind, id, doc FROM directory_entries WHERE (kind, id) IN "
+                "(SELECT * FROM unnest($1::text[], $2::text[])) OR kind = 'people'",
+                [k for k, _ in wanted],
+                [i for _, i in wanted],
+            )
         return cls({(r["kind"], r["id"]): json.loads(r["doc"]) for r in rows}, customer_id)
+
+    def person(self, person_id: str) -> Person | None:
+        doc = self._entries.get(("people", person_id))
+        return Person.model_validate(doc) if doc else None
 
     def _person(self, person_id: str, via: str) -> Responder:
         doc = self._entries.get(("people", person_id))
@@ -350,7 +357,7 @@ async def policy_problems(pool: asyncpg.Pool, policy: Policy) -> list[tuple[str,
     """(rule, message) for each way ``policy`` would fail people with the directory as it is now: a routing
     rule naming a team the directory lacks (``policy.unknown_team``), a level that would reach nobody for
     some team and category (``policy.level_without_responders``)."""
-    snapshot = await _Snapshot.load(pool, team=None, category=None, customer_id=None, specs=None)
+    snapshot = await DirectorySnapshot.load(pool, team=None, category=None, customer_id=None, specs=None)
     problems: list[tuple[str, str]] = []
     if policy.routing is not None:
         for team in policy.routing.teams():

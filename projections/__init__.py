@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from projections.audit_trail import AuditTrailProjection
 from projections.case_list import CaseListProjection
+from projections.channels import ChannelsConfig
 from projections.notifications import NotificationOutboxProjection
 from projections.runner import Projection
 from projections.systemic import SystemicProjection
@@ -14,5 +15,10 @@ PROJECTIONS: dict[str, type[Projection]] = {
 }
 
 
-def all_projections() -> list[Projection]:
-    return [cls() for cls in PROJECTIONS.values()]
+def all_projections(channels: ChannelsConfig | None = None) -> list[Projection]:
+    """Every read model; the notification outbox addresses people on the ``channels`` configured (none
+    given: the inbox alone)."""
+    return [
+        NotificationOutboxProjection(channels) if cls is NotificationOutboxProjection else cls()
+        for cls in PROJECTIONS.values()
+    ]

@@ -1,214 +1,330 @@
-"""Notification outbox and its webhook deliverer.
+"""The notification outbox: which people hear of which events, through which channels.
 
-The projection turns the events that need a person into one outbox row per
-(event, target), addressed to the targets the case's *pinned* policy names
-for the level concerned:
-
-* ``deadline_warning`` / ``deadline_breached`` -> the level at which it fired
-  (an ``update`` kind is an executive update due);
-* ``escalated`` -> the level escalated to;
-* ``resolution_proposed`` awaiting compensation approval -> the current level.
-
-The deliverer POSTs each row as JSON with ``Idempotency-Key: <event id>``,
-at least once, retrying with exponential backoff. After ``max_attempts`` (or
-for a target with no URL configured) the row becomes ``failed``: it stays in
-the table, visible and retryable, never dropped.
+For each recorded event the projection asks the case's *pinned* policy (its ``[notifications]`` rules,
+``workflows/core/notification_rules.py``) who must hear of it, resolves them (the responders the events
+recorded, the rest from the directory as it is when the event is projected), picks each person's
+channels (their preferences, what the directory knows of them, the rule's own channels) and writes one
+``deliveries`` row per (event, recipient, channel), in the projection's transaction: an event's
+notifications are queued exactly once, with the checkpoint. Quiet hours hold back email and chat (never
+the inbox) until they end, unless the case's priority overrides them (P1 by default). The levels'
+``notify`` webhook targets are kept: each gets a signed webhook delivery of the events that concern its
+level. Sending is ``projections/delivery.py``'s.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import asyncpg
-import httpx
-import structlog
 
-from events.database import DATABASE_UNAVAILABLE
+from events.directory_store import DirectorySnapshot
+from projections.channels import ChannelsConfig
 from projections.runner import Projection
+from workflows.core.directory import Person, Team, level_specs, responders_for
 from workflows.core.events import (
     DeadlineBreached,
     DeadlineWarning,
     DeEscalated,
     Escalated,
+    EscalationDeclined,
+    EscalationRequested,
+    FollowUpDue,
     Opened,
+    OwnerAssigned,
+    PriorityChanged,
     RecordedEvent,
     ResolutionProposed,
     case_id_of,
 )
+from workflows.core.notification_rules import CaseSnapshot, Channel, Notice, NotificationRules, NotifyOn, notices_for
+from workflows.core.policy import Level, pinned_policy
+from workflows.core.vocabulary import Category, DeadlineKind
 
-log = structlog.get_logger("escalations.notifications")
+# uuid5 namespace of delivery ids (fixed: changing it changes every id a receiver deduplicates on).
+DELIVERY_NAMESPACE = uuid.UUID("2b0f3c8e-5d7a-4e61-9c4b-7a1e0d9f6a53")
+
+
+def delivery_id(event_id: uuid.UUID, recipient: str, channel: str) -> uuid.UUID:
+    return uuid.uuid5(DELIVERY_NAMESPACE, f"{event_id}|{recipient}|{channel}")
 
 
 class NotificationOutboxProjection(Projection):
     name = "notifications"
-    tables = ("notification_cases", "notifications")
-    # Delivery state is not derived from events; rebuilding would re-send everything.
+    tables = ("notification_cases", "deliveries")
+    # Delivery state is not derived from events; rebuilding would send everything again.
     rebuildable = False
-    derived_columns = {"notifications": ("event_id", "target", "case_id", "kind", "payload", "created_at")}
+
+    def __init__(self, channels: ChannelsConfig | None = None) -> None:
+        """``channels``: what is configured. A person hears by their preferences among the channels
+        configured; a channel a rule, a team or a person names explicitly is queued even when it is not
+        configured, and waits there as a configuration error (``/readyz``)."""
+        super().__init__()
+        self._channels = channels or ChannelsConfig()
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
-        t = self.t
         for event in events:
-            data = event.data
-            case_id = case_id_of(event.stream_id)
-            if isinstance(data, Opened):
-                targets = {str(lvl["level"]): lvl.get("notify", []) for lvl in data.policy["escalation"]["levels"]}
-                await conn.execute(
-                    f"INSERT INTO {t['notification_cases']} (case_id, level, level_targets) VALUES ($1, 1, $2) "
-                    f"ON CONFLICT (case_id) DO NOTHING",
-                    case_id,
-                    json.dumps(targets),
-                )
-                continue
-            if isinstance(data, Escalated | DeEscalated):
-                await conn.execute(
-                    f"UPDATE {t['notification_cases']} SET level = $2 WHERE case_id = $1", case_id, data.to_level
-                )
-            notice = _notice(data)
-            if notice is None:
-                continue
-            kind, level_override = notice
-            case = await conn.fetchrow(
-                f"SELECT level, level_targets FROM {t['notification_cases']} WHERE case_id = $1", case_id
+            await self._one(conn, event)
+
+    async def _one(self, conn: asyncpg.Connection, event: RecordedEvent) -> None:
+        data = event.data
+        case_id = case_id_of(event.stream_id)
+        if isinstance(data, Opened):
+            policy = pinned_policy(data.policy, data.policy_hash)
+            route = data.route
+            snapshot = CaseSnapshot(
+                case_id=case_id,
+                title=data.title,
+                priority=data.priority,
+                owner=route.owner if route else None,
+                team=route.team if route else None,
+                customer_id=data.customer.id,
+                customer_name=data.customer.name,
+                category=data.category.value,
+                level_responders=[r.id for r in route.responders] if route else [],
             )
-            level = level_override or case["level"]
-            payload = {
-                "event_id": str(event.event_id),
-                "case_id": case_id,
-                "kind": kind,
-                "level": level,
-                "event": json.loads(event.model_dump_json(include={"type", "occurred_at", "data", "version"})),
-            }
-            for target in json.loads(case["level_targets"]).get(str(level), []):
-                await conn.execute(
-                    f"INSERT INTO {t['notifications']} (event_id, target, case_id, kind, payload, created_at, "
-                    f"next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT DO NOTHING",
-                    event.event_id,
-                    target,
-                    case_id,
-                    kind,
-                    json.dumps(payload),
-                    event.recorded_at,
-                )
+            targets = {str(level.level): level.notify for level in policy.escalation.levels}
+            await conn.execute(
+                "INSERT INTO notification_cases (case_id, level, level_targets, snapshot, rules, levels) "
+                "VALUES ($1, 1, $2, $3, $4, $5) ON CONFLICT (case_id) DO NOTHING",
+                case_id,
+                json.dumps(targets),
+                snapshot.model_dump_json(),
+                (policy.notifications or NotificationRules()).model_dump_json(),
+                json.dumps([level.model_dump(mode="json") for level in policy.escalation.levels]),
+            )
+            await self._notify(conn, event, snapshot, NotifyOn.CASE_OPENED, f"{data.priority.value} case opened")
+            if snapshot.owner:
+                await self._notify(conn, event, snapshot, NotifyOn.ASSIGNED, f"assigned to you ({snapshot.team})")
+            return
+        row = await conn.fetchrow(
+            "SELECT level, level_targets, snapshot FROM notification_cases WHERE case_id = $1", case_id
+        )
+        if row is None or row["snapshot"] is None:
+            return  # a case opened before notifications were routed: nothing to address
+        snapshot = CaseSnapshot.model_validate_json(row["snapshot"])
+        updated = _evolved(snapshot, data)
+        if updated != snapshot:
+            await conn.execute(
+                "UPDATE notification_cases SET snapshot = $2, level = $3 WHERE case_id = $1",
+                case_id,
+                updated.model_dump_json(),
+                updated.level,
+            )
+        notice = _moment(data, snapshot, updated)
+        if notice is not None:
+            on, subject, level = notice
+            await self._notify(conn, event, updated, on, subject)
+            for target in json.loads(row["level_targets"]).get(str(level or updated.level), []):
+                await _queue(conn, event, updated, on.value, target, Channel.WEBHOOK, target, subject, None)
+
+    async def _notify(
+        self, conn: asyncpg.Connection, event: RecordedEvent, case: CaseSnapshot, on: NotifyOn, subject: str
+    ) -> None:
+        row = await conn.fetchrow("SELECT rules, levels FROM notification_cases WHERE case_id = $1", case.case_id)
+        rules = NotificationRules.model_validate_json(row["rules"]) if row["rules"] else NotificationRules()
+        notices = notices_for(rules, on, case, subject)
+        if not notices:
+            return
+        levels = [Level.model_validate(x) for x in json.loads(row["levels"] or "[]")]
+        directory = await DirectorySnapshot.load(
+            conn, team=case.team, category=Category(case.category), customer_id=case.customer_id, specs=None
+        )
+        for notice in notices:
+            for recipient, channels in _recipients(notice, case, levels, directory, self._channels):
+                for channel, address in channels:
+                    await _queue(conn, event, case, on.value, recipient, channel, address, subject, rules)
 
 
-def _notice(data: Any) -> tuple[str, int | None] | None:
-    """(notification kind, level to address or None for the case's level), or None."""
-    if isinstance(data, DeadlineWarning):
-        kind = "executive_update_due" if data.kind.value == "update" else f"{data.kind.value}_deadline_warning"
-        return kind, data.level
-    if isinstance(data, DeadlineBreached):
-        kind = "executive_update_missed" if data.kind.value == "update" else f"{data.kind.value}_deadline_breached"
-        return kind, data.level
-    if isinstance(data, Escalated):
-        return "escalated_to_level", data.to_level
-    if isinstance(data, ResolutionProposed) and data.needs_compensation_approval:
-        return "compensation_awaiting_approval", None
+def _evolved(s: CaseSnapshot, data: Any) -> CaseSnapshot:
+    """The snapshot after ``data`` (what the outbox needs to address later notices)."""
+    match data:
+        case OwnerAssigned(owner=owner, team=team):
+            return s.model_copy(update={"owner": owner, "team": team or s.team})
+        case Escalated(to_level=to, responders=responders) | DeEscalated(to_level=to, responders=responders):
+            return s.model_copy(update={"level": to, "level_responders": [r.id for r in responders]})
+        case PriorityChanged(to_priority=to):
+            return s.model_copy(update={"priority": to})
+        case EscalationRequested(by=by):
+            return s.model_copy(update={"requester": by})
+    return s
+
+
+def _moment(data: Any, before: CaseSnapshot, after: CaseSnapshot) -> tuple[NotifyOn, str, int | None] | None:
+    """(what happened, the subject line, the level whose webhook targets hear of it) for ``data``."""
+    match data:
+        case OwnerAssigned(owner=owner):
+            return NotifyOn.ASSIGNED, f"assigned to {owner}", None
+        case EscalationRequested(reason=reason, wanted_level=wanted):
+            return NotifyOn.ESCALATION_REQUESTED, f"escalation to level {wanted} requested: {reason}", None
+        case EscalationDeclined(reason=reason, by=by):
+            return NotifyOn.REQUEST_DECLINED, f"your escalation request was declined by {by}: {reason}", None
+        case DeadlineWarning(kind=kind, level=level, due_at=due):
+            return NotifyOn.WARNING, f"{_deadline(kind)} due {due:%Y-%m-%d %H:%M} UTC", level
+        case DeadlineBreached(kind=DeadlineKind.UPDATE, level=level, due_at=due):
+            return NotifyOn.EXECUTIVE_UPDATE_OVERDUE, f"executive update overdue since {due:%Y-%m-%d %H:%M} UTC", level
+        case DeadlineBreached(kind=kind, level=level, due_at=due):
+            return NotifyOn.BREACH, f"{_deadline(kind)} missed (due {due:%Y-%m-%d %H:%M} UTC) at level {level}", level
+        case Escalated(from_level=old, to_level=new, cause=cause):
+            return NotifyOn.ESCALATED, f"escalated from level {old} to level {new} ({cause.value})", new
+        case ResolutionProposed(needs_compensation_approval=True, compensation=comp) if comp is not None:
+            what = f"compensation of {comp.amount} {comp.currency} awaits approval"
+            return NotifyOn.COMPENSATION_AWAITING_APPROVAL, what, None
+        case ResolutionProposed(needs_sign_off=True):
+            return NotifyOn.SIGN_OFF_AWAITING, "a proposed resolution awaits management sign-off", None
+        case FollowUpDue():
+            return NotifyOn.FOLLOW_UP_DUE, "the follow-up with the customer is due", None
     return None
 
 
-class WebhookDeliverer:
-    """Delivers due outbox rows. Several deliverers may run: rows are claimed with SKIP LOCKED."""
+def _deadline(kind: DeadlineKind) -> str:
+    return {"acknowledge": "acknowledgement", "update": "executive update", "resolve": "resolution"}.get(
+        kind.value, kind.value.replace("_", " ")
+    )
 
-    def __init__(
-        self,
-        pool: asyncpg.Pool,
-        webhooks: Mapping[str, str],
-        *,
-        max_attempts: int = 12,
-        base_delay: timedelta = timedelta(seconds=1),
-        max_delay: timedelta = timedelta(minutes=10),
-        timeout: float = 10.0,
-        batch_size: int = 50,
-    ) -> None:
-        self._pool = pool
-        self._webhooks = dict(webhooks)
-        self._max_attempts = max_attempts
-        self._base_delay = base_delay
-        self._max_delay = max_delay
-        self._timeout = timeout
-        self._batch_size = batch_size
 
-    def backoff(self, attempts: int) -> timedelta:
-        return min(self._base_delay * (2 ** (attempts - 1)), self._max_delay)
+Channels = list[tuple[Channel, str]]
 
-    async def deliver_due(self, client: httpx.AsyncClient) -> int:
-        """Attempt every row due now; return how many were attempted."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(
-                "SELECT event_id, target, payload, attempts FROM notifications "
-                "WHERE status = 'pending' AND next_attempt_at <= now() ORDER BY next_attempt_at "
-                "LIMIT $1 FOR UPDATE SKIP LOCKED",
-                self._batch_size,
+
+def _recipients(
+    notice: Notice, case: CaseSnapshot, levels: list[Level], directory: DirectorySnapshot, config: ChannelsConfig
+) -> list[tuple[str, Channels]]:
+    """(recipient, [(channel, address)]) for every person (or team chat) ``notice`` reaches."""
+    out: dict[str, Channels] = {}
+    for spec in notice.to:
+        if spec in ("case_team",) or spec.startswith("team:"):
+            team = directory.team(case.team if spec == "case_team" else spec.removeprefix("team:"))
+            if team is None:
+                continue
+            if Channel.CHAT in notice.channels or not notice.channels:
+                if team.chat_channel:
+                    out.setdefault(f"team:{team.id}", [(Channel.CHAT, team.chat_channel)])
+            wanted: list[Channel] = [c for c in notice.channels if c != Channel.CHAT]
+            if notice.channels and not wanted:
+                continue  # the rule asked for the team's chat only
+            people = team.on_call or team.members
+            for person in people:
+                out.setdefault(person, _channels(directory.person(person), team, wanted, config))
+            continue
+        for person in _people(spec, case, levels, directory):
+            out.setdefault(
+                person, _channels(directory.person(person), directory.team(case.team), notice.channels, config)
             )
-            for row in rows:
-                await self._attempt(conn, client, row)
-        return len(rows)
+    return [(recipient, channels) for recipient, channels in out.items() if channels]
 
-    async def _attempt(self, conn: asyncpg.Connection, client: httpx.AsyncClient, row: asyncpg.Record) -> None:
-        attempts = row["attempts"] + 1
-        target = row["target"]
-        url = self._webhooks.get(target.removeprefix("webhook:"))
-        error: str | None
-        if url is None:
-            error = f"no webhook URL configured for target {target!r}"
-            attempts = self._max_attempts  # retrying cannot help until configured
-        else:
-            try:
-                response = await client.post(
-                    url,
-                    content=row["payload"],
-                    headers={"Content-Type": "application/json", "Idempotency-Key": str(row["event_id"])},
-                    timeout=self._timeout,
-                )
-                error = None if response.is_success else f"HTTP {response.status_code}"
-            except httpx.HTTPError as exc:
-                error = f"{type(exc).__name__}: {exc}"
-        now = datetime.now(UTC)
-        if error is None:
-            await conn.execute(
-                "UPDATE notifications SET status = 'delivered', attempts = $3, delivered_at = $4, last_error = NULL "
-                "WHERE event_id = $1 AND target = $2",
-                row["event_id"],
-                target,
-                attempts,
-                now,
-            )
-            return
-        status = "failed" if attempts >= self._max_attempts else "pending"
-        await conn.execute(
-            "UPDATE notifications SET status = $3, attempts = $4, last_error = $5, next_attempt_at = $6 "
-            "WHERE event_id = $1 AND target = $2",
-            row["event_id"],
-            target,
-            status,
-            attempts,
-            error,
-            now + self.backoff(attempts),
-        )
-        log.warning(
-            "webhook delivery failed",
-            target=target,
-            event_id=str(row["event_id"]),
-            attempts=attempts,
-            error=error,
-            status=status,
-        )
 
-    async def run(self, stop: asyncio.Event, poll_interval: float = 0.5) -> None:
-        async with httpx.AsyncClient() as client:
-            while not stop.is_set():
-                try:
-                    attempted = await self.deliver_due(client)
-                except DATABASE_UNAVAILABLE as exc:
-                    log.warning("database unavailable; retrying", error=str(exc) or type(exc).__name__)
-                    attempted = 0
-                if not attempted:
-                    try:
-                        await asyncio.wait_for(stop.wait(), poll_interval)
-                    except TimeoutError:
-                        pass
+def _people(spec: str, case: CaseSnapshot, levels: list[Level], directory: DirectorySnapshot) -> list[str]:
+    if spec == "owner":
+        return [case.owner] if case.owner else []
+    if spec == "level_responders":
+        return list(case.level_responders)
+    if spec == "requester":
+        return [case.requester] if case.requester else []
+    category = Category(case.category)
+    if spec == "next_level_responders":
+        if case.level >= len(levels):
+            return []
+        level = levels[case.level]  # levels are numbered 1..n: index `level` is the next one
+        resolved = {
+            s: directory.people(s, team=case.team, owner=case.owner, category=category) for s in level_specs(level)
+        }
+        return [r.id for r in responders_for(level, resolved)]
+    if spec == "approvers":
+        specs = ["role:escalation_manager", "category:director"]
+    else:
+        specs = [spec]
+    return [r.id for s in specs for r in directory.people(s, team=case.team, owner=case.owner, category=category)]
+
+
+def _channels(person: Person | None, team: Team | None, wanted: list[Channel], config: ChannelsConfig) -> Channels:
+    """The channels (and addresses) a person hears on: the rule's, else their preferences among those
+    configured, as far as the directory can reach them. The inbox always can."""
+    if person is None:
+        return [(Channel.INBOX, "")]  # not in the directory: their inbox still holds it
+    explicit = bool(wanted) or bool(person.channels)
+    preferred = wanted or person.channels or [Channel.INBOX, Channel.EMAIL, Channel.CHAT]
+    out: Channels = []
+    for channel in preferred:
+        if channel == Channel.INBOX:
+            out.append((channel, person.id))
+        elif channel == Channel.EMAIL and person.email and (explicit or config.smtp is not None):
+            out.append((channel, person.email))
+        elif channel == Channel.CHAT:
+            room = person.chat_channel or (team.chat_channel if team else None)
+            if room:  # a room the directory names is a reference: unconfigured, it is a configuration error
+                out.append((channel, room))
+    return out
+
+
+async def _queue(
+    conn: asyncpg.Connection,
+    event: RecordedEvent,
+    case: CaseSnapshot,
+    kind: str,
+    recipient: str,
+    channel: Channel,
+    address: str,
+    subject: str,
+    rules: NotificationRules | None,
+) -> None:
+    rules = rules or NotificationRules()
+    text = (
+        f"{case.priority.value} · {case.title} · case {case.case_id} · {case.customer_name}\n"
+        f"{subject}\nLevel {case.level}; team {case.team or 'none'}; owner {case.owner or 'none (team queue)'}."
+    )
+    message = {
+        "subject": f"[{case.priority.value}] {case.title}: {subject}",
+        "text": text,
+        "case_id": case.case_id,
+        "kind": kind,
+        "level": case.level,
+        "event": json.loads(event.model_dump_json(include={"type", "occurred_at", "data", "version"})),
+    }
+    start = event.recorded_at
+    due = start
+    if channel in (Channel.EMAIL, Channel.CHAT) and case.priority not in rules.quiet_hours_override:
+        due = await _after_quiet_hours(conn, recipient, start)
+    channel_name = channel.value
+    await conn.execute(
+        "INSERT INTO deliveries (id, event_id, case_id, kind, recipient, channel, address, priority, message, "
+        "created_at, next_attempt_at, give_up_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+        "ON CONFLICT (event_id, recipient, channel) DO NOTHING",
+        delivery_id(event.event_id, recipient, channel_name),
+        event.event_id,
+        case.case_id,
+        kind,
+        recipient,
+        channel_name,
+        address,
+        case.priority.value,
+        json.dumps(message),
+        start,
+        due,
+        due + rules.give_up_after,
+    )
+
+
+async def _after_quiet_hours(conn: asyncpg.Connection, person_id: str, at: datetime) -> datetime:
+    """``at``, or the end of the person's quiet hours if ``at`` falls within them (in their time zone)."""
+    doc = await conn.fetchval("SELECT doc FROM directory_entries WHERE kind = 'people' AND id = $1", person_id)
+    if doc is None:
+        return at
+    person = Person.model_validate_json(doc)
+    if person.quiet_hours is None:
+        return at
+    try:
+        zone = ZoneInfo(person.time_zone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    local = at.astimezone(zone)
+    start, end = person.quiet_hours.start, person.quiet_hours.end
+    now_t = local.time()
+    inside = (start <= now_t < end) if start < end else (now_t >= start or now_t < end)
+    if not inside:
+        return at
+    end_day = local.date() if now_t < end else local.date() + timedelta(days=1)
+    return datetime.combine(end_day, end, zone)

@@ -1,25 +1,41 @@
-"""The projection process: projector and webhook deliverer side by side until stopped."""
+"""The projection process: the projector and the notification deliverer side by side until stopped."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Mapping
 
 import asyncpg
+import structlog
 
 from projections import all_projections
-from projections.notifications import WebhookDeliverer
+from projections.ack_links import AckLinks
+from projections.channels import ChannelsConfig, configuration_problems
+from projections.delivery import Deliverer
 from projections.runner import Projector
+from workflows.core.policy import Policy
+
+log = structlog.get_logger("escalations.projector")
 
 
-async def run_projector(pool: asyncpg.Pool, webhooks: Mapping[str, str], stop: asyncio.Event | None = None) -> None:
+async def run_projector(
+    pool: asyncpg.Pool,
+    channels: ChannelsConfig,
+    stop: asyncio.Event | None = None,
+    *,
+    links: AckLinks | None = None,
+    policy: Policy | None = None,
+) -> None:
+    """Project and deliver until ``stop`` (or SIGINT/SIGTERM). A channel or target the directory or the
+    policy names but the configuration lacks is logged at start-up (and reported by ``/readyz``)."""
     if stop is None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+    for problem in await configuration_problems(pool, channels, policy):
+        log.error("notification configuration error", problem=problem)
     await asyncio.gather(
-        Projector(pool, all_projections()).run(stop),
-        WebhookDeliverer(pool, webhooks).run(stop),
+        Projector(pool, all_projections(channels)).run(stop),
+        Deliverer(pool, channels, links=links).run(stop),
     )

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from api.dependencies import ServicesDep
 from api.routes.responses import json_response
+from projections.channels import configuration_problems
 from projections.runner import projection_faults
 
 router = APIRouter(tags=["health"])
@@ -22,15 +23,18 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", responses={503: {"description": "a dependency is unreachable"}})
 async def readyz(services: ServicesDep) -> Response:
-    """PostgreSQL and Temporal are reachable, and no projection is stopped at a corrupt event."""
+    """PostgreSQL and Temporal are reachable, no projection is stopped at a corrupt event, and no channel or
+    target that the directory, the policy or a waiting delivery names is missing from the configuration."""
     checks: dict[str, str] = {}
     try:
         async with services.pool.acquire(timeout=2) as conn:
             faults = await projection_faults(conn)
+            problems = await configuration_problems(conn, services.channels, services.policy)
         checks["postgresql"] = "ok"
         checks["projections"] = (
             "; ".join(f"{name} stopped: {error}" for name, error in faults.items()) if faults else "ok"
         )
+        checks["notifications"] = "; ".join(problems) if problems else "ok"
     except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
         checks["postgresql"] = f"unreachable: {exc}"
     try:

@@ -14,6 +14,7 @@ entry is) and the decisions that use them, without I/O:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import time
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -21,7 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from workflows.core.errors import DomainError
 from workflows.core.events import Customer, CustomerInput, Money, Responder, Route, RouteCandidate, ShortText
-from workflows.core.policy import ACCOUNT_SPECS, DEFAULT_ROUTE, Level, Policy, RoutingRule
+from workflows.core.notification_rules import Channel
+from workflows.core.policy import DEFAULT_ROUTE, Level, Policy, RoutingRule
+from workflows.core.responder_specs import ACCOUNT_SPECS
 from workflows.core.vocabulary import Category, CustomerTier, LifecycleStage, Priority, Role, RoutingStrategy, Severity
 
 EntryId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}$")]
@@ -32,13 +35,25 @@ class _Entry(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class QuietHours(_Entry):
+    """Hours (in the person's time zone) when email and chat wait, unless the case's priority overrides
+    them (P1 by default); the inbox never waits. ``start`` after ``end`` spans midnight."""
+
+    start: time
+    end: time
+
+
 class Person(_Entry):
     id: EntryId
     name: ShortText
     email: Email | None = None
-    chat: ShortText | None = None  # a chat handle, e.g. "@ana"
+    chat: ShortText | None = None  # a chat handle, e.g. "@ana", mentioned in chat messages
     time_zone: ShortText | None = None  # an IANA zone, checked where tzdata is at hand
     roles: list[Role] = []
+    # How they want to hear of cases, in order (empty: inbox, email and chat, as far as they are reachable).
+    channels: list[Channel] = []
+    chat_channel: EntryId | None = None  # a chat channel of their own (else their case's team's)
+    quiet_hours: QuietHours | None = None
 
 
 class Team(_Entry):
@@ -49,6 +64,7 @@ class Team(_Entry):
     # A member whose time zone the directory knows works these hours in that zone.
     calendar: dict[str, Any] | None = None
     on_call: list[EntryId] = []  # in order: who takes a case when no member is working
+    chat_channel: EntryId | None = None  # the configured chat channel the team hears on
     escalation_manager: EntryId | None = None
     director: EntryId | None = None
 

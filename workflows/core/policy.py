@@ -8,15 +8,17 @@ keeps the rules it was opened under even when the file changes.
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_serializer, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 from workflows.core.calendar import BusinessCalendar
 from workflows.core.canonical import canonical_json, sha256_hex
+from workflows.core.durations import Duration
+from workflows.core.notification_rules import NotificationRules
+from workflows.core.responder_specs import ENTRY_ID_PATTERN, ResponderSpec
 from workflows.core.vocabulary import (
     Category,
     CustomerTier,
@@ -30,20 +32,6 @@ from workflows.core.vocabulary import (
 )
 
 MAX_RESOLUTION = timedelta(days=30)
-_DURATION = re.compile(r"^\s*(?:(\d+)d)?\s*(?:(\d+)h)?\s*(?:(\d+)m)?\s*(?:(\d+)s)?\s*$")
-
-
-def parse_duration(value: Any) -> Any:
-    """Accept ``"15m"``, ``"4h"``, ``"3d"``, ``"1h30m"``, ``"90s"``; pass anything else to pydantic."""
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if match and any(match.groups()):
-            days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
-            return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
-    return value
-
-
-Duration = Annotated[timedelta, BeforeValidator(parse_duration), Field(gt=timedelta(0))]
 
 
 class _Frozen(BaseModel):
@@ -58,24 +46,6 @@ class PriorityRules(_Frozen):
     sign_off: bool = False
     # "24x7": deadlines run in elapsed time; "business": in the case's working calendar.
     clock: Literal["24x7", "business"] = "24x7"
-
-
-# Who answers at a level, resolved from the directory when a case reaches it (workflows/core/directory.py):
-#   owner                      the case's owner
-#   case_team                  the case's team (its on-call list if it has one, else its members)
-#   role:escalation_manager    the case team's escalation manager (role:director: its director)
-#   category:director          the director of the case's category (else the case team's director)
-#   account:executive_sponsor  the customer account's executive sponsor (account:account_manager likewise)
-#   team:<id>                  a named team (on-call list, else members)
-#   person:<id>                a named person
-_ID = r"[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}"
-RESPONDER_SPEC = (
-    r"^(owner|case_team|role:(escalation_manager|director)|category:director"
-    rf"|account:(executive_sponsor|account_manager)|team:{_ID}|person:{_ID})$"
-)
-ResponderSpec = Annotated[str, Field(pattern=RESPONDER_SPEC)]
-# Specs whose answer depends on the account, which the policy cannot know at publication.
-ACCOUNT_SPECS = frozenset({"account:executive_sponsor", "account:account_manager"})
 
 
 class Level(_Frozen):
@@ -179,7 +149,7 @@ class RoutingRule(_Frozen):
     ``strategy`` picks. Rules are tried in order; the first match wins."""
 
     name: Annotated[str, Field(min_length=1, max_length=100)]
-    team: Annotated[str, Field(pattern=rf"^{_ID}$")]
+    team: Annotated[str, Field(pattern=rf"^{ENTRY_ID_PATTERN}$")]
     strategy: RoutingStrategy = RoutingStrategy.LEAST_ACTIVE
     category: list[Category] = []
     severity: list[Severity] = []
@@ -192,7 +162,7 @@ class RoutingRule(_Frozen):
 class RoutingRules(_Frozen):
     """Where a new case goes. No rule matching sends it to ``default_team``: a case is never unrouted."""
 
-    default_team: Annotated[str, Field(pattern=rf"^{_ID}$")]
+    default_team: Annotated[str, Field(pattern=rf"^{ENTRY_ID_PATTERN}$")]
     default_strategy: RoutingStrategy = RoutingStrategy.LEAST_ACTIVE
     rules: list[RoutingRule] = []
 
@@ -239,6 +209,8 @@ class Policy(_Frozen):
     # Who owns a new case (None: cases open unrouted, as before routing existed).
     routing: RoutingRules | None = None
     value_uplift: ValueUplift | None = None
+    # Which events notify whom, and how (None: nobody is notified but the levels' webhook targets).
+    notifications: NotificationRules | None = None
 
     @model_serializer(mode="wrap")
     def _without_unset_sections(self, handler: Any) -> Any:
@@ -247,7 +219,7 @@ class Policy(_Frozen):
         if isinstance(content, dict):
             if self.pauses == PauseRules():
                 content.pop("pauses", None)
-            for name in ("routing", "value_uplift"):
+            for name in ("routing", "value_uplift", "notifications"):
                 if content.get(name) is None:
                     content.pop(name, None)
         return content

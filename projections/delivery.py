@@ -1,0 +1,237 @@
+"""Sending what the outbox queued: leases, one send per delivery outside any transaction, retries.
+
+The cycle, for every deliverer process (several may run):
+
+1. **lease** due rows in a short transaction (``FOR UPDATE SKIP LOCKED``, then ``lease_until`` set and the
+   attempt counted): no lock or transaction is held while a channel is called;
+2. **send** each leased row on its channel, a few at a time (the inbox is a row of our own database);
+3. **record** the outcome in another short transaction: ``delivered``; or back to ``pending`` with its next
+   attempt after an exponential backoff with jitter; or ``dead`` once the row is older than its give-up
+   age. Each attempt is a ``delivery_attempts`` row (when, outcome, error).
+
+A deliverer that dies after leasing leaves the rows to be leased again when the lease runs out: delivery
+is at least once, and every channel gets the delivery id to drop a repeat. A channel or target that is
+not configured is a configuration error: the row stays pending (``not_configured``) and is delivered once
+the configuration names it; ``/readyz`` and the start-up log say which.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import structlog
+
+from events.database import DATABASE_UNAVAILABLE
+from projections.ack_links import AckLinks
+from projections.channels import ChannelsConfig, Message, NotConfigured, Senders
+
+log = structlog.get_logger("escalations.delivery")
+
+# Deliveries whose kind invites an acknowledgement carry a one-click link.
+ACKNOWLEDGEABLE = frozenset({"case_opened", "assigned", "breach", "escalated", "warning"})
+
+
+class Deliverer:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        config: ChannelsConfig,
+        *,
+        links: AckLinks | None = None,
+        base_delay: timedelta = timedelta(seconds=1),
+        max_delay: timedelta = timedelta(minutes=5),
+        lease: timedelta = timedelta(seconds=60),
+        batch_size: int = 50,
+        concurrency: int = 10,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._pool = pool
+        self.config = config
+        self._links = links
+        self._base_delay = base_delay
+        self._max_delay = max_delay
+        self._lease = lease
+        self._batch_size = batch_size
+        self._limit = asyncio.Semaphore(concurrency)
+        self._clock = clock
+
+    def backoff(self, attempts: int) -> timedelta:
+        """Exponential, capped, with jitter (half to all of it), so retries of many rows spread out."""
+        full = min(self._base_delay * (2 ** max(0, attempts - 1)), self._max_delay)
+        return full * random.uniform(0.5, 1.0)
+
+    async def lease(self) -> list[asyncpg.Record]:
+        """Take due rows for this deliverer (a short transaction; attempts counted now)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            return await conn.fetch(
+                "UPDATE deliveries SET lease_until = now() + $2::interval, attempts = attempts + 1 "
+                "WHERE id IN (SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= now() "
+                "AND (lease_until IS NULL OR lease_until < now()) ORDER BY next_attempt_at LIMIT $1 "
+                "FOR UPDATE SKIP LOCKED) RETURNING *",
+                self._batch_size,
+                self._lease,
+            )
+
+    async def deliver_due(self, senders: Senders) -> int:
+        """Lease, send and record every due row (one batch); returns how many were attempted."""
+        rows = await self.lease()
+        await asyncio.gather(*(self._deliver(senders, row) for row in rows))
+        return len(rows)
+
+    async def _deliver(self, senders: Senders, row: asyncpg.Record) -> None:
+        async with self._limit:
+            outcome, error = "delivered", None
+            try:
+                await self._send(senders, row)
+            except NotConfigured as exc:
+                outcome, error = "not_configured", f"not configured: {exc}"
+            except Exception as exc:  # noqa: BLE001 - any failure of a channel is recorded and retried
+                outcome, error = "failed", f"{type(exc).__name__}: {exc}"[:1000]
+            await self._record(row, outcome, error)
+
+    async def _send(self, senders: Senders, row: asyncpg.Record) -> None:
+        message_doc = json.loads(row["message"])
+        link = None
+        if (
+            self._links is not None
+            and row["kind"] in ACKNOWLEDGEABLE
+            and not row["recipient"].startswith(("team:", "webhook:"))
+        ):
+            link = self._links.url_for(row["case_id"], row["recipient"], str(row["id"]))
+        message = Message(
+            delivery_id=str(row["id"]),
+            subject=message_doc["subject"],
+            text=message_doc["text"],
+            link=link,
+            payload={"delivery_id": str(row["id"]), **message_doc},
+        )
+        channel = row["channel"]
+        if channel == "inbox":
+            await self._pool.execute(
+                "INSERT INTO inbox (delivery_id, person, case_id, kind, subject, text, created_at) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (delivery_id) DO NOTHING",
+                row["id"],
+                row["recipient"],
+                row["case_id"],
+                row["kind"],
+                message.subject,
+                message.text,
+                row["created_at"],
+            )
+        elif channel == "email":
+            await senders.email(row["address"], message)
+        elif channel == "chat":
+            mention = None
+            if not row["recipient"].startswith("team:"):
+                mention = await self._pool.fetchval(
+                    "SELECT doc->>'chat' FROM directory_entries WHERE kind = 'people' AND id = $1", row["recipient"]
+                )
+            await senders.chat(row["address"], mention, message)
+        elif channel == "webhook":
+            await senders.webhook(row["address"].removeprefix("webhook:"), message, int(self._clock().timestamp()))
+        else:
+            raise NotConfigured(f"unknown channel {channel!r}")
+
+    async def _record(self, row: asyncpg.Record, outcome: str, error: str | None) -> None:
+        now = self._clock()
+        attempt = row["attempts"]
+        async with self._pool.acquire() as conn, conn.transaction():
+            if outcome == "delivered":
+                await conn.execute(
+                    "UPDATE deliveries SET status = 'delivered', delivered_at = $2, lease_until = NULL, "
+                    "last_error = NULL WHERE id = $1",
+                    row["id"],
+                    now,
+                )
+            else:
+                dead = outcome != "not_configured" and now >= row["give_up_at"]
+                await conn.execute(
+                    "UPDATE deliveries SET status = $2, next_attempt_at = $3, lease_until = NULL, last_error = $4 "
+                    "WHERE id = $1",
+                    row["id"],
+                    "dead" if dead else "pending",
+                    now + self.backoff(attempt),
+                    error,
+                )
+                if dead:
+                    outcome = "dead"
+            await conn.execute(
+                "INSERT INTO delivery_attempts (delivery_id, attempt, at, outcome, error) VALUES ($1, $2, $3, $4, $5) "
+                "ON CONFLICT (delivery_id, attempt) DO NOTHING",
+                row["id"],
+                attempt,
+                now,
+                outcome,
+                error,
+            )
+        if outcome != "delivered":
+            log.warning(
+                "delivery failed",
+                delivery_id=str(row["id"]),
+                channel=row["channel"],
+                recipient=row["recipient"],
+                attempt=attempt,
+                outcome=outcome,
+                error=error,
+            )
+
+    async def run(self, stop: asyncio.Event, poll_interval: float = 0.2) -> None:
+        async with httpx.AsyncClient() as http:
+            senders = Senders(self.config, http)
+            while not stop.is_set():
+                try:
+                    attempted = await self.deliver_due(senders)
+                except DATABASE_UNAVAILABLE as exc:
+                    log.warning("database unavailable; retrying", error=str(exc) or type(exc).__name__)
+                    attempted = 0
+                if not attempted:
+                    try:
+                        await asyncio.wait_for(stop.wait(), poll_interval)
+                    except TimeoutError:
+                        pass
+
+
+async def redrive(pool: asyncpg.Pool, delivery: str | None = None) -> int:
+    """Put dead deliveries (one, or all) back in the queue, due now, with a fresh give-up age."""
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(
+            "UPDATE deliveries SET status = 'pending', next_attempt_at = now(), lease_until = NULL, "
+            "give_up_at = now() + (give_up_at - created_at) WHERE status = 'dead' AND ($1::uuid IS NULL OR id = $1) "
+            "RETURNING id, attempts",
+            delivery,
+        )
+        for row in rows:
+            await conn.execute(
+                "INSERT INTO delivery_attempts (delivery_id, attempt, at, outcome) VALUES ($1, $2, now(), 'redriven') "
+                "ON CONFLICT DO NOTHING",
+                row["id"],
+                row["attempts"] + 1000000,  # a marker row, numbered apart from the send attempts
+            )
+    return len(rows)
+
+
+async def deliveries(pool: asyncpg.Pool, *, status: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    """Deliveries (newest first), each with its attempts."""
+    rows = await pool.fetch(
+        "SELECT id, event_id, case_id, kind, recipient, channel, address, priority, status, attempts, created_at, "
+        "next_attempt_at, delivered_at, last_error FROM deliveries WHERE ($1::text IS NULL OR status = $1) "
+        "ORDER BY created_at DESC, id LIMIT $2",
+        status,
+        limit,
+    )
+    attempts = await pool.fetch(
+        "SELECT delivery_id, attempt, at, outcome, error FROM delivery_attempts WHERE delivery_id = ANY($1::uuid[]) "
+        "ORDER BY at, attempt",
+        [r["id"] for r in rows],
+    )
+    by_id: dict[Any, list[dict[str, Any]]] = {}
+    for a in attempts:
+        by_id.setdefault(a["delivery_id"], []).append({"at": a["at"], "outcome": a["outcome"], "error": a["error"]})
+    return [dict(r) | {"history": by_id.get(r["id"], [])} for r in rows]
