@@ -102,7 +102,7 @@ class NotificationOutboxProjection(Projection):
                 await self._notify(conn, event, snapshot, NotifyOn.ASSIGNED, f"assigned to you ({snapshot.team})")
             return
         row = await conn.fetchrow(
-            "SELECT level, level_targets, snapshot FROM notification_cases WHERE case_id = $1", case_id
+            "SELECT level, level_targets, snapshot, rules FROM notification_cases WHERE case_id = $1", case_id
         )
         if row is None or row["snapshot"] is None:
             return  # a case opened before notifications were routed: nothing to address
@@ -120,7 +120,8 @@ class NotificationOutboxProjection(Projection):
             on, subject, level = notice
             await self._notify(conn, event, updated, on, subject)
             for target in json.loads(row["level_targets"]).get(str(level or updated.level), []):
-                await _queue(conn, event, updated, on.value, target, Channel.WEBHOOK, target, subject, None)
+                rules = NotificationRules.model_validate_json(row["rules"]) if row["rules"] else None
+                await _queue(conn, event, updated, on.value, target, Channel.WEBHOOK, target, subject, rules)
 
     async def _notify(
         self, conn: asyncpg.Connection, event: RecordedEvent, case: CaseSnapshot, on: NotifyOn, subject: str
@@ -289,6 +290,16 @@ async def _queue(
     if channel in (Channel.EMAIL, Channel.CHAT) and case.priority not in rules.quiet_hours_override:
         due = await _after_quiet_hours(conn, recipient, start)
     channel_name = channel.value
+    if channel == Channel.CHAT and not recipient.startswith("team:"):
+        # The room already hears of this event in a team message: one message per room is enough.
+        told = await conn.fetchval(
+            "SELECT 1 FROM deliveries WHERE event_id = $1 AND channel = 'chat' AND address = $2 "
+            "AND recipient LIKE 'team:%'",
+            event.event_id,
+            address,
+        )
+        if told:
+            return
     await conn.execute(
         "INSERT INTO deliveries (id, event_id, case_id, kind, recipient, channel, address, priority, message, "
         "created_at, next_attempt_at, give_up_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
