@@ -1,14 +1,13 @@
-"""Webhook delivery against a real local HTTP server that fails the first attempts."""
+"""Webhook delivery against a real local HTTP server that fails the first attempts; unconfigured targets."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import random
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import asyncpg
@@ -17,9 +16,14 @@ import pytest
 
 from events.store import EventStore
 from projections import all_projections
-from projections.notifications import WebhookDeliverer
+from projections.channels import ChannelsConfig, Senders, WebhookConfig, configuration_problems
+from projections.delivery import Deliverer
 from projections.runner import Projector
-from samples.histories import append_history, generate_case
+from samples.cases import Case
+from samples.histories import append_history
+from tests.api_support import API_POLICY
+from workflows.core.vocabulary import Severity
+from workflows.policy_files import load_policy
 
 FAILURES_PER_KEY = 2
 
@@ -35,7 +39,7 @@ class FlakyReceiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                key = self.headers["Idempotency-Key"]
+                key = self.headers["webhook-id"].removeprefix("msg_")
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with receiver.lock:
                     receiver.attempts[key] += 1
@@ -61,51 +65,86 @@ def receiver() -> Iterator[FlakyReceiver]:
     flaky.server.shutdown()
 
 
-async def test_every_notification_arrives_despite_failures_and_duplicates_share_a_key(
+def breaching_cases(count: int) -> list[list]:
+    """P1 cases under a policy whose every level notifies a webhook target, left to breach for 3 hours."""
+    policy = load_policy(API_POLICY)
+    histories = []
+    for i in range(count):
+        case = Case(
+            policy=policy, case_id=f"hook-{i}", severity=Severity.SEV1, start=datetime.now(UTC) - timedelta(hours=4)
+        )
+        case.advance(timedelta(hours=3))
+        histories.append(case.events)
+    return histories
+
+
+def deliverer(pool: asyncpg.Pool, config: ChannelsConfig) -> Deliverer:
+    return Deliverer(pool, config, base_delay=timedelta(milliseconds=20), max_delay=timedelta(milliseconds=200))
+
+
+async def deliver_until(pool: asyncpg.Pool, worker: Deliverer, done: str) -> None:
+    async with httpx.AsyncClient() as http:
+        senders = Senders(worker.config, http)
+        for _ in range(400):
+            await worker.deliver_due(senders)
+            if await pool.fetchval(done):
+                return
+            await asyncio.sleep(0.03)
+    raise AssertionError(f"not done: {done}")
+
+
+async def test_every_webhook_notification_arrives_despite_failures_with_one_id_and_body(
     own_pool: asyncpg.Pool, receiver: FlakyReceiver
 ) -> None:
-    rng = random.Random(21)
-    await append_history(EventStore(own_pool), [generate_case(rng, i) for i in range(8)])
+    await append_history(EventStore(own_pool), breaching_cases(4))
     await Projector(own_pool, all_projections()).catch_up()
-    async with own_pool.acquire() as conn:
-        expected = {
-            (str(r["event_id"]), r["target"]) for r in await conn.fetch("SELECT event_id, target FROM notifications")
-        }
-        targets = {r["target"] for r in await conn.fetch("SELECT DISTINCT target FROM notifications")}
-    assert len(expected) > 20 and targets <= {
+    rows = await own_pool.fetch("SELECT id, recipient FROM deliveries WHERE channel = 'webhook'")
+    targets = {r["recipient"] for r in rows}
+    assert len(rows) > 20 and targets <= {
         "webhook:support",
         "webhook:esc-managers",
         "webhook:directors",
         "webhook:exec-sponsor",
     }
-    webhooks = {t.removeprefix("webhook:"): f"{receiver.url}/{t.removeprefix('webhook:')}" for t in targets}
-    deliverer = WebhookDeliverer(own_pool, webhooks, base_delay=timedelta(milliseconds=20), max_attempts=10)
-    async with httpx.AsyncClient() as client:
-        for _ in range(200):
-            await deliverer.deliver_due(client)
-            async with own_pool.acquire() as conn:
-                pending = await conn.fetchval("SELECT count(*) FROM notifications WHERE status <> 'delivered'")
-            if pending == 0:
-                break
-            await asyncio.sleep(0.03)
-    delivered = {(key.split()[0], "webhook:" + key.split()[1].lstrip("/")) for key in receiver.delivered}
-    assert delivered == expected
-    # Each key was retried after its failures, always with the same key and body.
+    hooks = {
+        t.removeprefix("webhook:"): WebhookConfig(url=f"{receiver.url}/{t.removeprefix('webhook:')}") for t in targets
+    }
+    await deliver_until(
+        own_pool,
+        deliverer(own_pool, ChannelsConfig(webhooks=hooks)),
+        "SELECT count(*) = 0 FROM deliveries WHERE channel = 'webhook' AND status <> 'delivered'",
+    )
+    assert {key.split()[0] for key in receiver.delivered} == {str(r["id"]) for r in rows}
+    # Each was retried after its failures, always with the same id (and body: the receiver kept the first).
     assert all(count == FAILURES_PER_KEY + 1 for count in receiver.attempts.values())
-    async with own_pool.acquire() as conn:
-        rows = await conn.fetch("SELECT attempts, last_error, delivered_at FROM notifications")
-    assert all(r["attempts"] == FAILURES_PER_KEY + 1 and r["delivered_at"] is not None for r in rows)
+    attempts = await own_pool.fetch(
+        "SELECT delivery_id, array_agg(outcome ORDER BY attempt) AS outcomes FROM delivery_attempts GROUP BY 1"
+    )
+    assert {tuple(a["outcomes"]) for a in attempts} == {("failed",) * FAILURES_PER_KEY + ("delivered",)}
 
 
-async def test_a_target_without_a_url_stays_visible_as_failed(own_pool: asyncpg.Pool, receiver: FlakyReceiver) -> None:
-    rng = random.Random(4)
-    await append_history(EventStore(own_pool), [generate_case(rng, i) for i in range(5)])
+async def test_a_target_not_configured_waits_is_reported_and_goes_once_configured(
+    own_pool: asyncpg.Pool, receiver: FlakyReceiver
+) -> None:
+    await append_history(EventStore(own_pool), breaching_cases(2))
     await Projector(own_pool, all_projections()).catch_up()
-    deliverer = WebhookDeliverer(own_pool, {}, base_delay=timedelta(milliseconds=1))
-    async with httpx.AsyncClient() as client:
-        while await deliverer.deliver_due(client):
-            pass
-    async with own_pool.acquire() as conn:
-        rows = await conn.fetch("SELECT status, last_error FROM notifications")
-    assert len(rows) > 5, "the generated cases should have produced notifications"
-    assert all(r["status"] == "failed" and "no webhook URL configured" in r["last_error"] for r in rows)
+    worker = deliverer(own_pool, ChannelsConfig())
+    async with httpx.AsyncClient() as http:
+        for _ in range(3):
+            await worker.deliver_due(Senders(worker.config, http))
+            await asyncio.sleep(0.25)
+    rows = await own_pool.fetch("SELECT status, last_error FROM deliveries WHERE channel = 'webhook'")
+    assert len(rows) > 5
+    assert all(r["status"] == "pending" and r["last_error"].startswith("not configured") for r in rows)
+    problems = await configuration_problems(own_pool, ChannelsConfig(), load_policy(API_POLICY))
+    assert any("notifies 'webhook:support', not configured" in p for p in problems)
+    assert any("webhook deliveries to 'webhook:support' wait: not configured" in p for p in problems)
+    # Configured now: every waiting delivery goes (never a silent, final "failed").
+    names = ("support", "esc-managers", "directors", "exec-sponsor")
+    configured = ChannelsConfig(webhooks={n: WebhookConfig(url=f"{receiver.url}/{n}") for n in names})
+    await deliver_until(
+        own_pool,
+        deliverer(own_pool, configured),
+        "SELECT count(*) = 0 FROM deliveries WHERE channel = 'webhook' AND status <> 'delivered'",
+    )
+    assert await configuration_problems(own_pool, configured, load_policy(API_POLICY)) == []
