@@ -19,6 +19,6 @@ def all_projections(channels: ChannelsConfig | None = None) -> list[Projection]:
     """Every read model; the notification outbox addresses people on the ``channels`` configured (none
     given: the inbox alone)."""
     return [
-        NotificationOutboxProjection(channels) if cls is NotificationOutboxProjection else cls()
+        NotificationOutboxProjection(channels=channels) if cls is NotificationOutboxProjection else cls()
         for cls in PROJECTIONS.values()
     ]

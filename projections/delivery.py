@@ -31,6 +31,7 @@ import structlog
 from events.database import DATABASE_UNAVAILABLE
 from projections.ack_links import AckLinks
 from projections.channels import ChannelsConfig, Message, NotConfigured, Senders
+from projections.notifications import DELIVERIES_CHANNEL
 
 log = structlog.get_logger("escalations.delivery")
 
@@ -182,20 +183,47 @@ class Deliverer:
                 error=error,
             )
 
-    async def run(self, stop: asyncio.Event, poll_interval: float = 0.2) -> None:
+    async def run(self, stop: asyncio.Event, poll_interval: float = 0.5) -> None:
+        """Deliver until ``stop``: woken by the outbox (``LISTEN``) as soon as deliveries are queued, and
+        polling every ``poll_interval`` for retries that fall due and for a wake-up lost with a connection."""
+        wake = asyncio.Event()
+        listener: asyncpg.Connection | None = None
         async with httpx.AsyncClient() as http:
             senders = Senders(self.config, http)
-            while not stop.is_set():
-                try:
-                    attempted = await self.deliver_due(senders)
-                except DATABASE_UNAVAILABLE as exc:
-                    log.warning("database unavailable; retrying", error=str(exc) or type(exc).__name__)
-                    attempted = 0
-                if not attempted:
+            try:
+                while not stop.is_set():
+                    if listener is not None and listener.is_closed():
+                        await self._pool.release(listener)  # lost with its server: take another
+                        listener = None
+                    if listener is None:
+                        listener = await self._listen(wake)
+                    wake.clear()
                     try:
-                        await asyncio.wait_for(stop.wait(), poll_interval)
-                    except TimeoutError:
-                        pass
+                        attempted = await self.deliver_due(senders)
+                    except DATABASE_UNAVAILABLE as exc:
+                        log.warning("database unavailable; retrying", error=str(exc) or type(exc).__name__)
+                        attempted = 0
+                    if not attempted:
+                        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+                        await asyncio.wait(waits, timeout=poll_interval, return_when=asyncio.FIRST_COMPLETED)
+                        for task in waits:
+                            task.cancel()
+            finally:
+                if listener is not None:
+                    try:
+                        await self._pool.release(listener, timeout=2)
+                    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+                        listener.terminate()
+
+    async def _listen(self, wake: asyncio.Event) -> asyncpg.Connection | None:
+        """A pool connection kept to listen for new deliveries (None: polling only, until it can)."""
+        try:
+            conn: asyncpg.Connection = await self._pool.acquire()
+            await conn.add_listener(DELIVERIES_CHANNEL, lambda *_: wake.set())
+            return conn
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("cannot listen for new deliveries; polling", error=str(exc) or type(exc).__name__)
+            return None
 
 
 async def redrive(pool: asyncpg.Pool, delivery: str | None = None) -> int:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -46,6 +46,7 @@ from workflows.core.policy import Level, pinned_policy
 from workflows.core.vocabulary import Category, DeadlineKind
 
 # uuid5 namespace of delivery ids (fixed: changing it changes every id a receiver deduplicates on).
+DELIVERIES_CHANNEL = "escalation_deliveries"
 DELIVERY_NAMESPACE = uuid.UUID("2b0f3c8e-5d7a-4e61-9c4b-7a1e0d9f6a53")
 
 
@@ -59,16 +60,26 @@ class NotificationOutboxProjection(Projection):
     # Delivery state is not derived from events; rebuilding would send everything again.
     rebuildable = False
 
-    def __init__(self, channels: ChannelsConfig | None = None) -> None:
+    # A rebuild compares what was queued for whom (deliveries' state is not derived from events); who a
+    # rule names comes from the directory when the event was projected, so a rebuild after directory
+    # changes shows the difference instead of rewriting history.
+    derived_columns = {
+        "notification_cases": ("case_id",),
+        "deliveries": ("id", "event_id", "case_id", "kind", "recipient", "channel", "address"),
+    }
+
+    def __init__(self, table_names: Mapping[str, str] | None = None, channels: ChannelsConfig | None = None) -> None:
         """``channels``: what is configured. A person hears by their preferences among the channels
         configured; a channel a rule, a team or a person names explicitly is queued even when it is not
         configured, and waits there as a configuration error (``/readyz``)."""
-        super().__init__()
+        super().__init__(table_names)
         self._channels = channels or ChannelsConfig()
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
         for event in events:
             await self._one(conn, event)
+        # Wakes the deliverers when this batch commits (they also poll, should a notification be lost).
+        await conn.execute("SELECT pg_notify($1, '')", DELIVERIES_CHANNEL)
 
     async def _one(self, conn: asyncpg.Connection, event: RecordedEvent) -> None:
         data = event.data
@@ -89,7 +100,7 @@ class NotificationOutboxProjection(Projection):
             )
             targets = {str(level.level): level.notify for level in policy.escalation.levels}
             await conn.execute(
-                "INSERT INTO notification_cases (case_id, level, level_targets, snapshot, rules, levels) "
+                f"INSERT INTO {self.t['notification_cases']} (case_id, level, level_targets, snapshot, rules, levels) "
                 "VALUES ($1, 1, $2, $3, $4, $5) ON CONFLICT (case_id) DO NOTHING",
                 case_id,
                 json.dumps(targets),
@@ -102,7 +113,8 @@ class NotificationOutboxProjection(Projection):
                 await self._notify(conn, event, snapshot, NotifyOn.ASSIGNED, f"assigned to you ({snapshot.team})")
             return
         row = await conn.fetchrow(
-            "SELECT level, level_targets, snapshot, rules FROM notification_cases WHERE case_id = $1", case_id
+            f"SELECT level, level_targets, snapshot, rules FROM {self.t['notification_cases']} WHERE case_id = $1",
+            case_id,
         )
         if row is None or row["snapshot"] is None:
             return  # a case opened before notifications were routed: nothing to address
@@ -110,7 +122,7 @@ class NotificationOutboxProjection(Projection):
         updated = _evolved(snapshot, data)
         if updated != snapshot:
             await conn.execute(
-                "UPDATE notification_cases SET snapshot = $2, level = $3 WHERE case_id = $1",
+                f"UPDATE {self.t['notification_cases']} SET snapshot = $2, level = $3 WHERE case_id = $1",
                 case_id,
                 updated.model_dump_json(),
                 updated.level,
@@ -121,12 +133,25 @@ class NotificationOutboxProjection(Projection):
             await self._notify(conn, event, updated, on, subject)
             for target in json.loads(row["level_targets"]).get(str(level or updated.level), []):
                 rules = NotificationRules.model_validate_json(row["rules"]) if row["rules"] else None
-                await _queue(conn, event, updated, on.value, target, Channel.WEBHOOK, target, subject, rules)
+                await _queue(
+                    self.t["deliveries"],
+                    conn,
+                    event,
+                    updated,
+                    on.value,
+                    target,
+                    Channel.WEBHOOK,
+                    target,
+                    subject,
+                    rules,
+                )
 
     async def _notify(
         self, conn: asyncpg.Connection, event: RecordedEvent, case: CaseSnapshot, on: NotifyOn, subject: str
     ) -> None:
-        row = await conn.fetchrow("SELECT rules, levels FROM notification_cases WHERE case_id = $1", case.case_id)
+        row = await conn.fetchrow(
+            f"SELECT rules, levels FROM {self.t['notification_cases']} WHERE case_id = $1", case.case_id
+        )
         rules = NotificationRules.model_validate_json(row["rules"]) if row["rules"] else NotificationRules()
         notices = notices_for(rules, on, case, subject)
         if not notices:
@@ -138,7 +163,9 @@ class NotificationOutboxProjection(Projection):
         for notice in notices:
             for recipient, channels in _recipients(notice, case, levels, directory, self._channels):
                 for channel, address in channels:
-                    await _queue(conn, event, case, on.value, recipient, channel, address, subject, rules)
+                    await _queue(
+                        self.t["deliveries"], conn, event, case, on.value, recipient, channel, address, subject, rules
+                    )
 
 
 def _evolved(s: CaseSnapshot, data: Any) -> CaseSnapshot:
@@ -262,6 +289,7 @@ def _channels(person: Person | None, team: Team | None, wanted: list[Channel], c
 
 
 async def _queue(
+    table: str,
     conn: asyncpg.Connection,
     event: RecordedEvent,
     case: CaseSnapshot,
@@ -293,7 +321,7 @@ async def _queue(
     if channel == Channel.CHAT and not recipient.startswith("team:"):
         # The room already hears of this event in a team message: one message per room is enough.
         told = await conn.fetchval(
-            "SELECT 1 FROM deliveries WHERE event_id = $1 AND channel = 'chat' AND address = $2 "
+            f"SELECT 1 FROM {table} WHERE event_id = $1 AND channel = 'chat' AND address = $2 "
             "AND recipient LIKE 'team:%'",
             event.event_id,
             address,
@@ -301,7 +329,7 @@ async def _queue(
         if told:
             return
     await conn.execute(
-        "INSERT INTO deliveries (id, event_id, case_id, kind, recipient, channel, address, priority, message, "
+        f"INSERT INTO {table} (id, event_id, case_id, kind, recipient, channel, address, priority, message, "
         "created_at, next_attempt_at, give_up_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
         "ON CONFLICT (event_id, recipient, channel) DO NOTHING",
         delivery_id(event.event_id, recipient, channel_name),

@@ -375,3 +375,56 @@ async def test_the_board_filters_by_team_and_mine_and_the_case_page_names_owner_
         await expect(facts.locator('[data-fact="Owner"]')).to_have_text(me)
         await expect(facts.locator('[data-fact="Team"]')).to_have_text("platform")
         await expect(facts.locator('[data-fact="Responders now"]')).to_contain_text("Agent Smith (Owner)")
+
+
+async def test_the_inbox_shows_its_unread_count_and_dead_letters_can_be_re_driven(
+    dev_env: WorkflowEnvironment, own_db: tuple[asyncpg.Pool, str], browser: Browser
+) -> None:
+    """Deliveries written as the outbox writes them: two inbox notifications for the signed-in manager, and a
+    dead webhook delivery."""
+    import json as jsonlib
+
+    pool, url = own_db
+    now = datetime.now(UTC)
+    async with api_stack(dev_env.client, pool, url, CONSOLE_POLICY) as stack:
+        async with httpx.AsyncClient(timeout=30) as http:
+            me = (await http.get(stack.base_url + "/v1/me", headers=stack.headers(Role.MANAGER))).json()["name"]
+        for n, (recipient, channel, status) in enumerate(
+            [(me, "inbox", "delivered"), (me, "inbox", "delivered"), ("webhook:pager", "webhook", "dead")]
+        ):
+            delivery = uuid.uuid4()
+            await pool.execute(
+                "INSERT INTO deliveries (id, event_id, case_id, kind, recipient, channel, address, priority, message, "
+                "status, attempts, created_at, next_attempt_at, give_up_at, last_error) "
+                "VALUES ($1, $2, 'c-ui', 'breach', $3, $4, $3, 'P1', $5, $6, 3, $7, $7, $7, $8)",
+                delivery,
+                uuid.uuid4(),
+                recipient,
+                channel,
+                jsonlib.dumps({"subject": f"Breach {n}", "text": "acknowledgement missed"}),
+                status,
+                now,
+                "RuntimeError: webhook answered HTTP 500" if status == "dead" else None,
+            )
+            if channel == "inbox":
+                await pool.execute(
+                    "INSERT INTO inbox (delivery_id, person, case_id, kind, subject, text, created_at) "
+                    "VALUES ($1, $2, 'c-ui', 'breach', $3, 'acknowledgement missed', $4)",
+                    delivery,
+                    me,
+                    f"Breach {n}",
+                    now,
+                )
+        page = await signed_in(browser, stack, Role.MANAGER)
+        await expect(page.locator("#unread")).to_have_text("2")
+        await page.get_by_role("link", name=re.compile("^Inbox")).click()
+        await expect(page.locator("#inbox li")).to_have_count(2)
+        await page.locator("#inbox li").first.get_by_role("button", name="Mark read").click()
+        await expect(page.locator("#unread")).to_have_text("1")
+        await page.get_by_role("link", name="Dead letters").click()
+        row = page.locator("#dead-letters tbody tr")
+        await expect(row).to_have_count(1)
+        await expect(row).to_contain_text("HTTP 500")
+        await row.get_by_role("button", name="Re-drive").click()
+        await expect(row).to_have_count(0)
+        assert await pool.fetchval("SELECT status FROM deliveries WHERE channel = 'webhook'") == "pending"

@@ -122,6 +122,8 @@ async function route() {
   const caseMatch = /^#\/case\/(.+)$/.exec(hash);
   if (caseMatch) return showCase(decodeURIComponent(caseMatch[1]));
   if (hash === "#/metrics") return showMetrics();
+  if (hash === "#/inbox") return showInbox();
+  if (hash === "#/deliveries") return showDeadLetters();
   return showBoard();
 }
 
@@ -134,7 +136,88 @@ function paintHeader(hash) {
     else link.removeAttribute("aria-current");
   }
   document.getElementById("whoami").textContent = me ? `${me.name} (${me.role})` : "";
+  paintUnread();
+  every(POLL_MS, paintUnread);
   document.getElementById("signout").hidden = !me;
+}
+
+// ------------------------------------------------------------------ inbox and dead letters
+
+async function paintUnread() {
+  try {
+    const box = await api("/v1/inbox?limit=1");
+    document.getElementById("unread").textContent = box.unread ? String(box.unread) : "";
+  } catch (error) {
+    document.getElementById("unread").textContent = "";
+  }
+}
+
+async function showInbox() {
+  const list = h("ul", { class: "inbox", id: "inbox" });
+  const status = h("p", { class: "status-line", role: "status", "aria-live": "polite" }, "Loading…");
+  main().replaceChildren(h("h1", {}, "Inbox"), status, list);
+  async function load() {
+    try {
+      const box = await api("/v1/inbox");
+      status.textContent = `${box.unread} unread of ${box.items.length}`;
+      list.replaceChildren(...box.items.map((item) => h(
+        "li",
+        { class: item.read_at ? "read" : "unread", "data-delivery": item.delivery_id },
+        h("strong", {}, item.subject), " ",
+        item.case_id ? h("a", { href: `#/case/${encodeURIComponent(item.case_id)}` }, item.case_id) : "",
+        h("pre", {}, item.text),
+        item.read_at ? "" : h("button", { type: "button", onclick: async () => {
+          await api(`/v1/inbox/${item.delivery_id}/read`, { method: "POST", body: {} });
+          load();
+          paintUnread();
+        } }, "Mark read"),
+      )));
+    } catch (error) {
+      status.textContent = problemText(error);
+    }
+  }
+  load();
+  every(POLL_MS, load);
+}
+
+async function showDeadLetters() {
+  const body = h("tbody");
+  const status = h("p", { class: "status-line", role: "status", "aria-live": "polite" }, "Loading…");
+  const table = h(
+    "table",
+    { id: "dead-letters" },
+    h("thead", {}, h("tr", {}, ["Created", "Case", "Recipient", "Channel", "Attempts", "Last error", ""].map((c) => h("th", { scope: "col" }, c)))),
+    body,
+  );
+  main().replaceChildren(h("h1", {}, "Dead letters"), status, table);
+  async function load() {
+    try {
+      const found = await api("/v1/deliveries?status=dead");
+      status.textContent = `${found.deliveries.length} dead letter${found.deliveries.length === 1 ? "" : "s"}`;
+      body.replaceChildren(...found.deliveries.map((d) => h(
+        "tr",
+        { "data-delivery": d.id },
+        h("td", {}, when(d.created_at)),
+        h("td", {}, d.case_id ? h("a", { href: `#/case/${encodeURIComponent(d.case_id)}` }, d.case_id) : "—"),
+        h("td", {}, d.recipient),
+        h("td", {}, d.channel),
+        h("td", {}, String(d.attempts)),
+        h("td", {}, d.last_error || ""),
+        h("td", {}, h("button", { type: "button", onclick: async () => {
+          try {
+            await api(`/v1/deliveries/${d.id}/redrive`, { method: "POST", body: {} });
+            load();
+          } catch (error) {
+            status.textContent = problemText(error);
+          }
+        } }, "Re-drive")),
+      )));
+    } catch (error) {
+      status.textContent = problemText(error);
+    }
+  }
+  load();
+  every(POLL_MS, load);
 }
 
 // ------------------------------------------------------------------ sign in

@@ -1,0 +1,157 @@
+"""Scenario ``notify``: from a breach being stored to the SMTP server accepting its email.
+
+Ours: breach events are appended to the store at a steady rate (cases built through the pure core); the
+projector queues one email per breach (the policy's only rule: a breach emails one person) and the
+deliverer sends it to a local SMTP server (aiosmtpd), which notes when it accepted each message. Latency =
+accepted - the breach's ``recorded_at``.
+
+Baseline, in the same run, on the same server: the same messages sent straight with ``aiosmtplib`` at the
+same instants. Latency = accepted - the instant the message was due to go.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+
+import aiosmtplib
+import asyncpg
+from aiosmtpd.controller import Controller
+
+from bench.report import Row, percentile
+from events.directory_store import DirectoryStore
+from events.store import EventStore
+from projections.channels import ChannelsConfig, SmtpConfig
+from projections.delivery import Deliverer
+from projections.notifications import NotificationOutboxProjection
+from projections.runner import Projector
+from samples.cases import Case
+from workflows.core.events import Actor, Customer
+from workflows.core.policy import Policy
+from workflows.core.vocabulary import CustomerTier, Role, Severity
+from workflows.directory_files import import_directory, team_calendar
+from workflows.policy_files import DEFAULT_POLICY_PATH, load_policy
+
+
+class _Accepting:
+    def __init__(self) -> None:
+        self.accepted: dict[str, float] = {}  # Message-ID -> wall-clock seconds
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802
+        for line in envelope.content.split(b"\r\n"):  # type: ignore[attr-defined]
+            if line.lower().startswith(b"message-id:"):
+                self.accepted.setdefault(line.split(b":", 1)[1].strip().decode(), time.time())
+                break
+        return "250 accepted"
+
+
+def _policy() -> Policy:
+    content = load_policy(DEFAULT_POLICY_PATH).content()
+    content["notifications"] = {"rules": [{"on": "breach", "to": ["person:bench-mgr"], "channels": ["email"]}]}
+    return Policy.model_validate(content)
+
+
+async def notify_latency(pool: asyncpg.Pool, breaches: int, rate: float) -> list[Row]:
+    port = _free_port()
+    handler = _Accepting()
+    smtp = Controller(handler, hostname="127.0.0.1", port=port)
+    smtp.start()
+    config = ChannelsConfig(smtp=SmtpConfig(host="127.0.0.1", port=port, start_tls=False))
+    await import_directory(
+        DirectoryStore(pool, team_calendar),
+        '[[people]]\nid = "bench-mgr"\nname = "Bench Manager"\nemail = "mgr@bench.example"\n',
+        actor=Actor(id="bench", role=Role.ADMIN),
+        reason="bench",
+    )
+    policy = _policy()
+    start = datetime.now(UTC) - timedelta(hours=1)
+    histories = []
+    for i in range(breaches):  # a P1 left alone 16 minutes: opened, warned, breached, escalated
+        case = Case(
+            policy=policy,
+            case_id=f"notify-{i}",
+            severity=Severity.SEV1,
+            start=start,
+            customer=Customer(id="bench-co", name="Bench Co", tier=CustomerTier.STRATEGIC),
+        )
+        case.advance(timedelta(minutes=16))
+        histories.append(case.events)
+    store = EventStore(pool)
+    stop = asyncio.Event()
+    tasks = [
+        asyncio.create_task(
+            Projector(pool, [NotificationOutboxProjection(channels=config)], poll_interval=0.5).run(stop)
+        ),
+        asyncio.create_task(Deliverer(pool, config).run(stop)),
+    ]
+    try:
+        for events in histories:  # at a steady rate, as breaches arrive
+            await store.append(events[0].stream_id, 0, events)
+            await asyncio.sleep(1 / rate)
+        deadline = time.monotonic() + 120
+        while len(handler.accepted) < breaches and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+    rows = await pool.fetch(
+        "SELECT d.id, e.recorded_at FROM deliveries d JOIN events e ON e.event_id = d.event_id "
+        "WHERE d.channel = 'email' AND d.kind = 'breach'"
+    )
+    ours = [
+        (handler.accepted[f"<{r['id']}@escalations>"] - r["recorded_at"].timestamp()) * 1000
+        for r in rows
+        if f"<{r['id']}@escalations>" in handler.accepted
+    ]
+    lost = breaches - len(ours)
+
+    baseline_handler = _Accepting()
+    smtp.stop()
+    smtp = Controller(baseline_handler, hostname="127.0.0.1", port=port)
+    smtp.start()
+    due: dict[str, float] = {}
+    try:
+        sends = []
+        for i in range(breaches):
+            key = f"<baseline-{i}@bench>"
+            message = EmailMessage()
+            message["From"], message["To"], message["Message-ID"] = "escalations@localhost", "mgr@bench.example", key
+            message["Subject"] = f"[P1] Benchmark case: acknowledgement missed ({i})"
+            message.set_content("P1 · Benchmark case\nacknowledgement missed\n")
+            due[key] = time.time()
+            sends.append(
+                asyncio.create_task(aiosmtplib.send(message, hostname="127.0.0.1", port=port, start_tls=False))
+            )
+            await asyncio.sleep(1 / rate)
+        await asyncio.gather(*sends)
+    finally:
+        smtp.stop()
+    baseline = [(baseline_handler.accepted[k] - due[k]) * 1000 for k in due]
+    if lost:
+        print(f"notify: {lost} of {breaches} breach emails not accepted within 120 s")
+    return [
+        Row(
+            f"notify: breach stored -> SMTP accepted p50 ({breaches}, {rate:.0f}/s)",
+            "ms",
+            percentile(ours, 50),
+            percentile(baseline, 50),
+            "aiosmtplib straight to the same server",
+        ),
+        Row(
+            f"notify: breach stored -> SMTP accepted p99 ({breaches}, {rate:.0f}/s)",
+            "ms",
+            percentile(ours, 99),
+            percentile(baseline, 99),
+            "aiosmtplib straight to the same server",
+        ),
+    ]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
