@@ -62,6 +62,7 @@ class Deliverer:
         self._batch_size = batch_size
         self._limit = asyncio.Semaphore(concurrency)
         self._clock = clock
+        self._on_notify: Callable[..., None] = lambda *_: None
 
     def backoff(self, attempts: int) -> timedelta:
         """Exponential, capped, with jitter (half to all of it), so retries of many rows spread out."""
@@ -193,6 +194,7 @@ class Deliverer:
             try:
                 while not stop.is_set():
                     if listener is not None and listener.is_closed():
+                        listener.terminate()
                         await self._pool.release(listener)  # lost with its server: take another
                         listener = None
                     if listener is None:
@@ -211,6 +213,7 @@ class Deliverer:
             finally:
                 if listener is not None:
                     try:
+                        await listener.remove_listener(DELIVERIES_CHANNEL, self._on_notify)
                         await self._pool.release(listener, timeout=2)
                     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
                         listener.terminate()
@@ -219,7 +222,8 @@ class Deliverer:
         """A pool connection kept to listen for new deliveries (None: polling only, until it can)."""
         try:
             conn: asyncpg.Connection = await self._pool.acquire()
-            await conn.add_listener(DELIVERIES_CHANNEL, lambda *_: wake.set())
+            self._on_notify = lambda *_: wake.set()
+            await conn.add_listener(DELIVERIES_CHANNEL, self._on_notify)
             return conn
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("cannot listen for new deliveries; polling", error=str(exc) or type(exc).__name__)
