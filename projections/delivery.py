@@ -186,17 +186,16 @@ class Deliverer:
 
     async def run(self, stop: asyncio.Event, poll_interval: float = 0.5) -> None:
         """Deliver until ``stop``: woken by the outbox (``LISTEN``) as soon as deliveries are queued, and
-        polling every ``poll_interval`` for retries that fall due and for a wake-up lost with a connection."""
+        polling every ``poll_interval`` for retries that fall due and for a wake-up lost with a connection.
+        Nothing the database or a channel does stops it (it shares the projector's process)."""
         wake = asyncio.Event()
         listener: asyncpg.Connection | None = None
         async with httpx.AsyncClient() as http:
             senders = Senders(self.config, http)
             try:
                 while not stop.is_set():
-                    if listener is not None and listener.is_closed():
-                        listener.terminate()
-                        await self._pool.release(listener)  # lost with its server: take another
-                        listener = None
+                    if listener is not None and not _alive(listener):
+                        listener = None  # lost with its server (the pool has taken it back): take another
                     if listener is None:
                         listener = await self._listen(wake)
                     wake.clear()
@@ -205,6 +204,9 @@ class Deliverer:
                     except DATABASE_UNAVAILABLE as exc:
                         log.warning("database unavailable; retrying", error=str(exc) or type(exc).__name__)
                         attempted = 0
+                    except Exception:  # noqa: BLE001 - logged, then the next round; a deliverer never dies
+                        log.exception("delivery round failed; retrying")
+                        attempted = 0
                     if not attempted:
                         waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
                         await asyncio.wait(waits, timeout=poll_interval, return_when=asyncio.FIRST_COMPLETED)
@@ -212,22 +214,45 @@ class Deliverer:
                             task.cancel()
             finally:
                 if listener is not None:
-                    try:
-                        await listener.remove_listener(DELIVERIES_CHANNEL, self._on_notify)
-                        await self._pool.release(listener, timeout=2)
-                    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
-                        listener.terminate()
+                    await self._drop(listener)
 
     async def _listen(self, wake: asyncio.Event) -> asyncpg.Connection | None:
         """A pool connection kept to listen for new deliveries (None: polling only, until it can)."""
         try:
             conn: asyncpg.Connection = await self._pool.acquire()
-            self._on_notify = lambda *_: wake.set()
-            await conn.add_listener(DELIVERIES_CHANNEL, self._on_notify)
-            return conn
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except Exception as exc:  # noqa: BLE001 - no connection now: poll, and try again next round
             log.warning("cannot listen for new deliveries; polling", error=str(exc) or type(exc).__name__)
             return None
+        self._on_notify = lambda *_: wake.set()
+        try:
+            await conn.add_listener(DELIVERIES_CHANNEL, self._on_notify)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("cannot listen for new deliveries; polling", error=str(exc) or type(exc).__name__)
+            await self._drop(conn)
+            return None
+        return conn
+
+    async def _drop(self, conn: asyncpg.Connection) -> None:
+        """Give the listening connection back (or, if it is broken, close it); never raises."""
+        if not _alive(conn):
+            return None  # the pool took a lost connection back itself
+        try:
+            await conn.remove_listener(DELIVERIES_CHANNEL, self._on_notify)
+            await self._pool.release(conn, timeout=2)
+        except Exception:  # noqa: BLE001 - a broken or already released connection: close what is left
+            try:
+                conn.terminate()
+            except Exception:  # noqa: BLE001, S110 - already gone
+                pass
+        return None
+
+
+def _alive(conn: asyncpg.Connection) -> bool:
+    """Whether a pooled connection still works (a lost one is detached by the pool: any call raises)."""
+    try:
+        return not conn.is_closed()
+    except asyncpg.InterfaceError:
+        return False
 
 
 async def redrive(pool: asyncpg.Pool, delivery: str | None = None) -> int:

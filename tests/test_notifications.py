@@ -148,3 +148,44 @@ async def test_a_target_not_configured_waits_is_reported_and_goes_once_configure
         "SELECT count(*) = 0 FROM deliveries WHERE channel = 'webhook' AND status <> 'delivered'",
     )
     assert await configuration_problems(own_pool, configured, load_policy(API_POLICY)) == []
+
+
+async def test_quiet_hours_hold_back_email_but_not_the_inbox_and_never_a_p1(own_pool: asyncpg.Pool) -> None:
+    from events.directory_store import DirectoryStore
+    from projections.channels import SmtpConfig
+    from samples.cases import command
+    from workflows.core.commands import AssignOwner
+    from workflows.core.events import Actor
+    from workflows.core.vocabulary import Role
+    from workflows.directory_files import import_directory, team_calendar
+    from workflows.policy_files import DEFAULT_POLICY_PATH
+
+    now = datetime.now(UTC)
+    quiet_from, quiet_to = (now - timedelta(hours=1)).strftime("%H:%M"), (now + timedelta(hours=2)).strftime("%H:%M")
+    await import_directory(
+        DirectoryStore(own_pool, team_calendar),
+        f'[[people]]\nid = "owl"\nname = "Owl"\nemail = "owl@example.com"\ntime_zone = "UTC"\n'
+        f'quiet_hours = {{ start = "{quiet_from}", end = "{quiet_to}" }}\n',
+        actor=Actor(id="root", role=Role.ADMIN),
+        reason="test",
+    )
+    policy = load_policy(DEFAULT_POLICY_PATH)
+    histories = []
+    for case_id, severity in (("quiet-p1", Severity.SEV1), ("quiet-p3", Severity.SEV4)):  # strategic: P1 and P3
+        case = Case(policy=policy, case_id=case_id, severity=severity, start=now - timedelta(minutes=1))
+        case.do(command(AssignOwner, owner="owl"))
+        histories.append(case.events)
+    await append_history(EventStore(own_pool), histories)
+    config = ChannelsConfig(smtp=SmtpConfig(host="127.0.0.1", port=1))
+    await Projector(own_pool, all_projections(config)).catch_up()
+    rows = {
+        (r["case_id"], r["channel"]): r
+        for r in await own_pool.fetch(
+            "SELECT case_id, channel, created_at, next_attempt_at FROM deliveries WHERE recipient = 'owl' AND kind = 'assigned'"
+        )
+    }
+    assert set(rows) == {("quiet-p1", "email"), ("quiet-p1", "inbox"), ("quiet-p3", "email"), ("quiet-p3", "inbox")}
+    for key in (("quiet-p1", "email"), ("quiet-p1", "inbox"), ("quiet-p3", "inbox")):
+        assert rows[key]["next_attempt_at"] == rows[key]["created_at"], key  # at once
+    held = rows[("quiet-p3", "email")]["next_attempt_at"]
+    assert held > now + timedelta(hours=1) and held.strftime("%H:%M") == quiet_to  # when the quiet hours end
