@@ -34,7 +34,8 @@ class DigestActivities:
         async with self._pool.acquire() as conn, conn.transaction():
             digest = await executive_digest(conn, since, now)
             await conn.execute(
-                "INSERT INTO executive_digests (composed_at, period_start, digest) VALUES ($1, $2, $3)",
+                "INSERT INTO executive_digests (composed_at, period_start, digest) VALUES ($1, $2, $3) "
+                "ON CONFLICT (composed_at) DO NOTHING",
                 now,
                 since,
                 json.dumps(digest, default=str),

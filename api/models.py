@@ -61,7 +61,9 @@ class SignalBody(BaseModel):
     value: float = Field(allow_inf_nan=False)
     detail: ShortText | None = None
     customer_name: ShortText | None = Field(None, description="used if the signal opens a proactive case")
-    customer_tier: CustomerTier = CustomerTier.STANDARD
+    customer_tier: CustomerTier | None = Field(
+        None, description="used if the signal opens a proactive case for a customer with no stored account (standard)"
+    )
 
 
 class SignalReply(BaseModel):

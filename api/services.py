@@ -147,7 +147,10 @@ class Services:
     async def _assignment_warnings(self, command: AssignOwner, case: CaseView) -> list[str]:
         """An assignment is never refused for who it names, but the caller hears when the new owner is not
         in the directory or is outside the team's working hours (in their own time zone)."""
-        working = await self.directory.is_working(command.owner, case.team, datetime.now(UTC))
+        try:
+            working = await self.directory.is_working(command.owner, case.team, datetime.now(UTC))
+        except Exception as exc:  # noqa: BLE001 - the assignment is stored: a failed lookup is only a warning
+            return [f"assign.working_hours_unknown: {type(exc).__name__}"]
         if working is None:
             return [f"assign.unknown_person: {command.owner!r} is not in the directory"]
         if not working:

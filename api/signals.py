@@ -22,7 +22,7 @@ from workflows.client import case_handle, open_case_and_wait
 from workflows.core.commands import AttachSignal, OpenEscalation
 from workflows.core.events import CustomerInput, EarlyWarningSignal
 from workflows.core.state import ACTIVE
-from workflows.core.vocabulary import LifecycleStage, SourceKind
+from workflows.core.vocabulary import CustomerTier, LifecycleStage, SourceKind
 
 if TYPE_CHECKING:
     from api.services import Services
@@ -130,11 +130,16 @@ async def _open(
     category,  # noqa: ANN001 - Category
     key: str,
 ) -> None:
+    # A stored account completes the customer (its name, tier and value); without one, what the signal says.
+    stored = await services.directory.account(customer_id)
+    tier = body.customer_tier if stored is not None else body.customer_tier or CustomerTier.STANDARD
+    name = body.customer_name if stored is not None else body.customer_name or customer_id
+    customer = CustomerInput(id=customer_id, name=name, tier=tier)
     command = OpenEscalation(
         actor=principal.actor,
         idempotency_key=key,
         case_id=case_id,
-        customer=CustomerInput(id=customer_id, name=body.customer_name or customer_id, tier=body.customer_tier),
+        customer=customer,
         category=category,
         lifecycle_stage=LifecycleStage.ONGOING_SUPPORT,
         severity=severity,

@@ -12,7 +12,9 @@ name at this moment.
 
 from __future__ import annotations
 
+import functools
 import json
+import zoneinfo
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -71,9 +73,24 @@ def validate_entry(kind: str, doc: dict[str, Any], entry_key: str | None, calend
     if isinstance(entry, Team):
         try:
             calendar_of(entry)
-        except (ValueError, TypeError) as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever the spec got wrong, it is the caller's input
             raise DirectoryError("directory.bad_calendar", f"team {entry.id!r}: {exc}") from None
+    zone = getattr(entry, "time_zone", None)
+    if zone is not None and not known_time_zone(zone):
+        raise DirectoryError(
+            "directory.bad_time_zone", f"{kind} {entry_id(kind, entry)!r}: unknown IANA time zone {zone!r}"
+        )
     return entry
+
+
+@functools.cache
+def _time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def known_time_zone(name: str) -> bool:
+    """Whether ``name`` is a zone of the installed tzdata (not merely a readable file)."""
+    return name in _time_zones()
 
 
 class DirectoryStore:
@@ -246,11 +263,13 @@ class DirectoryStore:
         if team.calendar is None:
             return True
         spec = team.calendar if time_zone is None else {**team.calendar, "time_zone": time_zone}
-        try:
-            calendar = self._calendar_of(team.model_copy(update={"calendar": spec}))
-        except (ValueError, TypeError):  # a person's zone tzdata does not know: the team's own
-            calendar = self._calendar_of(team)
-        return calendar.is_working(now) if calendar is not None else True
+        for candidate in (spec, team.calendar):  # a person's zone tzdata does not know: the team's own
+            try:
+                calendar = self._calendar_of(team.model_copy(update={"calendar": candidate}))
+                return calendar.is_working(now) if calendar is not None else True
+            except Exception:  # noqa: BLE001, S112 - a broken calendar must not stall routing: the next one
+                continue
+        return True  # no usable calendar: the member counts as working rather than routing stalling
 
     async def resolve(
         self,

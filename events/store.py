@@ -77,6 +77,14 @@ async def fetch_after(conn: asyncpg.Connection, after_position: int, limit: int)
     return [parse_row(r) for r in rows]
 
 
+async def fetch_stream_before(conn: asyncpg.Connection, stream_id: str, version: int) -> list[RecordedEvent]:
+    """A stream's events before ``version``, in order, on the caller's connection."""
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM events WHERE stream_id = $1 AND version < $2 ORDER BY version", stream_id, version
+    )
+    return [parse_row(r) for r in rows]
+
+
 async def head_position(conn: asyncpg.Connection) -> int:
     return await conn.fetchval("SELECT coalesce(max(position), 0) FROM events")
 

@@ -101,11 +101,7 @@ class Deliverer:
     async def _send(self, senders: Senders, row: asyncpg.Record) -> None:
         message_doc = json.loads(row["message"])
         link = None
-        if (
-            self._links is not None
-            and row["kind"] in ACKNOWLEDGEABLE
-            and not row["recipient"].startswith(("team:", "webhook:"))
-        ):
+        if self._links is not None and row["kind"] in ACKNOWLEDGEABLE and await self._reaches_person_alone(row):
             link = self._links.url_for(row["case_id"], row["recipient"], str(row["id"]))
         message = Message(
             delivery_id=str(row["id"]),
@@ -141,27 +137,46 @@ class Deliverer:
         else:
             raise NotConfigured(f"unknown channel {channel!r}")
 
+    async def _reaches_person_alone(self, row: asyncpg.Record) -> bool:
+        """A link acknowledges as its person: it goes only where nobody else reads it (their email, or a chat
+        channel of their own), never into a team's room."""
+        if row["recipient"].startswith(("team:", "webhook:")) or row["channel"] not in ("email", "chat"):
+            return False
+        if row["channel"] == "email":
+            return True
+        own = await self._pool.fetchval(
+            "SELECT doc->>'chat_channel' FROM directory_entries WHERE kind = 'people' AND id = $1", row["recipient"]
+        )
+        return own is not None and own == row["address"]
+
     async def _record(self, row: asyncpg.Record, outcome: str, error: str | None) -> None:
         now = self._clock()
         attempt = row["attempts"]
+        # Only while this attempt's lease holds: a deliverer whose lease ran out (a slow send) must not
+        # overwrite what the one that leased the row after it recorded.
+        mine = "id = $1 AND attempts = ${} AND status = 'pending'"
         async with self._pool.acquire() as conn, conn.transaction():
             if outcome == "delivered":
                 await conn.execute(
                     "UPDATE deliveries SET status = 'delivered', delivered_at = $2, lease_until = NULL, "
-                    "last_error = NULL WHERE id = $1",
+                    "last_error = NULL WHERE " + mine.format(3),
                     row["id"],
                     now,
+                    attempt,
                 )
             else:
                 dead = outcome != "not_configured" and now >= row["give_up_at"]
                 await conn.execute(
                     "UPDATE deliveries SET status = $2, next_attempt_at = $3, lease_until = NULL, last_error = $4 "
-                    "WHERE id = $1",
+                    "WHERE " + mine.format(5),
                     row["id"],
                     "dead" if dead else "pending",
-                    now + self.backoff(attempt),
+                    now + (self._max_delay if outcome == "not_configured" else self.backoff(attempt)),
                     error,
+                    attempt,
                 )
+                if outcome == "not_configured" and row["last_error"] == error:
+                    return  # still waiting on the same configuration: recorded once, not every round
                 if dead:
                     outcome = "dead"
             await conn.execute(

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import asyncpg
 
 from events.directory_store import DirectorySnapshot
+from events.store import fetch_stream_before
 from projections.channels import ChannelsConfig
 from projections.runner import Projection
 from workflows.core.directory import Person, Team, level_specs, responders_for
@@ -41,6 +42,7 @@ from workflows.core.events import (
     ResolutionProposed,
     case_id_of,
 )
+from workflows.core.evolve import fold
 from workflows.core.notification_rules import CaseSnapshot, Channel, Notice, NotificationRules, NotifyOn, notices_for
 from workflows.core.policy import Level, pinned_policy
 from workflows.core.vocabulary import Category, DeadlineKind
@@ -117,7 +119,10 @@ class NotificationOutboxProjection(Projection):
             case_id,
         )
         if row is None or row["snapshot"] is None:
-            return  # a case opened before notifications were routed: nothing to address
+            # A case opened before the outbox kept snapshots: fold its stream once and keep the result.
+            row = await self._backfill(conn, event)
+            if row is None:
+                return
         snapshot = CaseSnapshot.model_validate_json(row["snapshot"])
         updated = _evolved(snapshot, data)
         if updated != snapshot:
@@ -145,6 +150,39 @@ class NotificationOutboxProjection(Projection):
                     subject,
                     rules,
                 )
+
+    async def _backfill(self, conn: asyncpg.Connection, event: RecordedEvent) -> asyncpg.Record | None:
+        """The outbox's row for a case stored before it kept snapshots, made from the case's earlier events
+        (their pinned policy's rules and levels; its levels' webhook targets as before)."""
+        state = fold(await fetch_stream_before(conn, event.stream_id, event.version))
+        if state is None:
+            return None
+        snapshot = CaseSnapshot(
+            case_id=state.case_id,
+            title=state.title,
+            priority=state.priority,
+            level=state.level,
+            owner=state.owner,
+            team=state.team,
+            customer_id=state.customer.id,
+            customer_name=state.customer.name,
+            category=state.category.value,
+            level_responders=[r.id for r in state.responders],
+            requester=state.pending_request.by if state.pending_request else None,
+        )
+        levels = state.policy.escalation.levels
+        return await conn.fetchrow(
+            f"INSERT INTO {self.t['notification_cases']} AS c (case_id, level, level_targets, snapshot, rules, levels) "
+            f"VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (case_id) DO UPDATE SET "
+            f"snapshot = EXCLUDED.snapshot, rules = EXCLUDED.rules, levels = EXCLUDED.levels, level = EXCLUDED.level "
+            f"RETURNING c.level, c.level_targets, c.snapshot, c.rules",
+            state.case_id,
+            state.level,
+            json.dumps({str(level.level): level.notify for level in levels}),
+            snapshot.model_dump_json(),
+            (state.policy.notifications or NotificationRules()).model_dump_json(),
+            json.dumps([level.model_dump(mode="json") for level in levels]),
+        )
 
     async def _notify(
         self, conn: asyncpg.Connection, event: RecordedEvent, case: CaseSnapshot, on: NotifyOn, subject: str

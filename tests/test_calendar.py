@@ -177,3 +177,18 @@ def test_a_pause_moves_a_business_clock_by_the_working_time_it_covered() -> None
     office = policy.calendars["new-york"]
     assert case.s.clocks[DeadlineKind.RESOLVE].due_at == office.add(resolve_before, 2 * H)
     assert case.refold() == case.s
+
+
+def test_hours_listed_out_of_order_count_in_order() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from workflows.calendar_source import resolve_calendar
+    from workflows.core.calendar import BusinessCalendar
+
+    spec = {"time_zone": "UTC", "hours": {"mon": ["13:00-17:00", "09:00-12:00"]}}
+    calendar = BusinessCalendar.model_validate(resolve_calendar("split", spec))
+    monday_nine = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    assert calendar.is_working(monday_nine + timedelta(hours=1))
+    assert not calendar.is_working(monday_nine + timedelta(hours=3, minutes=30))
+    assert calendar.add(monday_nine, timedelta(hours=1)) == monday_nine + timedelta(hours=1)
+    assert calendar.add(monday_nine, timedelta(hours=4)) == monday_nine + timedelta(hours=5)  # 12:00-13:00 is off

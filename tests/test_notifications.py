@@ -189,3 +189,18 @@ async def test_quiet_hours_hold_back_email_but_not_the_inbox_and_never_a_p1(own_
         assert rows[key]["next_attempt_at"] == rows[key]["created_at"], key  # at once
     held = rows[("quiet-p3", "email")]["next_attempt_at"]
     assert held > now + timedelta(hours=1) and held.strftime("%H:%M") == quiet_to  # when the quiet hours end
+
+
+async def test_a_case_opened_before_the_outbox_kept_snapshots_still_notifies(own_pool: asyncpg.Pool) -> None:
+    """A case whose opening was projected by the earlier outbox (no snapshot, no rules): its later breaches
+    still reach its levels' webhook targets, the outbox folding its stream once."""
+    [events] = breaching_cases(1)
+    store = EventStore(own_pool)
+    await store.append(events[0].stream_id, 0, events[:1])
+    await Projector(own_pool, all_projections()).catch_up()
+    await own_pool.execute("UPDATE notification_cases SET snapshot = NULL, rules = NULL, levels = NULL")
+    await store.append(events[0].stream_id, 1, events[1:])
+    await Projector(own_pool, all_projections()).catch_up()
+    kinds = {r["kind"] for r in await own_pool.fetch("SELECT kind FROM deliveries WHERE channel = 'webhook'")}
+    assert {"breach", "escalated"} <= kinds
+    assert await own_pool.fetchval("SELECT snapshot IS NOT NULL FROM notification_cases") is True

@@ -246,6 +246,16 @@ async def test_directory_edits_need_an_admin_and_are_logged_with_their_actor(
     )
     assert bad.status_code == 422 and bad.json()["rule"] == "directory.invalid_entry" and bad.json()["line"] == 4
     assert (await http.get(f"{base}/people/q-routing", headers=stack.headers(Role.ADMIN))).status_code == 404
+    zone = await http.put(
+        f"{base}/people/pat-routing", json={**person, "time_zone": "__init__.py"}, headers=stack.headers(Role.ADMIN)
+    )
+    assert zone.status_code == 422 and zone.json()["rule"] == "directory.bad_time_zone", zone.text
+    holidays = await http.put(
+        f"{base}/teams/t-routing",
+        json={"id": "t-routing", "name": "T", "calendar": {"time_zone": "UTC", "holidays": "GB"}},
+        headers=stack.headers(Role.ADMIN),
+    )
+    assert holidays.status_code == 422 and holidays.json()["rule"] == "directory.bad_calendar", holidays.text
     mismatch = await http.put(f"{base}/people/other-id", json=person, headers=stack.headers(Role.ADMIN))
     assert mismatch.status_code == 422 and mismatch.json()["rule"] == "directory.id_mismatch"
     log = await http.get(

@@ -104,7 +104,7 @@ def team_calendar(team: Team) -> BusinessCalendar | None:
 def _check_calendar(lines: list[str], index: int, team: Team) -> None:
     try:
         resolved_team_calendar(team)
-    except (ValueError, TypeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever the spec got wrong, the file is refused with its line
         raise DirectoryFileError(
             "directory.bad_calendar", _line_of(lines, ("teams", index, "calendar")), str(exc)
         ) from None

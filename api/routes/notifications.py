@@ -14,6 +14,7 @@ acknowledgement links messages carry, and the executive digest.
 from __future__ import annotations
 
 import html
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
@@ -130,7 +131,7 @@ async def latest_digest(reader: Reader, services: ServicesDep) -> Response:
     if row is None:
         raise Problem(404, "Not Found", "the schedule has composed no digest yet", rule="digest.none")
     return json_response(
-        {"composed_at": row["composed_at"], "period_start": row["period_start"], "digest": row["digest"]}
+        {"composed_at": row["composed_at"], "period_start": row["period_start"], "digest": json.loads(row["digest"])}
     )
 
 
@@ -163,7 +164,15 @@ async def ack(token: Token, services: ServicesDep) -> Response:
     claims = _verified(services, token)
     doc = await services.directory.get("people", claims.person)
     person = Person.model_validate(doc) if doc else None
-    role = next((r for r in _STAFF_ORDER if person and r in person.roles), Role.AGENT)
+    if person is None:
+        raise Problem(403, "Forbidden", f"{claims.person!r} is not in the directory", rule="ack_link.unknown_person")
+    # A person with no role of their own is staff the policy named as a responder: an agent.
+    role = next((r for r in _STAFF_ORDER if r in person.roles), None if person.roles else Role.AGENT)
+    if role is None:
+        roles = ", ".join(r.value for r in person.roles)
+        raise Problem(
+            403, "Forbidden", f"{claims.person!r} ({roles}) may not acknowledge", rule="permission.acknowledge"
+        )
     spent = await services.pool.fetchval(
         "INSERT INTO ack_link_uses (nonce, case_id, person, outcome) VALUES ($1, $2, $3, 'pending') "
         "ON CONFLICT (nonce) DO NOTHING RETURNING nonce",
@@ -177,7 +186,15 @@ async def ack(token: Token, services: ServicesDep) -> Response:
     try:
         outcome = await services.run_command(claims.case_id, command)
     except Problem as exc:
-        await services.pool.execute("UPDATE ack_link_uses SET outcome = $2 WHERE nonce = $1", claims.nonce, exc.rule)
+        if exc.status >= 500:  # not an answer: the link stays usable (the command's key makes a retry safe)
+            await services.pool.execute("DELETE FROM ack_link_uses WHERE nonce = $1", claims.nonce)
+        else:
+            await services.pool.execute(
+                "UPDATE ack_link_uses SET outcome = $2 WHERE nonce = $1", claims.nonce, exc.rule
+            )
+        raise
+    except BaseException:
+        await services.pool.execute("DELETE FROM ack_link_uses WHERE nonce = $1", claims.nonce)
         raise
     await services.pool.execute("UPDATE ack_link_uses SET outcome = 'acknowledged' WHERE nonce = $1", claims.nonce)
     return reply(outcome)

@@ -59,7 +59,7 @@ CREATE TABLE ack_link_uses (
 -- Executive digests, as composed by the schedule (the API can also compose one on demand).
 CREATE TABLE executive_digests (
     id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    composed_at  timestamptz NOT NULL,
+    composed_at  timestamptz NOT NULL UNIQUE,      -- the scheduled instant: a retried run adds nothing
     period_start timestamptz NOT NULL,
     digest       jsonb       NOT NULL
 );

@@ -99,7 +99,8 @@ class BusinessCalendar(_Frozen):
         day = start.astimezone(zone).date() - timedelta(days=1)  # yesterday's overnight shift may still run
         while True:
             if day not in closed:
-                for interval in self.week[day.weekday()]:
+                # In order of their start, however the spec listed them.
+                for interval in sorted(self.week[day.weekday()], key=lambda i: i.start):
                     begin = datetime.combine(day, interval.start, zone).astimezone(UTC)
                     end_day = day + timedelta(days=1) if interval.crosses_midnight else day
                     end = datetime.combine(end_day, interval.end, zone).astimezone(UTC)
