@@ -174,7 +174,10 @@ class Projector:
                 await conn.remove_listener(NOTIFY_CHANNEL, on_notify)
                 await self._pool.release(conn, timeout=2)
             except _RELEASE_FAILURES:
-                conn.terminate()  # a broken connection releases its locks server-side
+                try:
+                    conn.terminate()  # a broken connection releases its locks server-side
+                except asyncpg.InterfaceError:
+                    pass  # lost with its server, the pool already took it back (and its locks died with it)
 
 
 # A lease release that fails or is cut short: the connection is terminated instead.
