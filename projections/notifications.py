@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -42,9 +43,10 @@ from workflows.core.events import (
     ResolutionProposed,
     case_id_of,
 )
-from workflows.core.evolve import fold
+from workflows.core.evolve import evolve, fold
 from workflows.core.notification_rules import CaseSnapshot, Channel, Notice, NotificationRules, NotifyOn, notices_for
-from workflows.core.policy import Level, pinned_policy
+from workflows.core.policy import Level
+from workflows.core.state import EscalationState
 from workflows.core.vocabulary import Category, DeadlineKind
 
 # uuid5 namespace of delivery ids (fixed: changing it changes every id a receiver deduplicates on).
@@ -85,125 +87,123 @@ class NotificationOutboxProjection(Projection):
 
     async def _one(self, conn: asyncpg.Connection, event: RecordedEvent) -> None:
         data = event.data
-        case_id = case_id_of(event.stream_id)
         if isinstance(data, Opened):
-            policy = pinned_policy(data.policy, data.policy_hash)
-            route = data.route
-            snapshot = CaseSnapshot(
-                case_id=case_id,
-                title=data.title,
-                priority=data.priority,
-                owner=route.owner if route else None,
-                team=route.team if route else None,
-                customer_id=data.customer.id,
-                customer_name=data.customer.name,
-                category=data.category.value,
-                level_responders=[r.id for r in route.responders] if route else [],
-            )
-            targets = {str(level.level): level.notify for level in policy.escalation.levels}
-            await conn.execute(
-                f"INSERT INTO {self.t['notification_cases']} (case_id, level, level_targets, snapshot, rules, levels) "
-                "VALUES ($1, 1, $2, $3, $4, $5) ON CONFLICT (case_id) DO NOTHING",
-                case_id,
-                json.dumps(targets),
-                snapshot.model_dump_json(),
-                (policy.notifications or NotificationRules()).model_dump_json(),
-                json.dumps([level.model_dump(mode="json") for level in policy.escalation.levels]),
-            )
-            await self._notify(conn, event, snapshot, NotifyOn.CASE_OPENED, f"{data.priority.value} case opened")
-            if snapshot.owner:
-                await self._notify(conn, event, snapshot, NotifyOn.ASSIGNED, f"assigned to you ({snapshot.team})")
+            case = await self._remember(conn, evolve(None, event))
+            await self._notify(conn, event, case, NotifyOn.CASE_OPENED, f"{data.priority.value} case opened")
+            if case.snapshot.owner:
+                subject = f"assigned to you ({case.snapshot.team})"
+                await self._notify(conn, event, case, NotifyOn.ASSIGNED, subject)
             return
         row = await conn.fetchrow(
-            f"SELECT level, level_targets, snapshot, rules FROM {self.t['notification_cases']} WHERE case_id = $1",
-            case_id,
+            f"SELECT level_targets, snapshot, rules, levels FROM {self.t['notification_cases']} WHERE case_id = $1",
+            case_id_of(event.stream_id),
         )
-        if row is None or row["snapshot"] is None:
+        if row is not None and row["snapshot"] is not None:
+            case = _OutboxCase.of(row)
+        else:
             # A case opened before the outbox kept snapshots: fold its stream once and keep the result.
-            row = await self._backfill(conn, event)
-            if row is None:
+            state = fold(await fetch_stream_before(conn, event.stream_id, event.version))
+            if state is None:
                 return
-        snapshot = CaseSnapshot.model_validate_json(row["snapshot"])
-        updated = _evolved(snapshot, data)
-        if updated != snapshot:
+            case = await self._remember(conn, state)
+        updated = _evolved(case.snapshot, data)
+        if updated != case.snapshot:
             await conn.execute(
                 f"UPDATE {self.t['notification_cases']} SET snapshot = $2, level = $3 WHERE case_id = $1",
-                case_id,
+                updated.case_id,
                 updated.model_dump_json(),
                 updated.level,
             )
-        notice = _moment(data, snapshot, updated)
-        if notice is not None:
-            on, subject, level = notice
-            await self._notify(conn, event, updated, on, subject)
-            for target in json.loads(row["level_targets"]).get(str(level or updated.level), []):
-                rules = NotificationRules.model_validate_json(row["rules"]) if row["rules"] else None
-                await _queue(
-                    self.t["deliveries"],
-                    conn,
-                    event,
-                    updated,
-                    on.value,
-                    target,
-                    Channel.WEBHOOK,
-                    target,
-                    subject,
-                    rules,
-                )
+            case = case.with_snapshot(updated)
+        moment = _moment(data)
+        if moment is None:
+            return
+        on, subject, level = moment
+        await self._notify(conn, event, case, on, subject)
+        for target in case.targets.get(str(level or updated.level), []):
+            await _queue(
+                self.t["deliveries"], conn, event, case, on.value, target, None, Channel.WEBHOOK, target, subject
+            )
 
-    async def _backfill(self, conn: asyncpg.Connection, event: RecordedEvent) -> asyncpg.Record | None:
-        """The outbox's row for a case stored before it kept snapshots, made from the case's earlier events
-        (their pinned policy's rules and levels; its levels' webhook targets as before)."""
-        state = fold(await fetch_stream_before(conn, event.stream_id, event.version))
-        if state is None:
-            return None
-        snapshot = CaseSnapshot(
-            case_id=state.case_id,
-            title=state.title,
-            priority=state.priority,
-            level=state.level,
-            owner=state.owner,
-            team=state.team,
-            customer_id=state.customer.id,
-            customer_name=state.customer.name,
-            category=state.category.value,
-            level_responders=[r.id for r in state.responders],
-            requester=state.pending_request.by if state.pending_request else None,
+    async def _remember(self, conn: asyncpg.Connection, state: EscalationState) -> _OutboxCase:
+        """Keep what the outbox needs of a case (its snapshot, its pinned policy's rules, levels and webhook
+        targets), from the case's state: at its opening, or folded from the stream of a case opened before."""
+        case = _OutboxCase(
+            snapshot=CaseSnapshot(
+                case_id=state.case_id,
+                title=state.title,
+                priority=state.priority,
+                level=state.level,
+                owner=state.owner,
+                team=state.team,
+                customer_id=state.customer.id,
+                customer_name=state.customer.name,
+                category=state.category.value,
+                level_responders=[r.id for r in state.responders],
+                requester=state.pending_request.by if state.pending_request else None,
+            ),
+            rules=state.policy.notifications or NotificationRules(),
+            levels=list(state.policy.escalation.levels),
+            targets={str(level.level): level.notify for level in state.policy.escalation.levels},
         )
-        levels = state.policy.escalation.levels
-        return await conn.fetchrow(
-            f"INSERT INTO {self.t['notification_cases']} AS c (case_id, level, level_targets, snapshot, rules, levels) "
-            f"VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (case_id) DO UPDATE SET "
-            f"snapshot = EXCLUDED.snapshot, rules = EXCLUDED.rules, levels = EXCLUDED.levels, level = EXCLUDED.level "
-            f"RETURNING c.level, c.level_targets, c.snapshot, c.rules",
+        await conn.execute(
+            f"INSERT INTO {self.t['notification_cases']} (case_id, level, level_targets, snapshot, rules, levels) "
+            "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (case_id) DO UPDATE SET level = EXCLUDED.level, "
+            "level_targets = EXCLUDED.level_targets, snapshot = EXCLUDED.snapshot, rules = EXCLUDED.rules, "
+            "levels = EXCLUDED.levels",
             state.case_id,
             state.level,
-            json.dumps({str(level.level): level.notify for level in levels}),
-            snapshot.model_dump_json(),
-            (state.policy.notifications or NotificationRules()).model_dump_json(),
-            json.dumps([level.model_dump(mode="json") for level in levels]),
+            json.dumps(case.targets),
+            case.snapshot.model_dump_json(),
+            case.rules.model_dump_json(),
+            json.dumps([level.model_dump(mode="json") for level in case.levels]),
         )
+        return case
 
     async def _notify(
-        self, conn: asyncpg.Connection, event: RecordedEvent, case: CaseSnapshot, on: NotifyOn, subject: str
+        self, conn: asyncpg.Connection, event: RecordedEvent, case: _OutboxCase, on: NotifyOn, subject: str
     ) -> None:
-        row = await conn.fetchrow(
-            f"SELECT rules, levels FROM {self.t['notification_cases']} WHERE case_id = $1", case.case_id
-        )
-        rules = NotificationRules.model_validate_json(row["rules"]) if row["rules"] else NotificationRules()
-        notices = notices_for(rules, on, case, subject)
+        notices = notices_for(case.rules, on, case.snapshot, subject)
         if not notices:
             return
-        levels = [Level.model_validate(x) for x in json.loads(row["levels"] or "[]")]
+        specs = [spec for notice in notices for spec in notice.to]
+        specs += [spec for level in case.levels for spec in level_specs(level)]
+        snapshot = case.snapshot
         directory = await DirectorySnapshot.load(
-            conn, team=case.team, category=Category(case.category), customer_id=case.customer_id, specs=None
+            conn,
+            team=snapshot.team,
+            category=Category(snapshot.category),
+            customer_id=snapshot.customer_id,
+            specs=specs,
         )
         for notice in notices:
-            for recipient, channels in _recipients(notice, case, levels, directory, self._channels):
+            for recipient, person, channels in _recipients(notice, snapshot, case.levels, directory, self._channels):
                 for channel, address in channels:
                     await _queue(
-                        self.t["deliveries"], conn, event, case, on.value, recipient, channel, address, subject, rules
+                        self.t["deliveries"], conn, event, case, on.value, recipient, person, channel, address, subject
                     )
+
+
+@dataclass(frozen=True)
+class _OutboxCase:
+    """What the outbox keeps of one case (a row of ``notification_cases``), parsed."""
+
+    snapshot: CaseSnapshot
+    rules: NotificationRules
+    levels: list[Level]
+    targets: dict[str, list[str]]  # level -> its webhook targets
+
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> _OutboxCase:
+        return cls(
+            snapshot=CaseSnapshot.model_validate_json(row["snapshot"]),
+            rules=NotificationRules.model_validate_json(row["rules"]) if row["rules"] else NotificationRules(),
+            levels=[Level.model_validate(x) for x in json.loads(row["levels"] or "[]")],
+            targets=json.loads(row["level_targets"]),
+        )
+
+    def with_snapshot(self, snapshot: CaseSnapshot) -> _OutboxCase:
+        return _OutboxCase(snapshot=snapshot, rules=self.rules, levels=self.levels, targets=self.targets)
 
 
 def _evolved(s: CaseSnapshot, data: Any) -> CaseSnapshot:
@@ -220,7 +220,7 @@ def _evolved(s: CaseSnapshot, data: Any) -> CaseSnapshot:
     return s
 
 
-def _moment(data: Any, before: CaseSnapshot, after: CaseSnapshot) -> tuple[NotifyOn, str, int | None] | None:
+def _moment(data: Any) -> tuple[NotifyOn, str, int | None] | None:
     """(what happened, the subject line, the level whose webhook targets hear of it) for ``data``."""
     match data:
         case OwnerAssigned(owner=owner):
@@ -258,8 +258,9 @@ Channels = list[tuple[Channel, str]]
 
 def _recipients(
     notice: Notice, case: CaseSnapshot, levels: list[Level], directory: DirectorySnapshot, config: ChannelsConfig
-) -> list[tuple[str, Channels]]:
-    """(recipient, [(channel, address)]) for every person (or team chat) ``notice`` reaches."""
+) -> list[tuple[str, Person | None, Channels]]:
+    """(recipient, the person as the directory knows them, [(channel, address)]) for every person (or team
+    chat) ``notice`` reaches."""
     out: dict[str, Channels] = {}
     for spec in notice.to:
         if spec in ("case_team",) or spec.startswith("team:"):
@@ -280,7 +281,7 @@ def _recipients(
             out.setdefault(
                 person, _channels(directory.person(person), directory.team(case.team), notice.channels, config)
             )
-    return [(recipient, channels) for recipient, channels in out.items() if channels]
+    return [(recipient, directory.person(recipient), channels) for recipient, channels in out.items() if channels]
 
 
 def _people(spec: str, case: CaseSnapshot, levels: list[Level], directory: DirectorySnapshot) -> list[str]:
@@ -330,15 +331,15 @@ async def _queue(
     table: str,
     conn: asyncpg.Connection,
     event: RecordedEvent,
-    case: CaseSnapshot,
+    outbox_case: _OutboxCase,
     kind: str,
     recipient: str,
+    person: Person | None,
     channel: Channel,
     address: str,
     subject: str,
-    rules: NotificationRules | None,
 ) -> None:
-    rules = rules or NotificationRules()
+    case, rules = outbox_case.snapshot, outbox_case.rules
     text = (
         f"{case.priority.value} · {case.title} · case {case.case_id} · {case.customer_name}\n"
         f"{subject}\nLevel {case.level}; team {case.team or 'none'}; owner {case.owner or 'none (team queue)'}."
@@ -354,7 +355,7 @@ async def _queue(
     start = event.recorded_at
     due = start
     if channel in (Channel.EMAIL, Channel.CHAT) and case.priority not in rules.quiet_hours_override:
-        due = await _after_quiet_hours(conn, recipient, start)
+        due = _after_quiet_hours(person, start)
     channel_name = channel.value
     if channel == Channel.CHAT and not recipient.startswith("team:"):
         # The room already hears of this event in a team message: one message per room is enough.
@@ -385,13 +386,9 @@ async def _queue(
     )
 
 
-async def _after_quiet_hours(conn: asyncpg.Connection, person_id: str, at: datetime) -> datetime:
+def _after_quiet_hours(person: Person | None, at: datetime) -> datetime:
     """``at``, or the end of the person's quiet hours if ``at`` falls within them (in their time zone)."""
-    doc = await conn.fetchval("SELECT doc FROM directory_entries WHERE kind = 'people' AND id = $1", person_id)
-    if doc is None:
-        return at
-    person = Person.model_validate_json(doc)
-    if person.quiet_hours is None:
+    if person is None or person.quiet_hours is None:
         return at
     try:
         zone = ZoneInfo(person.time_zone or "UTC")
