@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import asyncpg
@@ -12,6 +13,7 @@ from api.errors import Problem, unavailable
 from api.services import Services
 from workflows.core.events import CASE_ID_PATTERN
 from workflows.core.permissions import READ_ROLES
+from workflows.core.vocabulary import Role
 
 CasePath = Annotated[str, Path(pattern=CASE_ID_PATTERN, description="the case id")]
 SearchText = Annotated[str | None, Query(max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
@@ -48,5 +50,20 @@ async def reader(caller: Annotated[Principal, Depends(principal)]) -> Principal:
 
 
 Caller = Annotated[Principal, Depends(principal)]
+
+
+def role_gate(allowed: frozenset[Role], rule: str, action: str) -> Callable[[Principal], Awaitable[Principal]]:
+    """A route dependency (``Depends(role_gate(...))``) admitting callers whose role is in ``allowed``; others
+    get 403 ``rule`` saying what they may not do and who may."""
+
+    async def gate(caller: Caller) -> Principal:
+        if caller.role not in allowed:
+            roles = ", ".join(sorted(r.value for r in allowed))
+            raise Problem(403, "Forbidden", f"role {caller.role.value!r} may not {action}; allowed: {roles}", rule=rule)
+        return caller
+
+    return gate
+
+
 Reader = Annotated[Principal, Depends(reader)]
 ServicesDep = Annotated[Services, Depends(services)]

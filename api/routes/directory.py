@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from pydantic import AwareDatetime
 
 from api.auth import Principal
-from api.dependencies import Caller, Reader, ServicesDep
+from api.dependencies import Reader, ServicesDep, role_gate
 from api.errors import Problem
 from api.routes.responses import json_response
 from events.directory_store import DirectoryError
@@ -27,18 +27,9 @@ EntryPath = Annotated[str, Path(max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9
 MAX_FILE_BYTES = 1_000_000
 
 
-async def _admin(caller: Caller) -> Principal:
-    if caller.role != Role.ADMIN:
-        raise Problem(
-            403,
-            "Forbidden",
-            f"role {caller.role.value!r} may not change the directory; allowed: admin",
-            rule="permission.directory",
-        )
-    return caller
-
-
-Admin = Annotated[Principal, Depends(_admin)]
+Admin = Annotated[
+    Principal, Depends(role_gate(frozenset({Role.ADMIN}), "permission.directory", "change the directory"))
+]
 
 
 def _refused(exc: DirectoryError) -> Problem:

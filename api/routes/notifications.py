@@ -23,7 +23,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import HTMLResponse, Response
 
 from api.auth import Principal
-from api.dependencies import Caller, Reader, ServicesDep
+from api.dependencies import Caller, Reader, ServicesDep, role_gate
 from api.errors import Problem
 from api.routes.responses import json_response, reply
 from projections import delivery
@@ -41,19 +41,7 @@ REDRIVE_ROLES = frozenset({Role.MANAGER, Role.EXECUTIVE, Role.ADMIN})
 _STAFF_ORDER = (Role.EXECUTIVE, Role.MANAGER, Role.ADMIN, Role.AGENT)
 
 
-async def _may_redrive(caller: Caller) -> Principal:
-    if caller.role not in REDRIVE_ROLES:
-        allowed = ", ".join(sorted(r.value for r in REDRIVE_ROLES))
-        raise Problem(
-            403,
-            "Forbidden",
-            f"role {caller.role.value!r} may not re-drive deliveries; allowed: {allowed}",
-            rule="permission.redrive",
-        )
-    return caller
-
-
-Redriver = Annotated[Principal, Depends(_may_redrive)]
+Redriver = Annotated[Principal, Depends(role_gate(REDRIVE_ROLES, "permission.redrive", "re-drive deliveries"))]
 
 
 @router.get("/v1/inbox")

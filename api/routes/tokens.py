@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Principal, create_token, list_tokens, revoke_token, rotate_token
-from api.dependencies import Caller, ServicesDep
+from api.dependencies import ServicesDep, role_gate
 from api.errors import Problem
 from api.routes.responses import json_response
 from workflows.core.events import Identifier
@@ -20,13 +20,7 @@ router = APIRouter(tags=["auth"])
 TokenName = Annotated[str, Path(max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
-async def _admin(caller: Caller) -> Principal:
-    if caller.role != Role.ADMIN:
-        raise Problem(403, "Forbidden", f"role {caller.role.value!r} may not manage tokens", rule="permission.tokens")
-    return caller
-
-
-Admin = Annotated[Principal, Depends(_admin)]
+Admin = Annotated[Principal, Depends(role_gate(frozenset({Role.ADMIN}), "permission.tokens", "manage tokens"))]
 
 
 class NewToken(BaseModel):
