@@ -101,7 +101,14 @@ class Deliverer:
     async def _send(self, senders: Senders, row: asyncpg.Record) -> None:
         message_doc = json.loads(row["message"])
         link = None
-        if self._links is not None and row["kind"] in ACKNOWLEDGEABLE and await self._reaches_person_alone(row):
+        # A chat message to a person mentions them, and may carry their link only in a room of their own.
+        person: dict[str, Any] | None = None
+        if row["channel"] == "chat" and not row["recipient"].startswith(("team:", "webhook:")):
+            doc = await self._pool.fetchval(
+                "SELECT doc FROM directory_entries WHERE kind = 'people' AND id = $1", row["recipient"]
+            )
+            person = json.loads(doc) if doc is not None else None
+        if self._links is not None and row["kind"] in ACKNOWLEDGEABLE and _reaches_person_alone(row, person):
             link = self._links.url_for(row["case_id"], row["recipient"], str(row["id"]))
         message = Message(
             delivery_id=str(row["id"]),
@@ -126,28 +133,11 @@ class Deliverer:
         elif channel == "email":
             await senders.email(row["address"], message)
         elif channel == "chat":
-            mention = None
-            if not row["recipient"].startswith("team:"):
-                mention = await self._pool.fetchval(
-                    "SELECT doc->>'chat' FROM directory_entries WHERE kind = 'people' AND id = $1", row["recipient"]
-                )
-            await senders.chat(row["address"], mention, message)
+            await senders.chat(row["address"], person.get("chat") if person else None, message)
         elif channel == "webhook":
             await senders.webhook(row["address"].removeprefix("webhook:"), message, int(self._clock().timestamp()))
         else:
             raise NotConfigured(f"unknown channel {channel!r}")
-
-    async def _reaches_person_alone(self, row: asyncpg.Record) -> bool:
-        """A link acknowledges as its person: it goes only where nobody else reads it (their email, or a chat
-        channel of their own), never into a team's room."""
-        if row["recipient"].startswith(("team:", "webhook:")) or row["channel"] not in ("email", "chat"):
-            return False
-        if row["channel"] == "email":
-            return True
-        own = await self._pool.fetchval(
-            "SELECT doc->>'chat_channel' FROM directory_entries WHERE kind = 'people' AND id = $1", row["recipient"]
-        )
-        return own is not None and own == row["address"]
 
     async def _record(self, row: asyncpg.Record, outcome: str, error: str | None) -> None:
         now = self._clock()
@@ -260,6 +250,17 @@ class Deliverer:
             except Exception:  # noqa: BLE001, S110 - already gone
                 pass
         return None
+
+
+def _reaches_person_alone(row: asyncpg.Record, person: dict[str, Any] | None) -> bool:
+    """A link acknowledges as its person: it goes only where nobody else reads it (their email, or a chat
+    channel of their own, ``person`` being their directory entry), never into a team's room."""
+    if row["recipient"].startswith(("team:", "webhook:")):
+        return False
+    if row["channel"] == "email":
+        return True
+    own = person.get("chat_channel") if person else None
+    return row["channel"] == "chat" and own is not None and own == row["address"]
 
 
 def _alive(conn: asyncpg.Connection) -> bool:
