@@ -16,7 +16,19 @@ from fastapi.responses import Response
 
 from api.console import install_console
 from api.errors import Problem, install_error_handlers
-from api.routes import audit, auth, cases, commands, directory, health, metrics, notifications, signals, tokens
+from api.routes import (
+    audit,
+    auth,
+    cases,
+    commands,
+    directory,
+    health,
+    metrics,
+    notifications,
+    signals,
+    tokens,
+    transparency,
+)
 from api.services import Services
 
 MAX_BODY_BYTES = 64 * 1024
@@ -53,6 +65,7 @@ def create_app(services: Services | Callable[[], Awaitable[Services]]) -> FastAP
     app.include_router(tokens.router)
     app.include_router(directory.router)
     app.include_router(notifications.router)
+    app.include_router(transparency.router)
     install_console(app)
     return app
 

@@ -11,6 +11,7 @@ import uvicorn
 from api.app import create_app
 from api.services import Services
 from events.database import create_pool
+from events.log_keys import signer_from_env
 from projections.ack_links import AckLinks
 from projections.channels import ChannelsConfig
 from worker import Settings, connect_client
@@ -30,6 +31,7 @@ async def build_services(settings: Settings) -> Services:
         task_queue=settings.task_queue,
         channels=channels,
         links=AckLinks.from_env(channels.base_url),
+        log_signer=signer_from_env(),
     )
 
 

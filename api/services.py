@@ -17,6 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.errors import Problem, not_found, refusal
 from events import policy_versions
 from events.directory_store import DirectoryStore
+from events.log_keys import LogSigner
 from events.store import EventStore
 from projections import queries
 from projections.ack_links import AckLinks
@@ -55,6 +56,9 @@ class Services:
     # acknowledgement links (None: messages carry none, and a link is refused).
     channels: ChannelsConfig = field(default_factory=ChannelsConfig)
     links: AckLinks | None = None
+    # The transparency log's signing key: publishes its public half, signs a checkpoint a bundle needs
+    # (None: no key configured; the key route answers 503 log.no_key).
+    log_signer: LogSigner | None = None
 
     @property
     def store(self) -> EventStore:

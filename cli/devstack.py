@@ -28,6 +28,7 @@ from cli.embedded_postgres import start_embedded_postgres, stop_embedded_postgre
 from cli.leftovers import stop_leftovers
 from events.database import create_pool
 from events.directory_store import DirectoryStore
+from events.log_keys import KEY_FILE_ENV, LogSigner, signer_from_env, write_new_key
 from projections.ack_links import AckLinks
 from projections.channels import ChannelsConfig
 from projections.service import run_projector
@@ -122,10 +123,11 @@ async def run_up(settings: Settings, data_dir: Path, channels: ChannelsConfig) -
         if not os.environ.get("ESCALATIONS_NOTIFY_CONFIG"):
             channels = channels.model_copy(update={"base_url": f"http://{api_host}:{api_port}"})
         links = AckLinks(_link_secret(data_dir), channels.base_url)
+        signer = _log_signer(data_dir)
         try:
             await asyncio.gather(
                 run_worker(settings, stop),
-                run_projector(pool, channels, stop, links=links),
+                run_projector(pool, channels, stop, links=links, signer=signer),
                 serve_api(settings, api_host, api_port, stop),
             )
         finally:
@@ -155,6 +157,19 @@ def _link_secret(data_dir: Path) -> str:
         secret = path.read_text().strip()
         os.environ["ESCALATIONS_LINK_SECRET"] = secret
     return secret
+
+
+def _log_signer(data_dir: Path) -> LogSigner:
+    """The configured log signing key (``ESCALATIONS_LOG_KEY`` or ``_FILE``), else one made for this data
+    directory and kept in it (``log-key``); the API of this stack signs and publishes with the same one."""
+    signer = signer_from_env()
+    if signer is None:
+        path = data_dir / "log-key"
+        if not path.exists():
+            write_new_key(path)
+        os.environ[KEY_FILE_ENV] = str(path)
+        signer = LogSigner.parse(path.read_text(encoding="ascii"))
+    return signer
 
 
 async def _seed_example_directory(pool: asyncpg.Pool) -> None:

@@ -43,6 +43,7 @@ from cli.common import (
 )
 from cli.delivery_commands import add_deliveries_parser, run_deliveries
 from cli.directory_commands import add_directory_parser, run_directory
+from cli.log_commands import add_log_parsers, run_log
 from cli.policy_commands import add_policy_parser, run_policy
 
 
@@ -203,14 +204,19 @@ def asyncpg_errors() -> type[Exception]:
 
 
 async def _project(_: argparse.Namespace) -> int:
+    from events.log_keys import SigningKeyError, signer_from_env
     from projections.ack_links import AckLinks
     from projections.service import run_projector
     from worker import Settings
 
     channels = channels_from_env()
+    try:
+        signer = signer_from_env()
+    except SigningKeyError as exc:
+        return _fail(EXIT_BAD_INPUT, str(exc))
     pool = await _pool(role=Settings.from_env().db_role or None)
     try:
-        await run_projector(pool, channels, links=AckLinks.from_env(channels.base_url))
+        await run_projector(pool, channels, links=AckLinks.from_env(channels.base_url), signer=signer)
     finally:
         await pool.close()
     return 0
@@ -454,6 +460,10 @@ async def _deliveries(args: argparse.Namespace) -> int:
     return await run_deliveries(args, _pool, _fail)
 
 
+async def _log(args: argparse.Namespace) -> int:
+    return await run_log(args, _pool, _fail)
+
+
 async def _directory(args: argparse.Namespace) -> int:
     return await run_directory(args, _pool, _fail)
 
@@ -524,6 +534,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_policy_parser(sub)
     add_directory_parser(sub)
     add_deliveries_parser(sub)
+    add_log_parsers(sub)
 
     act = sub.add_parser("act", help="run one command on a case")
     actor_options(act, "agent:cli")
@@ -565,6 +576,8 @@ def main(argv: list[str] | None = None) -> None:
             "policy": _policy,
             "directory": _directory,
             "deliveries": _deliveries,
+            "log": _log,
+            "export": _log,
         }[args.subcommand]
         status = _run(handler(args))
     sys.stdout.flush()

@@ -1,4 +1,5 @@
-"""The projection process: the projector and the notification deliverer side by side until stopped."""
+"""The projection process: the projector, the notification deliverer and the log keeper side by side until
+stopped."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import signal
 import asyncpg
 import structlog
 
+from events.log_keeper import LogKeeper, schedule_from_env
+from events.log_keys import LogSigner
 from projections import all_projections
 from projections.ack_links import AckLinks
 from projections.channels import ChannelsConfig, configuration_problems
@@ -25,9 +28,11 @@ async def run_projector(
     *,
     links: AckLinks | None = None,
     policy: Policy | None = None,
+    signer: LogSigner | None = None,
 ) -> None:
-    """Project and deliver until ``stop`` (or SIGINT/SIGTERM). A channel or target the directory or the
-    policy names but the configuration lacks is logged at start-up (and reported by ``/readyz``)."""
+    """Project, deliver and keep the transparency log (signing checkpoints with ``signer``, when given) until
+    ``stop`` (or SIGINT/SIGTERM). A channel or target the directory or the policy names but the configuration
+    lacks is logged at start-up (and reported by ``/readyz``)."""
     if stop is None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -38,4 +43,5 @@ async def run_projector(
     await asyncio.gather(
         Projector(pool, all_projections(channels)).run(stop),
         Deliverer(pool, channels, links=links).run(stop),
+        LogKeeper(pool, signer, schedule_from_env()).run(stop),
     )
