@@ -9,24 +9,42 @@ run in isolated mode (it can import nothing of the project).
 from __future__ import annotations
 
 import ast
+import asyncio
 import json
 import os
 import random
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
 
+from api.app import create_app
+from api.auth import create_token
+from api.services import Services
 from events import transparency_log
 from events.log_keeper import FAULT_NAME, LogKeeper
 from events.log_keys import LogSigner, write_new_key
 from events.store import EventStore
+from samples.cases import DEFAULT_POLICY
 from samples.histories import append_history, generate_case
-from scripts.verify_bundle import leaf_hash, root_of
+from scripts.verify_bundle import (
+    Checkpoint,
+    VerifierKey,
+    consistency_verifies,
+    inclusion_verifies,
+    leaf_hash,
+    root_of,
+    verify_bundle,
+)
+from tests.eventually import assert_eventually
 from tests.tampering import tamper
+from tests.test_readme_session import readme_session
 from workflows.core.events import case_id_of
+from workflows.core.vocabulary import Role
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "verify_bundle.py"
@@ -290,3 +308,117 @@ def test_the_offline_verifier_imports_only_the_standard_library_and_cryptography
         if not (isinstance(node, ast.ImportFrom) and node.level)
     }
     assert imported - set(sys.stdlib_module_names) == {"cryptography"}
+
+
+async def test_the_keeper_follows_appends_and_signs_on_its_schedule(own_db, signer) -> None:
+    pool, _ = own_db
+    key, _ = signer
+    keeper = LogKeeper(
+        pool, key, transparency_log.CheckpointSchedule(every_events=10, every_seconds=0.3), poll_interval=0.1
+    )
+    stop = asyncio.Event()
+    running = asyncio.create_task(keeper.run(stop))
+    try:
+        await _record(pool, 7, 3)
+
+        async def signed() -> tuple[int, int]:
+            async with pool.acquire() as conn:
+                events = await conn.fetchval("SELECT count(*) FROM events")
+                latest = await transparency_log.latest_checkpoint(conn)
+            return events, latest.size if latest else -1
+
+        await assert_eventually(signed, lambda v: v[0] == v[1], timeout=20)
+    finally:
+        stop.set()
+        await running
+    async with pool.acquire() as conn:
+        assert (await transparency_log.recompute(conn)).agrees
+
+
+async def test_the_audit_routes_publish_the_key_checkpoints_proofs_and_bundles(own_db, signer) -> None:
+    pool, _ = own_db
+    key, _ = signer
+    histories = await _record(pool, 8, 4)
+    services = Services(pool=pool, client=None, policy=DEFAULT_POLICY, task_queue="unused", log_signer=key)  # type: ignore[arg-type]
+    app = create_app(services)
+    app.state.services = services
+    auditor = {"Authorization": f"Bearer {await create_token(pool, 'auditor-log', Role.AUDITOR)}"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http:
+        published = (await http.get("/v1/audit/key")).json()
+        assert published == {"origin": key.name, "key": key.vkey(), "algorithm": "Ed25519"}
+        missing = await http.get("/v1/audit/checkpoint")
+        assert missing.status_code == 404 and missing.json()["rule"] == "log.no_checkpoint"
+        case_id = case_id_of(histories[1][0].stream_id)
+        assert (await http.get(f"/v1/escalations/{case_id}/bundle")).status_code == 401
+        assert (await http.get("/v1/escalations/no-such-case/bundle", headers=auditor)).status_code == 404
+        bundle = (await http.get(f"/v1/escalations/{case_id}/bundle", headers=auditor)).json()  # signs first
+        assert verify_bundle(bundle, VerifierKey.parse(published["key"])) == (len(histories[1]), [])
+        latest = await http.get("/v1/audit/checkpoint")
+        assert latest.status_code == 200 and latest.headers["content-type"].startswith("text/plain")
+        checkpoint = Checkpoint.parse(latest.text)
+        assert checkpoint.problem_with_signature(key.verifier()) is None
+        assert (await http.get(f"/v1/audit/checkpoints/{checkpoint.size}")).text == latest.text
+        assert (await http.get(f"/v1/audit/checkpoints/{checkpoint.size + 1}")).json()["rule"] == "log.no_checkpoint"
+
+        proof = (await http.get("/v1/audit/proofs/inclusion?position=3", headers=auditor)).json()
+        assert inclusion_verifies(
+            leaf_hash(bytes.fromhex(proof["hash"])),
+            proof["leaf_index"],
+            checkpoint.size,
+            [bytes.fromhex(p) for p in proof["proof"]],
+            checkpoint.root,
+        )
+        both = await http.get(f"/v1/audit/proofs/inclusion?position=3&event_id={uuid.uuid4()}", headers=auditor)
+        assert both.status_code == 422 and both.json()["rule"] == "request.invalid"
+        beyond = await http.get(f"/v1/audit/proofs/inclusion?position=3&size={checkpoint.size + 5}", headers=auditor)
+        assert beyond.status_code == 422 and beyond.json()["rule"] == "log.bad_size"
+
+        first = checkpoint.size // 3
+        async with pool.acquire() as conn:
+            first_root = await transparency_log.root(conn, first)
+        document = (await http.get(f"/v1/audit/proofs/consistency?first={first}", headers=auditor)).json()
+        assert consistency_verifies(
+            first, checkpoint.size, first_root, checkpoint.root, [bytes.fromhex(p) for p in document["proof"]]
+        )
+        too_far = await http.get(f"/v1/audit/proofs/consistency?first={checkpoint.size + 1}", headers=auditor)
+        assert too_far.status_code == 422 and too_far.json()["rule"] == "log.bad_size"
+
+    keyless = Services(pool=pool, client=None, policy=DEFAULT_POLICY, task_queue="unused")  # type: ignore[arg-type]
+    app = create_app(keyless)
+    app.state.services = keyless
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http:
+        refused = await http.get("/v1/audit/key")
+        assert refused.status_code == 503 and refused.json()["rule"] == "log.no_key"
+
+
+async def test_the_readme_auditor_session_runs_as_written(own_db, signer, tmp_path: Path) -> None:
+    """The README's audit session, run by bash in a scratch directory, with more events appended at its
+    "weeks later" line, so the consistency it proves spans real growth."""
+    pool, url = own_db
+    _, key_file = signer
+    histories = await _record(pool, 10, 5)
+    case_id = case_id_of(histories[0][0].stream_id)
+    script = readme_session("audit").replace(" c-1", f" {case_id}").replace("c-1.bundle", "case.bundle")
+    script = script.replace("scripts/verify_bundle.py", str(SCRIPT))
+    assert script.startswith("export DATABASE_URL=... ESCALATIONS_LOG_KEY_FILE=.data/log-key\n")
+    script = script.split("\n", 1)[1]
+    before, later = script.split("# ... weeks later", 1)
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "ESCALATIONS_LOG_KEY_FILE": str(key_file),
+        "ESCALATIONS_LOG_LEVEL": "WARNING",
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    }
+
+    def run(part: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", part], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=90
+        )
+
+    first = await asyncio.to_thread(run, before)
+    assert first.returncode == 0, first.stdout + first.stderr
+    await _record(pool, 11, 3)
+    second = await asyncio.to_thread(run, "# ..." + later)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert second.stdout.count("OK ") == 2, second.stdout
