@@ -27,6 +27,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from bench.api_bench import api_scenarios
 from bench.baseline_workflows import BareUpdateWorkflow
 from bench.deadline_bench import burst, event_append, open_throughput, spread_and_memory
+from bench.log_bench import append_with_and_without_the_log, proofs_and_bundles
 from bench.notify_bench import notify_latency
 from bench.projection_bench import projection_lag, rebuild_throughput
 from bench.report import Row, percentile, print_table, write_json
@@ -44,7 +45,7 @@ from workflows.data_converter import data_converter
 from workflows.escalation_workflow import workflow_id_for
 from workflows.policy_files import DEFAULT_POLICY_PATH, load_policy
 
-SCENARIOS = ("round-trip", "projection", "api", "open", "append", "burst", "spread", "simulate", "notify")
+SCENARIOS = ("round-trip", "projection", "api", "open", "append", "burst", "spread", "simulate", "notify", "log")
 
 
 async def timed(samples: list[float], call: Callable[[], Awaitable[object]]) -> None:
@@ -169,6 +170,9 @@ async def run(args: argparse.Namespace) -> list[Row]:
                 rows += await burst(client, pool, 50 if quick else 1000, lead=15 if quick else 90)
             if "notify" in wanted:
                 rows += await notify_latency(pool, 50 if quick else 1000, rate=25 if quick else 50)
+            if "log" in wanted:
+                rows += await append_with_and_without_the_log(pool, dsn, 50 if quick else 2000)
+                rows += await proofs_and_bundles(server_dsn, 5000 if quick else 1_000_000, 100 if quick else 1000)
             if "simulate" in wanted:
                 rows += await shadow_run(server_dsn, 200 if quick else 5000)
             if "spread" in wanted:

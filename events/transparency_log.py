@@ -114,39 +114,50 @@ async def extend(conn: asyncpg.Connection, limit: int = 5000) -> int:
         rows = await conn.fetch(
             "SELECT position, hash FROM events WHERE position > $1 ORDER BY position LIMIT $2", after, limit
         )
-        if not rows:
-            return 0
-        frontier = merkle.blocks(0, size)
-        stored = await _nodes(conn, set(frontier)) if frontier else {}
-        stack = [(level, stored[(level, index)]) for level, index in frontier]
-        leaf_rows: list[tuple[int, int, bytes]] = []
-        node_rows: list[tuple[int, int, bytes]] = []
-        for offset, row in enumerate(rows):
-            index = size + offset
-            digest = leaf_hash(bytes.fromhex(row["hash"]))
-            leaf_rows.append((index, row["position"], digest))
-            stack.append((0, digest))
-            while len(stack) >= 2 and stack[-2][0] == stack[-1][0]:
-                (level, right), (_, left) = stack.pop(), stack.pop()
-                combined = node_hash(left, right)
-                node_rows.append((level + 1, index >> (level + 1), combined))
-                stack.append((level + 1, combined))
-        await conn.execute(
-            "INSERT INTO log_leaves (leaf_index, position, hash) "
-            "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[])",
-            [r[0] for r in leaf_rows],
-            [r[1] for r in leaf_rows],
-            [r[2] for r in leaf_rows],
-        )
-        if node_rows:
-            await conn.execute(
-                "INSERT INTO log_nodes (level, node_index, hash) "
-                "SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])",
-                [r[0] for r in node_rows],
-                [r[1] for r in node_rows],
-                [r[2] for r in node_rows],
-            )
+        if rows:
+            await add_leaves(conn, size, [(r["position"], r["hash"]) for r in rows])
         return len(rows)
+
+
+async def add_leaves(conn: asyncpg.Connection, size: int, entries: Sequence[tuple[int, str]]) -> None:
+    """Append leaves for ``entries`` (position, event hash in hex), in order, to a log of ``size`` leaves, with
+    every subtree they complete. The caller holds the log's lock in a transaction (``extend`` does; a benchmark
+    building a large log from synthetic hashes calls this directly)."""
+    frontier = merkle.blocks(0, size)
+    stored = await _nodes(conn, set(frontier)) if frontier else {}
+    stack = [(level, stored[(level, index)]) for level, index in frontier]
+    leaf_rows: list[tuple[int, int, bytes]] = []
+    node_rows: list[tuple[int, int, bytes]] = []
+    for offset, (position, event_hash) in enumerate(entries):
+        index = size + offset
+        digest = leaf_hash(bytes.fromhex(event_hash))
+        leaf_rows.append((index, position, digest))
+        node_rows += _push(stack, index, digest)
+    await _insert(conn, "log_leaves (leaf_index, position, hash)", "bigint", leaf_rows)
+    if node_rows:
+        await _insert(conn, "log_nodes (level, node_index, hash)", "smallint", node_rows)
+
+
+def _push(stack: list[tuple[int, bytes]], index: int, digest: bytes) -> list[tuple[int, int, bytes]]:
+    """Push leaf ``index`` (hash ``digest``) onto the right edge of the tree (``stack``: its complete subtrees,
+    largest first, as (level, hash)); return the subtrees it completes, as (level, node index, hash)."""
+    made: list[tuple[int, int, bytes]] = []
+    stack.append((0, digest))
+    while len(stack) >= 2 and stack[-2][0] == stack[-1][0]:
+        (level, right), (_, left) = stack.pop(), stack.pop()
+        combined = node_hash(left, right)
+        made.append((level + 1, index >> (level + 1), combined))
+        stack.append((level + 1, combined))
+    return made
+
+
+async def _insert(conn: asyncpg.Connection, target: str, first_type: str, rows: list[tuple[int, int, bytes]]) -> None:
+    await conn.execute(
+        f"INSERT INTO {target} SELECT * FROM unnest($1::{first_type}[], $2::bigint[], $3::bytea[])",
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [r[2] for r in rows],
+    )
 
 
 async def catch_up(conn: asyncpg.Connection, limit: int = 5000) -> int:
@@ -325,11 +336,7 @@ async def recompute(conn: asyncpg.Connection, batch: int = 10_000) -> Recomputat
             held = stored_leaves.get(index)
             if held is not None and held != (row["position"], digest):
                 differ("leaf", f"leaf {index} (position {row['position']}) differs from the event stored there")
-            stack.append((0, digest))
-            while len(stack) >= 2 and stack[-2][0] == stack[-1][0]:
-                (level, right), (_, left) = stack.pop(), stack.pop()
-                made.append((level + 1, index >> (level + 1), node_hash(left, right)))
-                stack.append((level + 1, made[-1][2]))
+            made += _push(stack, index, digest)
             index += 1
             if index in checkpoints and merkle.fold([h for _, h in stack]) != checkpoints[index]:
                 differ("checkpoint", f"the checkpoint at size {index} does not hold the root of the events' tree")
