@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import random
 import subprocess
 import sys
@@ -32,7 +33,7 @@ from bench.report import Row, percentile
 from events import merkle, transparency_log
 from events.database import create_database, create_pool, drop_database
 from events.log_keeper import LogKeeper
-from events.log_keys import LogSigner
+from events.log_keys import KEY_ENV, LogSigner, signer_from_env
 from events.records import ZERO_HASH, chain_hash
 from events.store import EventStore
 from samples.histories import generate_case
@@ -45,6 +46,7 @@ async def append_with_and_without_the_log(pool: asyncpg.Pool, dsn: str, cases: i
     histories = [generate_case(rng, i) for i in range(cases)]
     total = sum(len(h) for h in histories)
     store = EventStore(pool)
+    signer = LogSigner.generate("bench.example/log")
 
     async def append_all(suffix: str) -> None:
         queue = list(histories)
@@ -63,7 +65,11 @@ async def append_with_and_without_the_log(pool: asyncpg.Pool, dsn: str, cases: i
         async with pool.acquire() as conn:
             await transparency_log.catch_up(conn)
         keeper = subprocess.Popen(
-            [sys.executable, "-m", "bench.log_bench", dsn], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            [sys.executable, "-m", "bench.log_bench", dsn],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, KEY_ENV: signer.text()},  # one key for every run: each checkpoint extends the last
         )
         assert keeper.stdout is not None and keeper.stdout.readline().strip() == "keeping"
         started = time.perf_counter()
@@ -232,7 +238,7 @@ async def _keep(dsn: str) -> None:
     """The keeper process of the append comparison: keep the log until told to stop on stdin."""
     pool = await create_pool(dsn, max_size=2)
     stop = asyncio.Event()
-    keeper = asyncio.create_task(LogKeeper(pool, LogSigner.generate("bench.example/log"), poll_interval=0.2).run(stop))
+    keeper = asyncio.create_task(LogKeeper(pool, signer_from_env(), poll_interval=0.2).run(stop))
     print("keeping", flush=True)
     await asyncio.to_thread(sys.stdin.readline)
     stop.set()
