@@ -22,6 +22,7 @@ from api.routes import (
     cases,
     commands,
     directory,
+    erasure,
     health,
     metrics,
     notifications,
@@ -66,6 +67,7 @@ def create_app(services: Services | Callable[[], Awaitable[Services]]) -> FastAP
     app.include_router(directory.router)
     app.include_router(notifications.router)
     app.include_router(transparency.router)
+    app.include_router(erasure.router)
     install_console(app)
     return app
 

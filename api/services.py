@@ -124,7 +124,7 @@ class Services:
         if command.idempotency_key not in state.command_keys:
             raise Problem(409, "Conflict", f"case {command.case_id!r} exists already", rule="open.case_exists")
         events = await self.store.read_stream(stream_id_for(command.case_id))
-        return Outcome(duplicate=False, events=events[:1], state=state)
+        return Outcome(duplicate=False, events=events[:1], state=_view_of(events))
 
     async def run_command(self, case_id: str, command: Command) -> Outcome:
         """Run ``command`` on the case; refusals name their rule (403/409/422), an unknown case is 404."""
@@ -141,12 +141,14 @@ class Services:
             raise
         except WorkflowUpdateFailedError as exc:
             raise Problem(409, "Conflict", f"command failed: {exc.cause}", rule="command.failed") from None
-        events = result.events
-        if result.duplicate:
-            wanted = set(result.versions)
-            events = [e for e in await self.store.read_stream(stream_id_for(case_id)) if e.version in wanted]
-        warnings = await self._assignment_warnings(command, result.state) if isinstance(command, AssignOwner) else []
-        return Outcome(duplicate=result.duplicate, events=events, state=result.state, warnings=warnings)
+        # The reply shows the case as the store holds it, not the workflow's memory: a text erased since the
+        # workflow loaded it must read as erased here too.
+        stored = await self.store.read_stream(stream_id_for(case_id))
+        wanted = set(result.versions) if result.duplicate else {e.version for e in result.events}
+        events = [e for e in stored if e.version in wanted]
+        state = _view_of(stored)
+        warnings = await self._assignment_warnings(command, state) if isinstance(command, AssignOwner) else []
+        return Outcome(duplicate=result.duplicate, events=events, state=state, warnings=warnings)
 
     async def _assignment_warnings(self, command: AssignOwner, case: CaseView) -> list[str]:
         """An assignment is never refused for who it names, but the caller hears when the new owner is not
@@ -162,3 +164,9 @@ class Services:
                 f"assign.outside_working_hours: {command.owner!r} is outside team {case.team!r}'s working hours now"
             ]
         return []
+
+
+def _view_of(events: list[RecordedEvent]) -> CaseView:
+    folded = fold(events)
+    assert folded is not None  # the workflow stored the case before it answered
+    return case_view(folded)

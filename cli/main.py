@@ -43,6 +43,7 @@ from cli.common import (
 )
 from cli.delivery_commands import add_deliveries_parser, run_deliveries
 from cli.directory_commands import add_directory_parser, run_directory
+from cli.erasure_commands import add_erasure_parsers, run_erasure
 from cli.log_commands import add_log_parsers, run_log
 from cli.policy_commands import add_policy_parser, run_policy
 
@@ -460,6 +461,10 @@ async def _deliveries(args: argparse.Namespace) -> int:
     return await run_deliveries(args, _pool, _fail)
 
 
+async def _erasure(args: argparse.Namespace) -> int:
+    return await run_erasure(args, _pool, _fail)
+
+
 async def _log(args: argparse.Namespace) -> int:
     return await run_log(args, _pool, _fail)
 
@@ -535,6 +540,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_directory_parser(sub)
     add_deliveries_parser(sub)
     add_log_parsers(sub)
+    add_erasure_parsers(sub)
 
     act = sub.add_parser("act", help="run one command on a case")
     actor_options(act, "agent:cli")
@@ -578,6 +584,8 @@ def main(argv: list[str] | None = None) -> None:
             "deliveries": _deliveries,
             "log": _log,
             "export": _log,
+            "erase": _erasure,
+            "erasures": _erasure,
         }[args.subcommand]
         status = _run(handler(args))
     sys.stdout.flush()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -44,9 +44,14 @@ def check_batch(stream_id: str, expected_version: int, events: Sequence[NewEvent
             )
 
 
-def body_for(event: NewEvent, recorded_at: datetime) -> str:
+def body_for(
+    event: NewEvent, recorded_at: datetime, seal: Callable[[NewEvent, dict[str, Any]], dict[str, Any]] | None = None
+) -> str:
+    """The exact bytes stored for ``event``; ``seal`` replaces its personal fields with sealed envelopes first."""
     content = event.model_dump(mode="json")
     content["recorded_at"] = recorded_at.isoformat()
+    if seal is not None:
+        content = seal(event, content)
     return canonical_json(content)
 
 
@@ -64,10 +69,16 @@ class CorruptEvent(EventStoreError):
         self.stream_id, self.version, self.position = stream_id, version, position
 
 
-def parse_row(row: Mapping[str, Any]) -> RecordedEvent:
-    """The event a stored row holds; ``CorruptEvent`` if its bytes no longer parse into one."""
+def parse_row(row: Mapping[str, Any], keys: Mapping[str, bytes | None] | None = None) -> RecordedEvent:
+    """The event a stored row holds, its sealed fields opened with ``keys`` (key id -> key, None: erased; a
+    sealed field whose key is not given reads as erased); ``CorruptEvent`` if its bytes no longer parse into
+    one, or a sealed field does not open under its key."""
+    from events.personal_data import open_content  # here: records stays importable without cryptography
+
     try:
         content = json.loads(row["body"])
+        if '{"sealed":' in row["body"]:
+            content = open_content(content, keys or {})
         content.update(position=row["position"], prev_hash=row["prev_hash"], hash=row["hash"])
         return RecordedEvent.model_validate(content)
     except (ValueError, TypeError, AttributeError) as exc:  # pydantic's ValidationError is a ValueError

@@ -26,6 +26,7 @@ from typing import Any
 
 import asyncpg
 
+from events.personal_data import Sealer, keys_for_rows
 from events.records import (
     ZERO_HASH,
     ChainBreak,
@@ -69,12 +70,18 @@ _RECORD_COLUMNS = ("position", "stream_id", "version", "event_id", "body", "prev
 _COLUMNS = ", ".join(_RECORD_COLUMNS)
 
 
+async def parse_rows(conn: asyncpg.Connection | asyncpg.Pool, rows: Sequence[Mapping[str, Any]]) -> list[RecordedEvent]:
+    """The events ``rows`` hold, their sealed fields opened with the keys read now (one query, if any)."""
+    keys = await keys_for_rows(conn, [r["body"] for r in rows])
+    return [parse_row(r, keys) for r in rows]
+
+
 async def fetch_after(conn: asyncpg.Connection, after_position: int, limit: int) -> list[RecordedEvent]:
     """Events with ``position > after_position`` in position order, on the caller's connection."""
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2", after_position, limit
     )
-    return [parse_row(r) for r in rows]
+    return await parse_rows(conn, rows)
 
 
 async def fetch_stream_before(conn: asyncpg.Connection, stream_id: str, version: int) -> list[RecordedEvent]:
@@ -82,7 +89,7 @@ async def fetch_stream_before(conn: asyncpg.Connection, stream_id: str, version:
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM events WHERE stream_id = $1 AND version < $2 ORDER BY version", stream_id, version
     )
-    return [parse_row(r) for r in rows]
+    return await parse_rows(conn, rows)
 
 
 async def head_position(conn: asyncpg.Connection) -> int:
@@ -128,6 +135,7 @@ class EventStore:
         self.pool = pool  # for callers that need the same database (tests, tools)
         self._queue: list[_PendingAppend] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._sealer = Sealer()
 
     async def append(self, stream_id: str, expected_version: int, events: Sequence[NewEvent]) -> list[RecordedEvent]:
         """Append ``events`` to ``stream_id`` whose head must be ``expected_version``.
@@ -139,6 +147,7 @@ class EventStore:
         if not events:
             return []
         check_batch(stream_id, expected_version, events)
+        seal = await self._sealer.sealing_for(self._pool, stream_id, events)
         # recorded_at is part of the hashed body, so it is stamped here, just
         # before the append is queued for the next round trip (0004).
         recorded_at = datetime.now(UTC)
@@ -146,7 +155,7 @@ class EventStore:
             stream_id=stream_id,
             expected_version=expected_version,
             events=list(events),
-            bodies=[body_for(e, recorded_at) for e in events],
+            bodies=[body_for(e, recorded_at, seal) for e in events],
             recorded_at=recorded_at,
             done=asyncio.get_running_loop().create_future(),
         )
@@ -177,9 +186,17 @@ class EventStore:
             by_request: dict[int, list[asyncpg.Record]] = {}
             for row in rows:
                 by_request.setdefault(row["out_request"], []).append(row)
+            try:
+                keys = await keys_for_rows(self._pool, [r["out_body"] for r in rows if r["out_body"] is not None])
+            except BaseException as exc:  # the appends are stored; their callers retry and read them back
+                for pending in batch:
+                    _settle(pending.done, exception=exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                continue
             for number, pending in enumerate(batch, start=1):
                 try:
-                    result = self._outcome(pending, by_request.get(number, []))
+                    result = self._outcome(pending, by_request.get(number, []), keys)
                 except Exception as exc:  # noqa: BLE001 - every append must get its own outcome
                     _settle(pending.done, exception=exc)
                 else:
@@ -198,18 +215,23 @@ class EventStore:
                 [body for p in batch for body in p.bodies],
             )
 
-    def _outcome(self, pending: _PendingAppend, rows: list[asyncpg.Record]) -> list[RecordedEvent]:
+    def _outcome(
+        self, pending: _PendingAppend, rows: list[asyncpg.Record], keys: Mapping[str, bytes | None]
+    ) -> list[RecordedEvent]:
         for row in rows:
             if row["out_outcome"] == "conflict":
                 raise ConcurrencyConflict(row["out_detail"])
             if row["out_outcome"] == "error":
                 raise EventStoreError(f"the append to {pending.stream_id} was refused: {row['out_detail']}")
         stored = [{column: row[f"out_{column}"] for column in _RECORD_COLUMNS} for row in rows]
-        return self._whole_batch(pending.stream_id, pending.events, stored)
+        return self._whole_batch(pending.stream_id, pending.events, stored, keys)
 
     @staticmethod
     def _whole_batch(
-        stream_id: str, events: Sequence[NewEvent], rows: Sequence[Mapping[str, Any]]
+        stream_id: str,
+        events: Sequence[NewEvent],
+        rows: Sequence[Mapping[str, Any]],
+        keys: Mapping[str, bytes | None],
     ) -> list[RecordedEvent]:
         """The stored rows of exactly this batch, in version order, or ConcurrencyConflict.
 
@@ -224,7 +246,7 @@ class EventStore:
                     f'event store rule "idempotent append": event {event.event_id} does not match what is stored '
                     f"(a batch must be re-appended whole, at the same stream and versions)"
                 )
-        return [parse_row(stored[e.event_id]) for e in events]
+        return [parse_row(stored[e.event_id], keys) for e in events]
 
     async def read_stream(self, stream_id: str, from_version: int = 1) -> list[RecordedEvent]:
         async with self._pool.acquire() as conn:
@@ -233,7 +255,7 @@ class EventStore:
                 stream_id,
                 from_version,
             )
-        return [parse_row(r) for r in rows]
+            return await parse_rows(conn, rows)
 
     async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[RecordedEvent]:
         """Events with ``position > after_position`` in position order (see module doc)."""

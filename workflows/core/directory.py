@@ -137,7 +137,7 @@ def customer_for(sent: CustomerInput, account: Account | None) -> Customer:
             f"customer {sent.id!r} has no stored account: send its name and tier, or add the account first",
         )
     value = sent.annual_value if sent.annual_value is not None else (account.annual_value if account else Decimal(0))
-    return Customer(id=sent.id, name=name, tier=tier, annual_value=value, calendar=sent.calendar)
+    return Customer(id=sent.id, name=name, tier=tier, annual_value=value, calendar=sent.calendar, contact=sent.contact)
 
 
 class CaseFactsForRouting(BaseModel):

@@ -78,6 +78,8 @@ class Customer(Frozen):
     annual_value: Money = Decimal(0)
     # The customer's working calendar (a calendar the policy names); None: the policy's default.
     calendar: Identifier | None = None
+    # The person at the customer this case is about or with (personal data: sealed where the policy says).
+    contact: ShortText | None = None
 
 
 class CustomerInput(Frozen):
@@ -89,6 +91,7 @@ class CustomerInput(Frozen):
     tier: CustomerTier | None = None
     annual_value: Money | None = None
     calendar: Identifier | None = None
+    contact: ShortText | None = None
 
 
 class Responder(Frozen):

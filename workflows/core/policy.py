@@ -18,6 +18,7 @@ from workflows.core.calendar import BusinessCalendar
 from workflows.core.canonical import canonical_json, sha256_hex
 from workflows.core.durations import Duration
 from workflows.core.notification_rules import NotificationRules
+from workflows.core.personal_data import PersonalDataRules
 from workflows.core.responder_specs import ENTRY_ID_PATTERN, ResponderSpec
 from workflows.core.vocabulary import (
     Category,
@@ -211,6 +212,9 @@ class Policy(_Frozen):
     value_uplift: ValueUplift | None = None
     # Which events notify whom, and how (None: nobody is notified but the levels' webhook targets).
     notifications: NotificationRules | None = None
+    # Which free texts are sealed under the customer's key, so erasing the customer erases them
+    # (None: stored in the clear, as before erasure existed).
+    personal_data: PersonalDataRules | None = None
 
     @model_serializer(mode="wrap")
     def _without_unset_sections(self, handler: Any) -> Any:
@@ -219,7 +223,7 @@ class Policy(_Frozen):
         if isinstance(content, dict):
             if self.pauses == PauseRules():
                 content.pop("pauses", None)
-            for name in ("routing", "value_uplift", "notifications"):
+            for name in ("routing", "value_uplift", "notifications", "personal_data"):
                 if content.get(name) is None:
                     content.pop(name, None)
         return content
