@@ -32,10 +32,10 @@ import asyncpg
 from bench.report import Row, percentile
 from events import merkle, transparency_log
 from events.database import create_database, create_pool, drop_database
-from events.log_keeper import LogKeeper
 from events.log_keys import KEY_ENV, LogSigner, signer_from_env
 from events.records import ZERO_HASH, chain_hash
 from events.store import EventStore
+from projections.log_keeper import LogKeeper
 from samples.histories import generate_case
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,7 +93,7 @@ async def append_with_and_without_the_log(pool: asyncpg.Pool, dsn: str, cases: i
         bare.append(await without_log())
     return [
         Row(
-            f"event append with the log kept, {writers} writers ({total} events)",
+            f"log: event append with the log kept, {writers} writers ({total} events)",
             "events/s",
             max(ours),
             max(bare),
@@ -194,7 +194,7 @@ async def proofs_and_bundles(server_dsn: str, leaves: int, bundle_events: int) -
             "one leaf read",
         ),
         Row(
-            f"offline verify, {bundle_events}-event bundle",
+            f"log: offline verify, {bundle_events}-event bundle",
             "ms",
             verify_ms,
             export_ms,

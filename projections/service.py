@@ -9,12 +9,12 @@ import signal
 import asyncpg
 import structlog
 
-from events.log_keeper import LogKeeper, schedule_from_env
 from events.log_keys import LogSigner
 from projections import all_projections
 from projections.ack_links import AckLinks
 from projections.channels import ChannelsConfig, configuration_problems
 from projections.delivery import Deliverer
+from projections.log_keeper import LogKeeper, schedule_from_env
 from projections.runner import Projector
 from workflows.core.policy import Policy
 

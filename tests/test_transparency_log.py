@@ -26,9 +26,9 @@ from api.app import create_app
 from api.auth import create_token
 from api.services import Services
 from events import transparency_log
-from events.log_keeper import FAULT_NAME, LogKeeper
 from events.log_keys import LogSigner, write_new_key
 from events.store import EventStore
+from projections.log_keeper import FAULT_NAME, LogKeeper
 from samples.cases import DEFAULT_POLICY
 from samples.histories import append_history, generate_case
 from scripts.verify_bundle import (
@@ -344,21 +344,24 @@ async def test_the_audit_routes_publish_the_key_checkpoints_proofs_and_bundles(o
     app.state.services = services
     auditor = {"Authorization": f"Bearer {await create_token(pool, 'auditor-log', Role.AUDITOR)}"}
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http:
-        published = (await http.get("/v1/audit/key")).json()
+        assert (await http.get("/v1/audit/key")).status_code == 401
+        published = (await http.get("/v1/audit/key", headers=auditor)).json()
         assert published == {"origin": key.name, "key": key.vkey(), "algorithm": "Ed25519"}
-        missing = await http.get("/v1/audit/checkpoint")
+        missing = await http.get("/v1/audit/checkpoint", headers=auditor)
         assert missing.status_code == 404 and missing.json()["rule"] == "log.no_checkpoint"
         case_id = case_id_of(histories[1][0].stream_id)
         assert (await http.get(f"/v1/escalations/{case_id}/bundle")).status_code == 401
         assert (await http.get("/v1/escalations/no-such-case/bundle", headers=auditor)).status_code == 404
         bundle = (await http.get(f"/v1/escalations/{case_id}/bundle", headers=auditor)).json()  # signs first
         assert verify_bundle(bundle, VerifierKey.parse(published["key"])) == (len(histories[1]), [])
-        latest = await http.get("/v1/audit/checkpoint")
+        latest = await http.get("/v1/audit/checkpoint", headers=auditor)
         assert latest.status_code == 200 and latest.headers["content-type"].startswith("text/plain")
         checkpoint = Checkpoint.parse(latest.text)
         assert checkpoint.problem_with_signature(key.verifier()) is None
-        assert (await http.get(f"/v1/audit/checkpoints/{checkpoint.size}")).text == latest.text
-        assert (await http.get(f"/v1/audit/checkpoints/{checkpoint.size + 1}")).json()["rule"] == "log.no_checkpoint"
+        by_size = await http.get(f"/v1/audit/checkpoints/{checkpoint.size}", headers=auditor)
+        assert by_size.text == latest.text
+        unsigned = await http.get(f"/v1/audit/checkpoints/{checkpoint.size + 1}", headers=auditor)
+        assert unsigned.json()["rule"] == "log.no_checkpoint"
 
         proof = (await http.get("/v1/audit/proofs/inclusion?position=3", headers=auditor)).json()
         assert inclusion_verifies(
@@ -387,8 +390,8 @@ async def test_the_audit_routes_publish_the_key_checkpoints_proofs_and_bundles(o
     app = create_app(keyless)
     app.state.services = keyless
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http:
-        refused = await http.get("/v1/audit/key")
-        assert refused.status_code == 503 and refused.json()["rule"] == "log.no_key"
+        refused = await http.get("/v1/audit/key", headers=auditor)
+        assert refused.status_code == 404 and refused.json()["rule"] == "log.no_key"
 
 
 async def test_the_readme_auditor_session_runs_as_written(own_db, signer, tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """The transparency log over every event: its public key, signed checkpoints, proofs and case bundles.
 
-The key and the checkpoints are public (they reveal a tree size and a root hash, nothing of any case);
-proofs and bundles need a reader's token. What each returns is checked offline by
+Every route needs a token whose role may read, as the whole API does (the key and the checkpoints reveal
+nothing of any case, and may be republished freely). What each returns is checked offline by
 ``scripts/verify_bundle.py`` (docs/audit-log.md).
 """
 
@@ -35,7 +35,7 @@ def _problem(exc: LogError) -> Problem:
 def _vkey(services: Services) -> str:
     if services.log_signer is None:
         raise Problem(
-            503,
+            404,
             "No log key",
             "no log signing key is configured (ESCALATIONS_LOG_KEY or ESCALATIONS_LOG_KEY_FILE); "
             "`escalations log keygen` makes one",
@@ -44,8 +44,8 @@ def _vkey(services: Services) -> str:
     return services.log_signer.vkey()
 
 
-@router.get("/v1/audit/key")
-async def log_key(services: ServicesDep) -> dict[str, str]:
+@router.get("/v1/audit/key", responses={404: {"description": "no log key is configured"}})
+async def log_key(_: Reader, services: ServicesDep) -> dict[str, str]:
     """The log's public key (signed-note verifier format, ``name+keyid+base64``): what an auditor passes to
     ``verify_bundle.py --key``. Fetch it once from a source you trust, and keep it."""
     key = _vkey(services)
@@ -53,7 +53,7 @@ async def log_key(services: ServicesDep) -> dict[str, str]:
 
 
 @router.get("/v1/audit/checkpoint", responses={200: {"content": {"text/plain": {}}}})
-async def latest_checkpoint(services: ServicesDep) -> Response:
+async def latest_checkpoint(_: Reader, services: ServicesDep) -> Response:
     """The latest signed checkpoint (C2SP tlog-checkpoint): origin, tree size, base64 root, signature."""
     async with services.pool.acquire() as conn:
         checkpoint = await transparency_log.latest_checkpoint(conn)
@@ -63,7 +63,7 @@ async def latest_checkpoint(services: ServicesDep) -> Response:
 
 
 @router.get("/v1/audit/checkpoints/{size}", responses={200: {"content": {"text/plain": {}}}})
-async def checkpoint_by_size(size: int, services: ServicesDep) -> Response:
+async def checkpoint_by_size(size: int, _: Reader, services: ServicesDep) -> Response:
     """The checkpoint signed at tree size ``size`` (only sizes that were signed have one)."""
     if not 0 <= size <= 2**62:
         raise Problem(422, "Invalid Request", "size must be between 0 and 2^62", rule="request.invalid")

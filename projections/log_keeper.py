@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 
 import asyncpg
 import structlog
@@ -19,6 +20,7 @@ from events import transparency_log
 from events.database import DATABASE_UNAVAILABLE
 from events.log_keys import LogSigner
 from events.store import NOTIFY_CHANNEL
+from projections.runner import _RELEASE_FAILURES, _wait
 
 log = structlog.get_logger("escalations.log")
 
@@ -83,6 +85,8 @@ class LogKeeper:
         )
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Keep the log until ``stop``, through database outages (a lost connection: retry after a pause).
+        Anything else that goes wrong is logged and tried again, so the projector beside it keeps running."""
         log.info("log keeper started", signing=self._signer is not None)
         wake = asyncio.Event()
 
@@ -97,24 +101,26 @@ class LogKeeper:
                 while not stop.is_set():
                     wake.clear()
                     await self.step()
-                    await _first(stop, wake, self._poll_interval)
+                    await _wait(stop, self._poll_interval, wake)
             except DATABASE_UNAVAILABLE as exc:
                 log.warning("database unavailable; retrying", error=str(exc) or type(exc).__name__)
-                await _first(stop, None, self._poll_interval)
+                await _wait(stop, self._poll_interval)
+            except Exception:  # noqa: BLE001 - the projector beside it must not die with the keeper
+                log.exception("the log keeper failed; retrying")
+                await _wait(stop, self._poll_interval * 5)
             finally:
                 if conn is not None:
-                    try:
-                        await conn.remove_listener(NOTIFY_CHANNEL, on_notify)
-                        await self._pool.release(conn, timeout=2)
-                    except (TimeoutError, *DATABASE_UNAVAILABLE, asyncpg.InterfaceError):
-                        conn.terminate()
+                    await _let_go(self._pool, conn, on_notify)
         log.info("log keeper stopped")
 
 
-async def _first(stop: asyncio.Event, wake: asyncio.Event | None, timeout: float) -> None:
-    waiters = [asyncio.create_task(stop.wait())] + ([asyncio.create_task(wake.wait())] if wake else [])
+async def _let_go(pool: asyncpg.Pool, conn: asyncpg.Connection, on_notify: Callable[..., None]) -> None:
+    """Give the listening connection back, or close it when it is broken (or the pool already took it back)."""
     try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
+        await asyncio.wait_for(conn.remove_listener(NOTIFY_CHANNEL, on_notify), timeout=2)
+        await pool.release(conn, timeout=2)
+    except _RELEASE_FAILURES:
+        try:
+            conn.terminate()
+        except asyncpg.InterfaceError:
+            pass  # lost with its server: the pool already took it back
