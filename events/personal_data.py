@@ -20,7 +20,7 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -31,7 +31,20 @@ from workflows.core.events import NewEvent, Opened
 from workflows.core.personal_data import ERASED, sealed_paths
 
 Keys = Mapping[str, bytes | None]  # key id -> key material (None: erased)
-Seal = Callable[[NewEvent, dict[str, Any]], dict[str, Any]]
+
+
+class Sealing:
+    """How one append is sealed: ``seal`` for ``records.body_for``, and the key it seals under (so the
+    append's own rows open without reading the key back)."""
+
+    def __init__(self, paths: Mapping[str, tuple[str, ...]], key_id: str, key: bytes) -> None:
+        self.paths, self.key_id, self.key = paths, key_id, key
+
+    def seal(self, event: NewEvent, content: dict[str, Any]) -> dict[str, Any]:
+        return seal_content(
+            content, self.paths.get(event.type, ()), self.key_id, self.key, event.stream_id, event.version
+        )
+
 
 # Canonical JSON sorts keys, so an envelope always reads {"sealed":{"data":...,"key":...,"nonce":...}}; a
 # user's text cannot contain this unescaped (its quotes are escaped), so the pattern finds envelopes only.
@@ -139,7 +152,7 @@ class Sealer:
     def __init__(self) -> None:
         self._streams: dict[str, tuple[str, dict[str, tuple[str, ...]]] | None] = {}
 
-    async def sealing_for(self, pool: asyncpg.Pool, stream_id: str, events: Sequence[NewEvent]) -> Seal | None:
+    async def sealing_for(self, pool: asyncpg.Pool, stream_id: str, events: Sequence[NewEvent]) -> Sealing | None:
         """How to seal ``events`` of ``stream_id`` before they are stored (None: nothing to seal)."""
         rule = await self._stream_rule(pool, stream_id, events)
         if rule is None:
@@ -149,11 +162,7 @@ class Sealer:
             return None
         async with pool.acquire() as conn:
             key_id, key = await live_key(conn, subject)
-
-        def seal(event: NewEvent, content: dict[str, Any]) -> dict[str, Any]:
-            return seal_content(content, paths.get(event.type, ()), key_id, key, event.stream_id, event.version)
-
-        return seal
+        return Sealing(paths, key_id, key)
 
     async def _stream_rule(
         self, pool: asyncpg.Pool, stream_id: str, events: Sequence[NewEvent]
@@ -162,17 +171,17 @@ class Sealer:
             return self._streams[stream_id]
         first = events[0]
         async with pool.acquire() as conn:
-            if first.version == 1 and isinstance(first.data, Opened):
-                paths = sealed_paths(first.data.policy)
-                if paths:
-                    await conn.execute(
-                        "INSERT INTO sealed_streams (stream_id, subject, paths) VALUES ($1, $2, $3) "
-                        "ON CONFLICT (stream_id) DO NOTHING",
-                        stream_id,
-                        first.data.customer.id,
-                        json.dumps(paths),
-                    )
-            row = await conn.fetchrow("SELECT subject, paths FROM sealed_streams WHERE stream_id = $1", stream_id)
+            row = None
+            if first.version == 1 and isinstance(first.data, Opened) and (paths := sealed_paths(first.data.policy)):
+                row = await conn.fetchrow(
+                    "INSERT INTO sealed_streams (stream_id, subject, paths) VALUES ($1, $2, $3) "
+                    "ON CONFLICT (stream_id) DO NOTHING RETURNING subject, paths",
+                    stream_id,
+                    first.data.customer.id,
+                    json.dumps(paths),
+                )
+            if row is None:  # registered before (a re-sent opening, or a later append)
+                row = await conn.fetchrow("SELECT subject, paths FROM sealed_streams WHERE stream_id = $1", stream_id)
         rule = None
         if row is not None:
             rule = (row["subject"], {t: tuple(p) for t, p in json.loads(row["paths"]).items()})
@@ -182,17 +191,19 @@ class Sealer:
 
 
 async def live_key(conn: asyncpg.Connection, subject: str) -> tuple[str, bytes]:
-    """The subject's live key, made on first need (and again after an erasure)."""
-    await conn.execute(
-        "INSERT INTO personal_data_keys (key_id, subject, key) VALUES ($1, $2, $3) "
-        "ON CONFLICT (subject) WHERE erased_at IS NULL DO NOTHING",
-        uuid.uuid4(),
-        subject,
-        AESGCM.generate_key(bit_length=256),
-    )
-    row = await conn.fetchrow(
-        "SELECT key_id::text AS key_id, key FROM personal_data_keys WHERE subject = $1 AND erased_at IS NULL", subject
-    )
+    """The subject's live key, made on first need (and again after an erasure). One round trip when it
+    exists, which is every time but the first."""
+    query = "SELECT key_id::text AS key_id, key FROM personal_data_keys WHERE subject = $1 AND erased_at IS NULL"
+    row = await conn.fetchrow(query, subject)
+    if row is None:
+        await conn.execute(
+            "INSERT INTO personal_data_keys (key_id, subject, key) VALUES ($1, $2, $3) "
+            "ON CONFLICT (subject) WHERE erased_at IS NULL DO NOTHING",
+            uuid.uuid4(),
+            subject,
+            AESGCM.generate_key(bit_length=256),
+        )
+        row = await conn.fetchrow(query, subject)  # ours, or the one a concurrent append made first
     return row["key_id"], bytes(row["key"])
 
 

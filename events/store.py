@@ -26,7 +26,7 @@ from typing import Any
 
 import asyncpg
 
-from events.personal_data import Sealer, keys_for_rows
+from events.personal_data import Sealer, fetch_keys, key_ids_in, keys_for_rows
 from events.records import (
     ZERO_HASH,
     ChainBreak,
@@ -107,6 +107,7 @@ class _PendingAppend:
     bodies: list[str]
     recorded_at: datetime
     done: asyncio.Future[list[RecordedEvent]]
+    keys: dict[str, bytes | None]  # the key its bodies were sealed under, if any
 
 
 def _settle(
@@ -147,7 +148,7 @@ class EventStore:
         if not events:
             return []
         check_batch(stream_id, expected_version, events)
-        seal = await self._sealer.sealing_for(self._pool, stream_id, events)
+        sealing = await self._sealer.sealing_for(self._pool, stream_id, events)
         # recorded_at is part of the hashed body, so it is stamped here, just
         # before the append is queued for the next round trip (0004).
         recorded_at = datetime.now(UTC)
@@ -155,9 +156,10 @@ class EventStore:
             stream_id=stream_id,
             expected_version=expected_version,
             events=list(events),
-            bodies=[body_for(e, recorded_at, seal) for e in events],
+            bodies=[body_for(e, recorded_at, sealing.seal if sealing else None) for e in events],
             recorded_at=recorded_at,
             done=asyncio.get_running_loop().create_future(),
+            keys={sealing.key_id: sealing.key} if sealing else {},
         )
         # A caller that gives up (a cancelled activity) leaves the outcome unread; reading it
         # here keeps asyncio from reporting "exception was never retrieved".
@@ -186,8 +188,12 @@ class EventStore:
             by_request: dict[int, list[asyncpg.Record]] = {}
             for row in rows:
                 by_request.setdefault(row["out_request"], []).append(row)
+            # The keys the stored rows name: known for what this batch sealed; read only for what it did not
+            # (a re-sent append answered with rows stored earlier).
+            keys: dict[str, bytes | None] = {k: v for p in batch for k, v in p.keys.items()}
             try:
-                keys = await keys_for_rows(self._pool, [r["out_body"] for r in rows if r["out_body"] is not None])
+                missing = key_ids_in(r["out_body"] for r in rows if r["out_body"] is not None) - keys.keys()
+                keys |= await fetch_keys(self._pool, missing)
             except BaseException as exc:  # the appends are stored; their callers retry and read them back
                 for pending in batch:
                     _settle(pending.done, exception=exc)
