@@ -100,14 +100,36 @@ MAX_APPENDS_PER_CALL = 200
 
 
 @dataclass
+class _Prepared:
+    bodies: list[str]
+    recorded_at: datetime
+    keys: dict[str, bytes | None]  # the key its bodies were sealed under, if any
+
+
+@dataclass
 class _PendingAppend:
     stream_id: str
     expected_version: int
     events: list[NewEvent]
-    bodies: list[str]
-    recorded_at: datetime
+    # Its bodies, sealed where the stream's policy says: made while it waits in the queue, so appends
+    # keep the order they were called in whatever sealing has to look up.
+    preparing: asyncio.Task[_Prepared]
     done: asyncio.Future[list[RecordedEvent]]
-    keys: dict[str, bytes | None]  # the key its bodies were sealed under, if any
+    prepared: _Prepared | None = None
+
+
+async def _ready(batch: list[_PendingAppend]) -> list[_PendingAppend]:
+    """The appends of ``batch`` whose bodies are made (waiting for them); one whose making failed (the
+    database was unreachable for its key, say) gets that failure as its outcome and is left out."""
+    outcomes = await asyncio.gather(*(p.preparing for p in batch), return_exceptions=True)
+    ready = []
+    for pending, outcome in zip(batch, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            _settle(pending.done, exception=outcome)
+        else:
+            pending.prepared = outcome
+            ready.append(pending)
+    return ready
 
 
 def _settle(
@@ -148,18 +170,12 @@ class EventStore:
         if not events:
             return []
         check_batch(stream_id, expected_version, events)
-        sealing = await self._sealer.sealing_for(self._pool, stream_id, events)
-        # recorded_at is part of the hashed body, so it is stamped here, just
-        # before the append is queued for the next round trip (0004).
-        recorded_at = datetime.now(UTC)
         pending = _PendingAppend(
             stream_id=stream_id,
             expected_version=expected_version,
             events=list(events),
-            bodies=[body_for(e, recorded_at, sealing.seal if sealing else None) for e in events],
-            recorded_at=recorded_at,
+            preparing=asyncio.create_task(self._prepare(stream_id, list(events))),
             done=asyncio.get_running_loop().create_future(),
-            keys={sealing.key_id: sealing.key} if sealing else {},
         )
         # A caller that gives up (a cancelled activity) leaves the outcome unread; reading it
         # here keeps asyncio from reporting "exception was never retrieved".
@@ -170,11 +186,25 @@ class EventStore:
         # Shielded: a caller that gives up does not cancel the batch its append rides in.
         return await asyncio.shield(pending.done)
 
+    async def _prepare(self, stream_id: str, events: list[NewEvent]) -> _Prepared:
+        sealing = await self._sealer.sealing_for(self._pool, stream_id, events)
+        # recorded_at is part of the hashed body, so it is stamped here, just
+        # before the append goes in the next round trip (0004).
+        recorded_at = datetime.now(UTC)
+        return _Prepared(
+            bodies=[body_for(e, recorded_at, sealing.seal if sealing else None) for e in events],
+            recorded_at=recorded_at,
+            keys={sealing.key_id: sealing.key} if sealing else {},
+        )
+
     async def _flush(self) -> None:
         """Group commit: send everything queued in one call; what queues meanwhile goes in the next."""
         while self._queue:
             batch, self._queue = self._queue[:MAX_APPENDS_PER_CALL], self._queue[MAX_APPENDS_PER_CALL:]
             try:
+                batch = await _ready(batch)
+                if not batch:
+                    continue
                 rows = await self._append_batch(batch)
             except BaseException as exc:
                 for pending in batch:
@@ -190,7 +220,7 @@ class EventStore:
                 by_request.setdefault(row["out_request"], []).append(row)
             # The keys the stored rows name: known for what this batch sealed; read only for what it did not
             # (a re-sent append answered with rows stored earlier).
-            keys: dict[str, bytes | None] = {k: v for p in batch for k, v in p.keys.items()}
+            keys: dict[str, bytes | None] = {k: v for p in batch if p.prepared for k, v in p.prepared.keys.items()}
             try:
                 missing = key_ids_in(r["out_body"] for r in rows if r["out_body"] is not None) - keys.keys()
                 keys |= await fetch_keys(self._pool, missing)
@@ -209,16 +239,18 @@ class EventStore:
                     _settle(pending.done, result=result)
 
     async def _append_batch(self, batch: list[_PendingAppend]) -> list[asyncpg.Record]:
+        ready = [p.prepared for p in batch if p.prepared is not None]
+        assert len(ready) == len(batch)  # _flush sends prepared appends only
         async with self._pool.acquire() as conn:
             return await conn.fetch(
                 "SELECT * FROM append_batch($1, $2, $3, $4, $5, $6, $7)",
                 [p.stream_id for p in batch],
                 [p.expected_version for p in batch],
                 [len(p.events) for p in batch],
-                [p.recorded_at for p in batch],
+                [p.recorded_at for p in ready],
                 [e.event_id for p in batch for e in p.events],
                 [e.type for p in batch for e in p.events],
-                [body for p in batch for body in p.bodies],
+                [body for p in ready for body in p.bodies],
             )
 
     def _outcome(
