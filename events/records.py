@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from events.personal_data import open_content
 from workflows.core.canonical import canonical_json
 from workflows.core.events import NewEvent, RecordedEvent
 
@@ -73,8 +74,6 @@ def parse_row(row: Mapping[str, Any], keys: Mapping[str, bytes | None] | None = 
     """The event a stored row holds, its sealed fields opened with ``keys`` (key id -> key, None: erased; a
     sealed field whose key is not given reads as erased); ``CorruptEvent`` if its bytes no longer parse into
     one, or a sealed field does not open under its key."""
-    from events.personal_data import open_content  # here: records stays importable without cryptography
-
     try:
         content = json.loads(row["body"])
         if '{"sealed":' in row["body"]:

@@ -46,11 +46,15 @@ class LogKeeper:
         schedule: transparency_log.CheckpointSchedule | None = None,
         *,
         poll_interval: float = 1.0,
+        batch_interval: float = 0.2,
     ) -> None:
         self._pool = pool
         self._signer = signer
         self._schedule = schedule or transparency_log.CheckpointSchedule()
         self._poll_interval = poll_interval
+        # Under a stream of appends, wake at most this often: each wake costs a few round trips whatever it
+        # adds, so gathering a fifth of a second's events per batch keeps the log off the appends' path.
+        self._batch_interval = batch_interval
         self.fault: str | None = None
 
     async def step(self) -> int:
@@ -101,7 +105,9 @@ class LogKeeper:
                 while not stop.is_set():
                     wake.clear()
                     await self.step()
-                    await _wait(stop, self._poll_interval, wake)
+                    await _wait(stop, self._batch_interval)
+                    if not wake.is_set():
+                        await _wait(stop, self._poll_interval, wake)
             except DATABASE_UNAVAILABLE as exc:
                 log.warning("database unavailable; retrying", error=str(exc) or type(exc).__name__)
                 await _wait(stop, self._poll_interval)

@@ -308,7 +308,7 @@ def verify_bundle(bundle: dict, key: VerifierKey, saved: Checkpoint | None = Non
     events = bundle.get("events")
     if not isinstance(events, list) or not events:
         raise Unreadable("the bundle holds no events")
-    expected_prev, positions = ZERO_HASH, set()
+    expected_prev, seen_leaves = ZERO_HASH, set()
     for number, event in enumerate(events, start=1):
         if not isinstance(event, dict):
             raise Unreadable(f"event {number} is not an object")
@@ -316,10 +316,10 @@ def verify_bundle(bundle: dict, key: VerifierKey, saved: Checkpoint | None = Non
         if problem := chain_problem(event, stream_id, number, expected_prev):
             failures.append(f"{where}: chain: {problem}")
         index = event.get("leaf_index")
-        if not isinstance(index, int) or index in positions:
+        if not isinstance(index, int) or index in seen_leaves:
             failures.append(f"{where}: inclusion: no leaf index, or one another event of the bundle has")
         else:
-            positions.add(index)
+            seen_leaves.add(index)
             leaf = leaf_hash(_hex32(event.get("hash"), f"{where}'s hash"))
             if not inclusion_verifies(
                 leaf, index, checkpoint.size, _proof(event.get("inclusion_proof"), where), checkpoint.root
