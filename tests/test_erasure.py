@@ -9,10 +9,7 @@ and every row of every table of the database.
 from __future__ import annotations
 
 import json
-import os
 import random
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -27,6 +24,7 @@ from projections import all_projections
 from projections.runner import Projector
 from samples.histories import generate_case
 from tests.api_support import ApiStack, open_body, post
+from tests.cli_support import cli, offline
 from tests.eventually import assert_eventually
 from workflows.core.events import case_id_of, stream_id_for
 from workflows.core.personal_data import ERASED
@@ -34,26 +32,6 @@ from workflows.core.vocabulary import Role
 
 ROOT = Path(__file__).resolve().parent.parent
 VERIFIER = ROOT / "scripts" / "verify_bundle.py"
-
-
-def cli(url: str, *args: str | Path, key_file: Path | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DATABASE_URL": url, "ESCALATIONS_LOG_LEVEL": "WARNING"}
-    if key_file is not None:
-        env["ESCALATIONS_LOG_KEY_FILE"] = str(key_file)
-    return subprocess.run(
-        [sys.executable, "-m", "cli.main", *map(str, args)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
-
-
-def offline(*args: str | Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-I", str(VERIFIER), *map(str, args)], capture_output=True, text=True, timeout=60
-    )
 
 
 async def _tables_holding(pool: asyncpg.Pool, text: str) -> list[str]:

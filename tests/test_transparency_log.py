@@ -40,6 +40,7 @@ from scripts.verify_bundle import (
     root_of,
     verify_bundle,
 )
+from tests.cli_support import keyed_cli, offline
 from tests.eventually import assert_eventually
 from tests.tampering import tamper
 from tests.test_readme_session import readme_session
@@ -48,25 +49,6 @@ from workflows.core.vocabulary import Role
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "verify_bundle.py"
-
-
-def offline(*args: str | Path) -> subprocess.CompletedProcess:
-    """The verifier as an auditor runs it: isolated mode, so nothing of the repository is importable."""
-    return subprocess.run(
-        [sys.executable, "-I", str(SCRIPT), *map(str, args)], capture_output=True, text=True, timeout=60, cwd="/"
-    )
-
-
-def cli(url: str, key_file: Path, *args: str | Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DATABASE_URL": url, "ESCALATIONS_LOG_KEY_FILE": str(key_file)}
-    return subprocess.run(
-        [sys.executable, "-m", "cli.main", *map(str, args)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 async def _disable_guards(conn: asyncpg.Connection, *tables: str) -> None:
@@ -139,7 +121,7 @@ async def test_the_stored_log_is_the_rfc_tree_of_the_events_and_proofs_verify_of
         assert (await transparency_log.recompute(conn)).agrees
     victim = case_id_of(histories[3][0].stream_id)
     bundle = tmp_path / "case.bundle.json"
-    done = cli(url, key_file, "export", victim, "-o", bundle, "--since", saved_size)
+    done = keyed_cli(url, key_file, "export", victim, "-o", bundle, "--since", saved_size)
     assert done.returncode == 0, done.stderr
     content = json.loads(bundle.read_text())
     assert len(content["events"]) == len(histories[3])
@@ -153,10 +135,10 @@ async def test_the_stored_log_is_the_rfc_tree_of_the_events_and_proofs_verify_of
     assert f"OK {victim}: {len(histories[3])} events" in checked.stdout
 
     newer = tmp_path / "newer.json"
-    assert cli(url, key_file, "log", "consistency", saved_size, "-o", newer).returncode == 0
+    assert keyed_cli(url, key_file, "log", "consistency", saved_size, "-o", newer).returncode == 0
     consistent = offline("verify-consistency", saved, newer, "--key", key.vkey())
     assert consistent.returncode == 0, consistent.stdout
-    assert cli(url, key_file, "log", "recompute").returncode == 0
+    assert keyed_cli(url, key_file, "log", "recompute").returncode == 0
 
 
 def _exchange(a: asyncpg.Record, b: asyncpg.Record) -> list[tuple]:
@@ -276,10 +258,10 @@ async def test_the_log_refuses_to_sign_a_tree_that_does_not_extend_its_last_chec
         assert fault is not None and "does not extend the checkpoint" in fault
         assert await conn.fetchval("SELECT count(*) FROM log_checkpoints") == 1
     # The forger rebuilt the tree from the forged events, but the signed checkpoint still says otherwise.
-    recomputed = cli(url, key_file, "log", "recompute")
+    recomputed = keyed_cli(url, key_file, "log", "recompute")
     assert recomputed.returncode == 1
     assert "the checkpoint at size" in recomputed.stdout and "does not hold the root" in recomputed.stdout
-    signing = cli(url, key_file, "log", "sign")
+    signing = keyed_cli(url, key_file, "log", "sign")
     assert signing.returncode == 1 and 'log rule "inconsistent"' in signing.stderr
 
 
