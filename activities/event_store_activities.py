@@ -19,6 +19,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.contract import APPEND_EVENTS, CURRENT_POLICY, AppendRequest
+from observability import metrics
 from workflows.core.events import RecordedEvent, case_id_of
 from workflows.core.policy import Policy
 
@@ -64,6 +65,9 @@ class EscalationActivities:
             raise ApplicationError(str(exc), type="InvalidAppend", non_retryable=True) from exc
         for event in recorded:
             log.info("event stored", event_type=event.type, version=event.version, position=event.position)
+        # Breaches with their lateness, warnings, escalations. A retried append that finds its events stored
+        # counts them again; retries of a local append that succeeded are rare (its reply lost with a worker).
+        metrics.record_stored(recorded)
         return recorded
 
     async def _record_ahead_of(self, request: AppendRequest) -> list[RecordedEvent]:

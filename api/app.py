@@ -8,6 +8,7 @@ case's state, 413 body too large, 422 malformed body, 503 a dependency is down
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -26,11 +27,14 @@ from api.routes import (
     health,
     metrics,
     notifications,
+    prometheus,
     signals,
     tokens,
     transparency,
 )
 from api.services import Services
+from observability import tracing
+from observability.access_log import RequestTelemetry
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -40,18 +44,22 @@ def create_app(services: Services | Callable[[], Awaitable[Services]]) -> FastAP
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if callable(services):
-            built = await services()
-            app.state.services = built
-            try:
-                yield
-            finally:
-                await built.pool.close()
-        else:
-            app.state.services = services
+        built = await services() if callable(services) else services
+        app.state.services = built
+        stop = asyncio.Event()
+        watcher = asyncio.create_task(health.watch_readiness(built, stop))
+        try:
             yield
+        finally:
+            stop.set()
+            await watcher
+            if callable(services):
+                await built.pool.close()
 
     app = FastAPI(
+        # FastAPI's own OpenTelemetry server span (when a tracer provider is installed: observability.tracing);
+        # metrics are Prometheus' (GET /metrics), logs structlog's.
+        telemetry={"tracing": tracing.enabled(), "metrics": False, "logs": False},
         title="Escalations API",
         version="1.0",
         description="Open and drive customer escalations; read the audit trail and metrics. "
@@ -60,7 +68,16 @@ def create_app(services: Services | Callable[[], Awaitable[Services]]) -> FastAP
     )
     install_error_handlers(app)
     _install_body_limit(app)
-    for router in (health.router, cases.router, commands.router, audit.router, metrics.router, signals.router):
+    app.add_middleware(RequestTelemetry)  # outermost of ours: it sees every request, refused ones too
+    for router in (
+        health.router,
+        prometheus.router,
+        cases.router,
+        commands.router,
+        audit.router,
+        metrics.router,
+        signals.router,
+    ):
         app.include_router(router)
     app.include_router(auth.router)
     app.include_router(tokens.router)

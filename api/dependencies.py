@@ -32,7 +32,7 @@ async def principal(
     if not authorization or not authorization.lower().startswith("bearer "):
         raise Problem(401, "Unauthorized", "send Authorization: Bearer <token>", rule="auth.missing_token")
     try:
-        return await authenticate(services(request).pool, authorization[7:].strip())
+        caller = await authenticate(services(request).pool, authorization[7:].strip())
     except TokenRefused as exc:
         raise Problem(401, "Unauthorized", str(exc), rule=exc.rule) from None
     except asyncpg.DataError:
@@ -40,6 +40,8 @@ async def principal(
         raise Problem(401, "Unauthorized", "the bearer token is unknown or revoked", rule="auth.bad_token") from None
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise unavailable("PostgreSQL", exc) from None
+    request.state.token_name = caller.name  # the access log names the token, never shows it
+    return caller
 
 
 async def reader(caller: Annotated[Principal, Depends(principal)]) -> Principal:

@@ -206,6 +206,7 @@ def asyncpg_errors() -> type[Exception]:
 
 async def _project(_: argparse.Namespace) -> int:
     from events.log_keys import SigningKeyError, signer_from_env
+    from observability import metrics
     from projections.ack_links import AckLinks
     from projections.service import run_projector
     from worker import Settings
@@ -215,7 +216,10 @@ async def _project(_: argparse.Namespace) -> int:
         signer = signer_from_env()
     except SigningKeyError as exc:
         return _fail(EXIT_BAD_INPUT, str(exc))
-    pool = await _pool(role=Settings.from_env().db_role or None)
+    settings = Settings.from_env()
+    if settings.metrics_address:
+        metrics.serve_once(settings.metrics_address)
+    pool = await _pool(role=settings.db_role or None)
     try:
         await run_projector(pool, channels, links=AckLinks.from_env(channels.base_url), signer=signer)
     finally:

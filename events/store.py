@@ -19,6 +19,7 @@ Guarantees (each backed by a test in tests/test_event_store.py):
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,6 +41,7 @@ from events.records import (
     link_problem,
     parse_row,
 )
+from observability import metrics, tracing
 from workflows.core.events import NewEvent, RecordedEvent
 
 __all__ = [  # the record's rules, re-exported for the store's callers
@@ -170,6 +172,7 @@ class EventStore:
         if not events:
             return []
         check_batch(stream_id, expected_version, events)
+        started = time.perf_counter()
         pending = _PendingAppend(
             stream_id=stream_id,
             expected_version=expected_version,
@@ -184,7 +187,10 @@ class EventStore:
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
         # Shielded: a caller that gives up does not cancel the batch its append rides in.
-        return await asyncio.shield(pending.done)
+        with tracing.span("event_store.append", {"stream_id": stream_id, "events": len(events)}):
+            recorded = await asyncio.shield(pending.done)
+        metrics.record_append(time.perf_counter() - started)
+        return recorded
 
     async def _prepare(self, stream_id: str, events: list[NewEvent]) -> _Prepared:
         sealing = await self._sealer.sealing_for(self._pool, stream_id, events)
@@ -205,6 +211,7 @@ class EventStore:
                 batch = await _ready(batch)
                 if not batch:
                     continue
+                metrics.record_append_batch(len(batch))
                 rows = await self._append_batch(batch)
             except BaseException as exc:
                 for pending in batch:

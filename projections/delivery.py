@@ -29,6 +29,7 @@ import httpx
 import structlog
 
 from events.database import DATABASE_UNAVAILABLE
+from observability import metrics
 from projections.ack_links import AckLinks
 from projections.channels import ChannelsConfig, Message, NotConfigured, Senders
 from projections.notifications import DELIVERIES_CHANNEL
@@ -178,6 +179,9 @@ class Deliverer:
                 outcome,
                 error,
             )
+        metrics.record_delivery(
+            row["channel"], outcome, (now - row["created_at"]).total_seconds() if outcome == "delivered" else None
+        )
         if outcome != "delivered":
             log.warning(
                 "delivery failed",

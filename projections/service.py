@@ -14,6 +14,7 @@ from projections import all_projections
 from projections.ack_links import AckLinks
 from projections.channels import ChannelsConfig, configuration_problems
 from projections.delivery import Deliverer
+from projections.gauges import run_gauges
 from projections.log_keeper import LogKeeper, schedule_from_env
 from projections.runner import Projector
 from workflows.core.policy import Policy
@@ -29,10 +30,12 @@ async def run_projector(
     links: AckLinks | None = None,
     policy: Policy | None = None,
     signer: LogSigner | None = None,
+    gauges_every: float = 5.0,
 ) -> None:
     """Project, deliver and keep the transparency log (signing checkpoints with ``signer``, when given) until
     ``stop`` (or SIGINT/SIGTERM). A channel or target the directory or the policy names but the configuration
-    lacks is logged at start-up (and reported by ``/readyz``)."""
+    lacks is logged at start-up (and reported by ``/readyz``). The read models' gauges (projection lag, dead
+    letters, open cases) are sampled every ``gauges_every`` seconds for Prometheus."""
     if stop is None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -40,8 +43,10 @@ async def run_projector(
             loop.add_signal_handler(sig, stop.set)
     for problem in await configuration_problems(pool, channels, policy):
         log.error("notification configuration error", problem=problem)
+    projections = all_projections(channels)
     await asyncio.gather(
-        Projector(pool, all_projections(channels)).run(stop),
+        Projector(pool, projections).run(stop),
+        run_gauges(pool, [p.name for p in projections], stop, gauges_every),
         Deliverer(pool, channels, links=links).run(stop),
         LogKeeper(pool, signer, schedule_from_env()).run(stop),
     )

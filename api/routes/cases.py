@@ -14,7 +14,7 @@ from api import idempotency
 from api.dependencies import Caller, CasePath, IdempotencyKey, Reader, SearchText, ServicesDep
 from api.errors import Problem
 from api.models import CasePage, CommandReply, OpenBody
-from api.routes.responses import json_response, reply
+from api.routes.responses import counted, json_response, reply
 from projections import queries
 from workflows.core.case_view import CaseView
 from workflows.core.commands import SPECS, OpenEscalation
@@ -38,7 +38,7 @@ async def open_escalation(
         outcome = await services.open_case(command)
         return reply(outcome, 201, {"Location": f"/v1/escalations/{quote(command.case_id, safe='')}"})
 
-    return await idempotency.idempotent(request, services.pool, caller, idempotency_key, act)
+    return await counted("open", idempotency.idempotent(request, services.pool, caller, idempotency_key, act))
 
 
 @router.get("/v1/escalations", response_model=CasePage)

@@ -10,7 +10,8 @@ from api import idempotency
 from api.dependencies import Caller, CasePath, IdempotencyKey, ServicesDep
 from api.errors import Problem
 from api.models import BODY_MODELS, CommandReply
-from api.routes.responses import reply
+from api.routes.responses import counted, reply
+from observability import metrics
 from workflows.core.commands import SPECS, CommandSpec
 from workflows.core.decide import authorize
 from workflows.core.errors import DomainError
@@ -32,6 +33,7 @@ def _command_route(spec: CommandSpec) -> None:
         try:
             authorize(caller.actor, spec.name)  # before anything is stored or sent
         except DomainError as exc:
+            metrics.record_command(spec.name, exc.rule)
             raise Problem(403, "Forbidden", str(exc), rule=exc.rule) from None
 
         async def act(command_key: str) -> Response:
@@ -42,7 +44,7 @@ def _command_route(spec: CommandSpec) -> None:
                 raise Problem(422, "Invalid Request", str(exc), rule="request.invalid") from None
             return reply(await services.run_command(case_id, command))
 
-        return await idempotency.idempotent(request, services.pool, caller, idempotency_key, act)
+        return await counted(spec.name, idempotency.idempotent(request, services.pool, caller, idempotency_key, act))
 
     run_command.__name__ = f"command_{spec.name}"
     # Annotations are strings here (postponed evaluation); this one is local, so give FastAPI the class.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import timedelta
 
 from fastapi import APIRouter
@@ -9,6 +11,8 @@ from fastapi.responses import Response
 
 from api.dependencies import ServicesDep
 from api.routes.responses import json_response
+from api.services import Services
+from observability import metrics
 from projections.channels import configuration_problems
 from projections.runner import projection_faults
 
@@ -25,6 +29,12 @@ async def healthz() -> dict[str, str]:
 async def readyz(services: ServicesDep) -> Response:
     """PostgreSQL and Temporal are reachable, no projection is stopped at a corrupt event, and no channel or
     target that the directory, the policy or a waiting delivery names is missing from the configuration."""
+    ready, checks = await readiness(services)
+    return json_response({"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503)
+
+
+async def readiness(services: Services) -> tuple[bool, dict[str, str]]:
+    """Whether the API is ready, and each check's finding ("ok" or what is wrong); sets the readiness gauges."""
     checks: dict[str, str] = {}
     try:
         async with services.pool.acquire(timeout=2) as conn:
@@ -45,4 +55,18 @@ async def readyz(services: ServicesDep) -> Response:
     # A channel missing from the configuration is reported (its deliveries wait, the inbox still works) but
     # does not take the service out of rotation: reading and commanding cases need none of it.
     ready = all(v == "ok" for k, v in checks.items() if k != "notifications")
-    return json_response({"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503)
+    metrics.READY.set(1 if ready else 0)
+    metrics.set_labelled(metrics.READINESS, [((name,), 1 if v == "ok" else 0) for name, v in checks.items()])
+    return ready, checks
+
+
+async def watch_readiness(services: Services, stop: asyncio.Event, every: float = 10.0) -> None:
+    """Check readiness every ``every`` seconds until ``stop``, so ``escalations_ready`` is current whenever
+    Prometheus scrapes (the alert on it does not depend on anyone calling /readyz)."""
+    while not stop.is_set():
+        try:
+            await readiness(services)
+        except Exception:  # noqa: BLE001 - a check that cannot run is a gauge at 0, never a dead watcher
+            metrics.READY.set(0)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every)
