@@ -1,4 +1,4 @@
-# The escalation worker (docker-compose.yml builds it).
+# The escalation worker, projector and API (docker-compose.yml builds it once and runs each with its command).
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
@@ -10,6 +10,8 @@ COPY cli ./cli
 COPY api ./api
 COPY bench ./bench
 COPY samples ./samples
+COPY scripts ./scripts
+COPY observability ./observability
 COPY policies ./policies
 COPY worker.py ./
 RUN pip install --no-cache-dir .

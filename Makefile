@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install browser up test test-fast bench lint clean
+.PHONY: install browser deploy-tools up test test-fast bench lint clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=...)")'
@@ -21,14 +21,18 @@ install: $(STAMP)
 browser:
 	./scripts/ensure-chromium
 
+# Debian's promtool and docker-compose for the checks of deploy/ and docker-compose.yml.
+deploy-tools:
+	./scripts/ensure-deploy-tools
+
 up: install
 	$(BIN)/escalations up
 
 # Two workers, one per core; an idle worker takes tests from the busy one (worksteal), so the long ones spread.
-test: install browser
+test: install browser deploy-tools
 	$(BIN)/python -m tests -n 2 --dist worksteal
 
-test-fast: install browser
+test-fast: install browser deploy-tools
 	$(BIN)/python -m tests -n 2 --dist worksteal -m "not slow"
 
 bench: install
