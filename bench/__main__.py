@@ -29,6 +29,7 @@ from bench.baseline_workflows import BareUpdateWorkflow
 from bench.deadline_bench import burst, event_append, open_throughput, spread_and_memory
 from bench.log_bench import append_with_and_without_the_log, proofs_and_bundles
 from bench.notify_bench import notify_latency
+from bench.observability_bench import observability_cost
 from bench.projection_bench import projection_lag, rebuild_throughput
 from bench.report import Row, percentile, print_table, write_json
 from bench.simulate_bench import shadow_run
@@ -45,7 +46,9 @@ from workflows.data_converter import data_converter
 from workflows.escalation_workflow import workflow_id_for
 from workflows.policy_files import DEFAULT_POLICY_PATH, load_policy
 
-SCENARIOS = ("round-trip", "projection", "api", "open", "append", "burst", "spread", "simulate", "notify", "log")
+SCENARIOS = (
+    "round-trip", "projection", "api", "observability", "open", "append", "burst", "spread", "simulate", "notify", "log",
+)  # fmt: skip
 
 
 async def timed(samples: list[float], call: Callable[[], Awaitable[object]]) -> None:
@@ -162,6 +165,10 @@ async def run(args: argparse.Namespace) -> list[Row]:
                 rows += await rebuild_throughput(pool)
             if "api" in wanted:
                 rows += await api_scenarios(client, pool, dsn, load_policy(DEFAULT_POLICY_PATH), quick)
+            if "observability" in wanted:
+                rows += await observability_cost(
+                    client, pool, dsn, load_policy(DEFAULT_POLICY_PATH), 20 if quick else 1000
+                )
             if "open" in wanted:
                 rows += await open_throughput(client, pool, 20 if quick else 1000)
             if "append" in wanted:

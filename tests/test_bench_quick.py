@@ -30,6 +30,7 @@ def test_bench_quick_prints_the_table_with_a_baseline(dev_env: WorkflowEnvironme
         ("projection lag", 2),
         ("full rebuild", 1),
         ("API command round trip", 2),
+        ("observability: command round trip", 4),
         ("POST /v1/escalations sustained", 1),
         ("case open throughput", 1),
         ("event append", 2),
