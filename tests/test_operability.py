@@ -16,6 +16,7 @@ import httpx
 import pytest
 import structlog
 from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import format_trace_id
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client.parser import text_string_to_metric_families
@@ -249,7 +250,10 @@ async def test_one_api_command_is_one_trace_from_the_api_span_to_the_update_and_
             case_id = opened.json()["state"]["case_id"]
             cases.track(case_id)
             traced.clear()
-            noted = await http.post(f"/v1/escalations/{case_id}/notes", json={"text": "traced"}, headers=headers)
+            with structlog.testing.capture_logs(
+                processors=[structlog.contextvars.merge_contextvars, tracing.add_trace_ids]
+            ) as logs:
+                noted = await http.post(f"/v1/escalations/{case_id}/notes", json={"text": "traced"}, headers=headers)
             assert noted.status_code == 200, noted.text
 
         async def finished() -> list[ReadableSpan]:
@@ -281,6 +285,11 @@ async def test_one_api_command_is_one_trace_from_the_api_span_to_the_update_and_
     assert ancestry(update)[-1] == root.name
     assert update.name in ancestry(handled)
     assert handled.name in ancestry(append)
+    # The request's log lines carry its trace id (and its request id).
+    access = [line for line in logs if line["event"] == "request"]
+    assert len(access) == 1
+    assert access[0]["trace_id"] == format_trace_id(root.context.trace_id)
+    assert access[0]["request_id"] == noted.headers["x-request-id"]
     assert ancestry(append)[-1] == root.name
 
 
