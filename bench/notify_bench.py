@@ -1,9 +1,11 @@
 """Scenario ``notify``: from a breach being stored to the SMTP server accepting its email.
 
-Ours: breach events are appended to the store at a steady rate (cases built through the pure core); the
-projector queues one email per breach (the policy's only rule: a breach emails one person) and the
-deliverer sends it to a local SMTP server (aiosmtpd), which notes when it accepted each message. Latency =
-accepted - the breach's ``recorded_at``.
+Ours: cases are built through the pure core (a P1 left alone until its acknowledgement breaches). Their
+openings and warnings are stored first and projected (the outbox knows every case, as it would have for
+minutes). Then, at a steady rate, each case's breach tick is appended as the workflow appends it (the breach
+and the escalation it causes, one append); the projector queues one email per breach (the policy's only
+rule: a breach emails one person) and the deliverer sends it to a local SMTP server (aiosmtpd), which notes
+when it accepted each message. Latency = accepted - the append's return (the breach committed).
 
 Baseline, in the same run, on the same server: the same messages sent straight with ``aiosmtplib`` at the
 same instants. Latency = accepted - the instant the message was due to go.
@@ -28,11 +30,13 @@ from projections.delivery import Deliverer
 from projections.notifications import NotificationOutboxProjection
 from projections.runner import Projector
 from samples.cases import Case
-from workflows.core.events import Actor, Customer
+from workflows.core.events import Actor, Customer, DeadlineBreached, Escalated, case_id_of
 from workflows.core.policy import Policy
 from workflows.core.vocabulary import CustomerTier, Role, Severity
 from workflows.directory_files import import_directory, team_calendar
 from workflows.policy_files import DEFAULT_POLICY_PATH, load_policy
+
+_BREACH, _ESCALATION = DeadlineBreached, Escalated
 
 
 class _Accepting:
@@ -67,7 +71,8 @@ async def notify_latency(pool: asyncpg.Pool, breaches: int, rate: float) -> list
     )
     policy = _policy()
     start = datetime.now(UTC) - timedelta(hours=1)
-    histories = []
+    before_breach: list[list] = []
+    breach_ticks: list[list] = []
     for i in range(breaches):  # a P1 left alone 16 minutes: opened, warned, breached, escalated
         case = Case(
             policy=policy,
@@ -77,10 +82,13 @@ async def notify_latency(pool: asyncpg.Pool, breaches: int, rate: float) -> list
             customer=Customer(id="bench-co", name="Bench Co", tier=CustomerTier.STRATEGIC),
         )
         case.advance(timedelta(minutes=16))
-        histories.append(case.events)
+        events = case.events
+        first_breach = next(n for n, e in enumerate(events) if isinstance(e.data, _BREACH))
+        escalation = next(n for n, e in enumerate(events) if n > first_breach and isinstance(e.data, _ESCALATION))
+        before_breach.append(events[:first_breach])
+        breach_ticks.append(events[first_breach : escalation + 1])
     store = EventStore(pool)
-    # Earlier scenarios' events are not this one's business: the outbox starts at the head, so the time
-    # measured is each breach's own, not a backlog's.
+    # Earlier scenarios' events are not this one's business: the outbox starts at the head.
     async with pool.acquire() as conn:
         await conn.execute(
             "INSERT INTO projection_checkpoints (name, position) VALUES ($1, (SELECT coalesce(max(position), 0) "
@@ -88,15 +96,20 @@ async def notify_latency(pool: asyncpg.Pool, breaches: int, rate: float) -> list
             NotificationOutboxProjection.name,
         )
     stop = asyncio.Event()
+    outbox, deliverer = NotificationOutboxProjection(channels=config), Deliverer(pool, config)
+    outbox.hand_to(deliverer.take, deliverer.lease_length)  # as the projector process wires them
     tasks = [
-        asyncio.create_task(
-            Projector(pool, [NotificationOutboxProjection(channels=config)], poll_interval=0.5).run(stop)
-        ),
-        asyncio.create_task(Deliverer(pool, config).run(stop)),
+        asyncio.create_task(Projector(pool, [outbox], poll_interval=0.5).run(stop)),
+        asyncio.create_task(deliverer.run(stop)),
     ]
+    stored_at: dict[str, float] = {}  # case id -> when its breach's append returned
     try:
-        for events in histories:  # at a steady rate, as breaches arrive
+        for events in before_breach:
             await store.append(events[0].stream_id, 0, events)
+        await _projected(pool)
+        for events in breach_ticks:  # at a steady rate, as breaches arrive
+            await store.append(events[0].stream_id, events[0].version - 1, events)
+            stored_at[case_id_of(events[0].stream_id)] = time.time()
             await asyncio.sleep(1 / rate)
         deadline = time.monotonic() + 120
         while len(handler.accepted) < breaches and time.monotonic() < deadline:
@@ -104,12 +117,9 @@ async def notify_latency(pool: asyncpg.Pool, breaches: int, rate: float) -> list
     finally:
         stop.set()
         await asyncio.gather(*tasks)
-    rows = await pool.fetch(
-        "SELECT d.id, e.recorded_at FROM deliveries d JOIN events e ON e.event_id = d.event_id "
-        "WHERE d.channel = 'email' AND d.kind = 'breach'"
-    )
+    rows = await pool.fetch("SELECT id, case_id FROM deliveries WHERE channel = 'email' AND kind = 'breach'")
     ours = [
-        (handler.accepted[f"<{r['id']}@escalations>"] - r["recorded_at"].timestamp()) * 1000
+        (handler.accepted[f"<{r['id']}@escalations>"] - stored_at[r["case_id"]]) * 1000
         for r in rows
         if f"<{r['id']}@escalations>" in handler.accepted
     ]
@@ -155,6 +165,21 @@ async def notify_latency(pool: asyncpg.Pool, breaches: int, rate: float) -> list
             "aiosmtplib straight to the same server",
         ),
     ]
+
+
+async def _projected(pool: asyncpg.Pool, timeout: float = 300) -> None:
+    """Until the outbox has applied everything stored."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        behind = await pool.fetchval(
+            "SELECT (SELECT coalesce(max(position), 0) FROM events) - position FROM projection_checkpoints "
+            "WHERE name = $1",
+            NotificationOutboxProjection.name,
+        )
+        if behind == 0:
+            return
+        await asyncio.sleep(0.2)
+    raise RuntimeError("the outbox did not catch up with the openings")
 
 
 def _free_port() -> int:

@@ -64,6 +64,33 @@ class Deliverer:
         self._limit = asyncio.Semaphore(concurrency)
         self._clock = clock
         self._on_notify: Callable[..., None] = lambda *_: None
+        self._senders: Senders | None = None  # while running
+        self._handed: list[asyncpg.Record] = []  # handed over before it ran
+        self._sending: set[asyncio.Task[None]] = set()
+
+    @property
+    def lease_length(self) -> timedelta:
+        return self._lease
+
+    def take(self, rows: list[asyncpg.Record]) -> None:
+        """Send ``rows`` now: deliveries the outbox of this process queued already leased to this deliverer
+        (``NotificationOutboxProjection.hand_to``), so they need no wake-up and no lease round trip. A send
+        that fails is recorded and retried like any other; one cut short by a crash waits out its lease."""
+        if self._senders is None:
+            self._handed.extend(rows)
+            return
+        for row in rows:
+            task = asyncio.create_task(self._deliver_handed(self._senders, row))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+    async def _deliver_handed(self, senders: Senders, row: asyncpg.Record) -> None:
+        try:
+            await self._deliver(senders, row)
+        except Exception as exc:  # noqa: BLE001 - the row keeps its lease; when it runs out, a round retakes it
+            log.warning(
+                "handed delivery not recorded; retried after its lease", delivery_id=str(row["id"]), error=str(exc)
+            )
 
     def backoff(self, attempts: int) -> timedelta:
         """Exponential, capped, with jitter (half to all of it), so retries of many rows spread out."""
@@ -71,8 +98,8 @@ class Deliverer:
         return full * random.uniform(0.5, 1.0)
 
     async def lease(self) -> list[asyncpg.Record]:
-        """Take due rows for this deliverer (a short transaction; attempts counted now)."""
-        async with self._pool.acquire() as conn, conn.transaction():
+        """Take due rows for this deliverer (one statement, atomic on its own; attempts counted now)."""
+        async with self._pool.acquire() as conn:
             return await conn.fetch(
                 "UPDATE deliveries SET lease_until = now() + $2::interval, attempts = attempts + 1 "
                 "WHERE id IN (SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= now() "
@@ -201,6 +228,9 @@ class Deliverer:
         listener: asyncpg.Connection | None = None
         async with httpx.AsyncClient() as http:
             senders = Senders(self.config, http)
+            self._senders = senders
+            handed, self._handed = self._handed, []
+            self.take(handed)
             try:
                 while not stop.is_set():
                     if listener is not None and not _alive(listener):
@@ -222,6 +252,9 @@ class Deliverer:
                         for task in waits:
                             task.cancel()
             finally:
+                self._senders = None
+                if self._sending:  # handed sends under way finish (or fail and are recorded) before the client closes
+                    await asyncio.gather(*self._sending, return_exceptions=True)
                 if listener is not None:
                     await self._drop(listener)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -78,34 +78,79 @@ class NotificationOutboxProjection(Projection):
         configured, and waits there as a configuration error (``/readyz``)."""
         super().__init__(table_names)
         self._channels = channels or ChannelsConfig()
+        # A deliverer in this process takes the deliveries due now straight from here (``hand_to``).
+        self._handoff: Callable[[list[asyncpg.Record]], None] | None = None
+        self._lease = timedelta(0)
+        self._leased: list[asyncpg.Record] = []
+        self._queued = 0  # deliveries this batch queued, leased or not
+
+    def hand_to(self, take: Callable[[list[asyncpg.Record]], None], lease: timedelta) -> None:
+        """Queue each delivery that is due at once already leased (``lease``, its first attempt counted), and
+        give it to ``take`` when the batch has committed: the deliverer of this process sends it without
+        waiting for a wake-up and a lease round trip. Should this process die first, the lease runs out and
+        any deliverer takes the row as usual."""
+        self._handoff, self._lease = take, lease
+
+    async def _queue(
+        self, conn: asyncpg.Connection, event: RecordedEvent, case: _OutboxCase, kind: str, subject: str, to: Target
+    ) -> None:
+        """Queue one delivery to ``to``; one queued leased (a deliverer in this process) is handed over later."""
+        leased = await _insert_delivery(
+            self.t["deliveries"],
+            conn,
+            event,
+            case,
+            kind,
+            subject,
+            to,
+            self._lease if self._handoff is not None else None,
+        )
+        self._queued += 1
+        if leased is not None:
+            self._leased.append(leased)
+
+    def committed(self) -> None:
+        leased, self._leased = self._leased, []
+        if leased and self._handoff is not None:
+            self._handoff(leased)
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
+        cases: dict[str, _OutboxCase] = {}  # this batch's cases as its events leave them (one read per case)
+        self._leased, self._queued = [], 0  # what a rolled-back batch leased is not handed over
         for event in events:
-            await self._one(conn, event)
-        # Wakes the deliverers when this batch commits (they also poll, should a notification be lost).
-        await conn.execute("SELECT pg_notify($1, '')", DELIVERIES_CHANNEL)
+            await self._one(conn, event, cases)
+        if self._queued > len(self._leased):
+            # Wakes the deliverers when this batch commits (they also poll, should a notification be lost).
+            # Not for a batch whose deliveries all went leased to this process's deliverer (a wake-up would
+            # only send it looking for rows it already has).
+            await conn.execute("SELECT pg_notify($1, '')", DELIVERIES_CHANNEL)
 
-    async def _one(self, conn: asyncpg.Connection, event: RecordedEvent) -> None:
+    async def _one(self, conn: asyncpg.Connection, event: RecordedEvent, cases: dict[str, _OutboxCase]) -> None:
         data = event.data
         if isinstance(data, Opened):
-            case = await self._remember(conn, evolve(None, event))
+            case = cases[case_id_of(event.stream_id)] = await self._remember(conn, evolve(None, event))
             await self._notify(conn, event, case, NotifyOn.CASE_OPENED, f"{data.priority.value} case opened")
             if case.snapshot.owner:
                 subject = f"assigned to you ({case.snapshot.team})"
                 await self._notify(conn, event, case, NotifyOn.ASSIGNED, subject)
             return
-        row = await conn.fetchrow(
-            f"SELECT level_targets, snapshot, rules, levels FROM {self.t['notification_cases']} WHERE case_id = $1",
-            case_id_of(event.stream_id),
-        )
-        if row is not None and row["snapshot"] is not None:
-            case = _OutboxCase.of(row)
+        case_id = case_id_of(event.stream_id)
+        known = cases.get(case_id)
+        if known is not None:
+            case = known
         else:
-            # A case opened before the outbox kept snapshots: fold its stream once and keep the result.
-            state = fold(await fetch_stream_before(conn, event.stream_id, event.version))
-            if state is None:
-                return
-            case = await self._remember(conn, state)
+            row = await conn.fetchrow(
+                f"SELECT level_targets, snapshot, rules, levels FROM {self.t['notification_cases']} WHERE case_id = $1",
+                case_id,
+            )
+            if row is not None and row["snapshot"] is not None:
+                case = _OutboxCase.of(row)
+            else:
+                # A case opened before the outbox kept snapshots: fold its stream once and keep the result.
+                state = fold(await fetch_stream_before(conn, event.stream_id, event.version))
+                if state is None:
+                    return
+                case = await self._remember(conn, state)
         updated = _evolved(case.snapshot, data)
         if updated != case.snapshot:
             await conn.execute(
@@ -115,15 +160,14 @@ class NotificationOutboxProjection(Projection):
                 updated.level,
             )
             case = case.with_snapshot(updated)
+        cases[case_id] = case
         moment = _moment(data)
         if moment is None:
             return
         on, subject, level = moment
         await self._notify(conn, event, case, on, subject)
         for target in case.targets.get(str(level or updated.level), []):
-            await _queue(
-                self.t["deliveries"], conn, event, case, on.value, target, None, Channel.WEBHOOK, target, subject
-            )
+            await self._queue(conn, event, case, on.value, subject, (target, None, Channel.WEBHOOK, target))
 
     async def _remember(self, conn: asyncpg.Connection, state: EscalationState) -> _OutboxCase:
         """Keep what the outbox needs of a case (its snapshot, its pinned policy's rules, levels and webhook
@@ -179,9 +223,7 @@ class NotificationOutboxProjection(Projection):
         for notice in notices:
             for recipient, person, channels in _recipients(notice, snapshot, case.levels, directory, self._channels):
                 for channel, address in channels:
-                    await _queue(
-                        self.t["deliveries"], conn, event, case, on.value, recipient, person, channel, address, subject
-                    )
+                    await self._queue(conn, event, case, on.value, subject, (recipient, person, channel, address))
 
 
 @dataclass(frozen=True)
@@ -254,6 +296,8 @@ def _deadline(kind: DeadlineKind) -> str:
 
 
 Channels = list[tuple[Channel, str]]
+# Whom a delivery goes to: (recipient, their directory entry if a person, channel, address).
+Target = tuple[str, "Person | None", Channel, str]
 
 
 def _recipients(
@@ -327,18 +371,20 @@ def _channels(person: Person | None, team: Team | None, wanted: list[Channel], c
     return out
 
 
-async def _queue(
+async def _insert_delivery(
     table: str,
     conn: asyncpg.Connection,
     event: RecordedEvent,
     outbox_case: _OutboxCase,
     kind: str,
-    recipient: str,
-    person: Person | None,
-    channel: Channel,
-    address: str,
     subject: str,
-) -> None:
+    to: Target,
+    lease: timedelta | None,
+) -> asyncpg.Record | None:
+    """Queue one delivery (once per event, recipient and channel). With ``lease``, one due at once is queued
+    leased for that long with its first attempt counted, and returned (the caller hands it to a deliverer);
+    None when it waits (quiet hours), was queued already, or no lease was asked for."""
+    recipient, person, channel, address = to
     case, rules = outbox_case.snapshot, outbox_case.rules
     text = (
         f"{case.priority.value} · {case.title} · case {case.case_id} · {case.customer_name}\n"
@@ -366,11 +412,10 @@ async def _queue(
             address,
         )
         if told:
-            return
-    await conn.execute(
-        f"INSERT INTO {table} (id, event_id, case_id, kind, recipient, channel, address, priority, message, "
-        "created_at, next_attempt_at, give_up_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
-        "ON CONFLICT (event_id, recipient, channel) DO NOTHING",
+            return None
+    leased = lease is not None and due <= start
+    columns = "id, event_id, case_id, kind, recipient, channel, address, priority, message, created_at, next_attempt_at"
+    values = [
         delivery_id(event.event_id, recipient, channel_name),
         event.event_id,
         case.case_id,
@@ -383,6 +428,20 @@ async def _queue(
         start,
         due,
         due + rules.give_up_after,
+    ]
+    if not leased:
+        await conn.execute(
+            f"INSERT INTO {table} ({columns}, give_up_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+            "ON CONFLICT (event_id, recipient, channel) DO NOTHING",
+            *values,
+        )
+        return None
+    return await conn.fetchrow(
+        f"INSERT INTO {table} ({columns}, give_up_at, lease_until, attempts) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+        "$8, $9, $10, $11, $12, now() + $13::interval, 1) ON CONFLICT (event_id, recipient, channel) DO NOTHING "
+        "RETURNING *",
+        *values,
+        lease,
     )
 
 

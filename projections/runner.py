@@ -52,6 +52,11 @@ class Projection(ABC):
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
         """Apply ``events`` (position order) inside the caller's transaction."""
 
+    def committed(self) -> None:
+        """Called after the transaction of an ``apply`` committed (nothing by default): what must happen only
+        once the batch is durable (the outbox hands its new deliveries to the deliverer)."""
+        return None
+
     async def apply_relevant(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
         """Apply the case events among ``events``; other streams are not this read model's business."""
         relevant = [e for e in events if e.stream_id.startswith(CASE_STREAM_PREFIX)]
@@ -94,12 +99,16 @@ class Projector:
     async def step(self, projection: Projection) -> int:
         """Apply one batch to ``projection``; return how many events it held."""
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING", projection.name
-            )
             position = await conn.fetchval(
                 "SELECT position FROM projection_checkpoints WHERE name = $1 FOR UPDATE", projection.name
             )
+            if position is None:  # the projection's first step (its row is made once, not at every step)
+                await conn.execute(
+                    "INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING", projection.name
+                )
+                position = await conn.fetchval(
+                    "SELECT position FROM projection_checkpoints WHERE name = $1 FOR UPDATE", projection.name
+                )
             try:
                 events = await fetch_after(conn, position, self._batch_size)
             except CorruptEvent as exc:
@@ -113,6 +122,7 @@ class Projector:
             await conn.execute(
                 "UPDATE projection_checkpoints SET position = $2 WHERE name = $1", projection.name, events[-1].position
             )
+        projection.committed()
         return len(events)
 
     async def catch_up(self) -> int:
@@ -161,8 +171,11 @@ class Projector:
                 for projection in self._projections:
                     if projection.name in held and projection.name not in self.stopped:
                         try:
-                            while step := await self.step(projection):
+                            # Until a batch comes back short: what commits meanwhile wakes the next round
+                            # (its NOTIFY sets ``wake``), so no empty step follows every batch.
+                            while (step := await self.step(projection)) >= self._batch_size:
                                 applied += step
+                            applied += step
                         except CorruptEvent as exc:
                             await self._stop_projection(projection, exc)
                 if applied:

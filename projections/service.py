@@ -16,6 +16,7 @@ from projections.channels import ChannelsConfig, configuration_problems
 from projections.delivery import Deliverer
 from projections.gauges import run_gauges
 from projections.log_keeper import LogKeeper, schedule_from_env
+from projections.notifications import NotificationOutboxProjection
 from projections.runner import Projector
 from workflows.core.policy import Policy
 
@@ -44,9 +45,13 @@ async def run_projector(
     for problem in await configuration_problems(pool, channels, policy):
         log.error("notification configuration error", problem=problem)
     projections = all_projections(channels)
+    deliverer = Deliverer(pool, channels, links=links)
+    for projection in projections:
+        if isinstance(projection, NotificationOutboxProjection):
+            projection.hand_to(deliverer.take, deliverer.lease_length)
     await asyncio.gather(
         Projector(pool, projections).run(stop),
         run_gauges(pool, [p.name for p in projections], stop, gauges_every),
-        Deliverer(pool, channels, links=links).run(stop),
+        deliverer.run(stop),
         LogKeeper(pool, signer, schedule_from_env()).run(stop),
     )

@@ -16,9 +16,9 @@ import httpx
 import pytest
 import structlog
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.trace import format_trace_id
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import format_trace_id
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.testing import WorkflowEnvironment
 
