@@ -29,6 +29,7 @@ from cli.leftovers import stop_leftovers
 from events.database import create_pool
 from events.directory_store import DirectoryStore
 from events.log_keys import KEY_FILE_ENV, LogSigner, signer_from_env, write_new_key
+from events.store import EventStore
 from projections.ack_links import AckLinks
 from projections.channels import ChannelsConfig
 from projections.service import run_projector
@@ -36,6 +37,7 @@ from worker import Settings, connect_client, run_worker
 from workflows.core.events import Actor
 from workflows.core.vocabulary import Role
 from workflows.directory_files import EXAMPLE_DIRECTORY, import_directory, team_calendar
+from workflows.resurrection import resurrect
 
 log = structlog.get_logger("escalations.devstack")
 
@@ -126,6 +128,7 @@ async def run_up(settings: Settings, data_dir: Path, channels: ChannelsConfig) -
         signer = _log_signer(data_dir)
         try:
             await asyncio.gather(
+                _resurrect_lost_cases(settings, pool),
                 run_worker(settings, stop),
                 run_projector(pool, channels, stop, links=links, signer=signer),
                 serve_api(settings, api_host, api_port, stop),
@@ -143,6 +146,20 @@ async def run_up(settings: Settings, data_dir: Path, channels: ChannelsConfig) -
             stop_embedded_postgres(postgres)
         leftovers.forget(data_dir)
         print("Stack stopped.", flush=True)
+
+
+async def _resurrect_lost_cases(settings: Settings, pool: asyncpg.Pool) -> None:
+    """Open cases in the store with no workflow (Temporal's file was deleted, or came from elsewhere) get one
+    again, in the background while the stack starts (``escalations resurrect`` does the same on demand)."""
+    assert settings.temporal_address is not None
+    try:
+        client = await connect_client(settings.temporal_address, settings.namespace)
+        found = await resurrect(client, EventStore(pool), task_queue=settings.task_queue)
+    except Exception:  # noqa: BLE001 - the stack runs on; `escalations resurrect` can be run by hand
+        log.exception("resurrecting open cases failed")
+        return
+    if found.started:
+        print(f"Resurrected {len(found.started)} open case(s) that had no workflow (their state from the store).")
 
 
 def _link_secret(data_dir: Path) -> str:

@@ -15,6 +15,7 @@
     escalations metrics / escalations systemic
     escalations policy list | show [HASH] | publish FILE --author A --reason R
     escalations policy apply HASH --mode keep|rebase|retroactive (--case ID ... | --all-open) --reason R
+    escalations resurrect               a workflow for every open case Temporal lost (its database wiped)
 
 Exit status: 0 done, 1 verification failed, 2 bad input, 3 refused by a rule, 4 not found / unreachable.
 """
@@ -46,6 +47,7 @@ from cli.directory_commands import add_directory_parser, run_directory
 from cli.erasure_commands import add_erasure_parsers, run_erasure
 from cli.log_commands import add_log_parsers, run_log
 from cli.policy_commands import add_policy_parser, run_policy
+from cli.resurrect_commands import add_resurrect_parser, run_resurrect
 
 
 def _parse_pairs(pairs: list[str]) -> dict[str, Any]:
@@ -469,6 +471,10 @@ async def _erasure(args: argparse.Namespace) -> int:
     return await run_erasure(args, _pool, _fail)
 
 
+async def _resurrect(args: argparse.Namespace) -> int:
+    return await run_resurrect(args, _pool, _client)
+
+
 async def _log(args: argparse.Namespace) -> int:
     return await run_log(args, _pool, _fail)
 
@@ -545,6 +551,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_deliveries_parser(sub)
     add_log_parsers(sub)
     add_erasure_parsers(sub)
+    add_resurrect_parser(sub)
 
     act = sub.add_parser("act", help="run one command on a case")
     actor_options(act, "agent:cli")
@@ -590,6 +597,7 @@ def main(argv: list[str] | None = None) -> None:
             "export": _log,
             "erase": _erasure,
             "erasures": _erasure,
+            "resurrect": _resurrect,
         }[args.subcommand]
         status = _run(handler(args))
     sys.stdout.flush()

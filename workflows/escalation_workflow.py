@@ -51,7 +51,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.core.evolve import evolve
     from workflows.core.idempotency import repeated_versions
     from workflows.core.policy import Policy
-    from workflows.core.state import EscalationState, Status
+    from workflows.core.state import EscalationState, Status, lifecycle_over
     from workflows.messages import CommandResult, WorkflowInput
 
 WORKFLOW_TYPE = "EscalationWorkflow"
@@ -219,13 +219,7 @@ class EscalationWorkflow:
         return next_wake(state)
 
     def _finished(self) -> bool:
-        state = self._current()
-        if state.status == Status.WITHDRAWN:
-            return True
-        if state.status == Status.CLOSED and state.resolved_at is not None:
-            # The reopen window is [resolved_at, resolved_at + reopen_window).
-            return workflow.now() >= state.resolved_at + state.policy.reopen_window
-        return False
+        return lifecycle_over(self._current(), workflow.now())
 
     def _should_continue_as_new(self) -> bool:
         return self._events_this_run >= self._max_events_per_run or workflow.info().is_continue_as_new_suggested()

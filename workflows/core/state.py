@@ -234,3 +234,11 @@ def follow_up_due(s: EscalationState) -> datetime | None:
     span = s.policy.rules(s.priority).follow_up
     calendar = s.clock_calendar
     return calendar.add(s.resolved_at, span) if calendar is not None else s.resolved_at + span
+
+
+def lifecycle_over(s: EscalationState, now: datetime) -> bool:
+    """Whether the case needs no workflow any more: withdrawn, or closed and past its reopen window
+    ([resolved_at, resolved_at + reopen_window)). Until then a workflow keeps its clocks and takes commands."""
+    if s.status == Status.WITHDRAWN:
+        return True
+    return s.status == Status.CLOSED and s.resolved_at is not None and now >= s.resolved_at + s.policy.reopen_window
