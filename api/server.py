@@ -15,6 +15,7 @@ from events.log_keys import signer_from_env
 from observability import tracing
 from projections.ack_links import AckLinks
 from projections.channels import ChannelsConfig
+from projections.watchdog import margin_from_env
 from worker import Settings, connect_client
 from workflows.policy_files import load_policy
 
@@ -34,6 +35,7 @@ async def build_services(settings: Settings) -> Services:
         channels=channels,
         links=AckLinks.from_env(channels.base_url),
         log_signer=signer_from_env(),
+        watchdog_margin=margin_from_env(),
     )
 
 

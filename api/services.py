@@ -8,7 +8,7 @@ workflow) and to PostgreSQL (every read answers from the event store or a read m
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from temporalio.client import Client, WorkflowUpdateFailedError
@@ -22,6 +22,7 @@ from events.store import EventStore
 from projections import queries
 from projections.ack_links import AckLinks
 from projections.channels import ChannelsConfig
+from projections.watchdog import DEFAULT_MARGIN
 from workflows.client import CommandRefused, open_case_and_wait, send_command
 from workflows.core.case_view import CaseView, case_view
 from workflows.core.commands import AssignOwner, Command, OpenEscalation
@@ -59,6 +60,8 @@ class Services:
     # The transparency log's signing key: publishes its public half, signs a checkpoint a bundle needs
     # (None: no key configured; the key route answers 503 log.no_key).
     log_signer: LogSigner | None = None
+    # How far past due a deadline with no breach stored may be before /readyz reports it (the watchdog).
+    watchdog_margin: timedelta = DEFAULT_MARGIN
 
     @property
     def store(self) -> EventStore:

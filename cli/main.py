@@ -16,6 +16,7 @@
     escalations policy list | show [HASH] | publish FILE --author A --reason R
     escalations policy apply HASH --mode keep|rebase|retroactive (--case ID ... | --all-open) --reason R
     escalations resurrect               a workflow for every open case Temporal lost (its database wiped)
+    escalations watchdog [--margin 60s] deadlines overdue with no breach stored (exit 1 if any)
 
 Exit status: 0 done, 1 verification failed, 2 bad input, 3 refused by a rule, 4 not found / unreachable.
 """
@@ -48,6 +49,7 @@ from cli.erasure_commands import add_erasure_parsers, run_erasure
 from cli.log_commands import add_log_parsers, run_log
 from cli.policy_commands import add_policy_parser, run_policy
 from cli.resurrect_commands import add_resurrect_parser, run_resurrect
+from cli.watchdog_commands import add_watchdog_parser, run_watchdog
 
 
 def _parse_pairs(pairs: list[str]) -> dict[str, Any]:
@@ -475,6 +477,10 @@ async def _resurrect(args: argparse.Namespace) -> int:
     return await run_resurrect(args, _pool, _client)
 
 
+async def _watchdog(args: argparse.Namespace) -> int:
+    return await run_watchdog(args, _pool, _fail)
+
+
 async def _log(args: argparse.Namespace) -> int:
     return await run_log(args, _pool, _fail)
 
@@ -552,6 +558,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_log_parsers(sub)
     add_erasure_parsers(sub)
     add_resurrect_parser(sub)
+    add_watchdog_parser(sub)
 
     act = sub.add_parser("act", help="run one command on a case")
     actor_options(act, "agent:cli")
@@ -598,6 +605,7 @@ def main(argv: list[str] | None = None) -> None:
             "erase": _erasure,
             "erasures": _erasure,
             "resurrect": _resurrect,
+            "watchdog": _watchdog,
         }[args.subcommand]
         status = _run(handler(args))
     sys.stdout.flush()

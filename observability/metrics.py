@@ -90,6 +90,10 @@ DEAD_LETTERS = Gauge("escalations_dead_letters", "Notifications given up on and 
 OPEN_CASES = Gauge(
     "escalations_open_cases", "Cases not closed or withdrawn, from the case list.", ["priority", "status", "level"]
 )
+OVERDUE_DEADLINES = Gauge(
+    "escalations_overdue_deadlines",
+    "Deadlines past due by more than the watchdog's margin with no breach stored (projections/watchdog.py).",
+)
 READY = Gauge("escalations_ready", "1 while /readyz would answer ready (checked every few seconds).")
 READINESS = Gauge("escalations_readiness_check", "1 per readiness check that passes.", ["check"])
 HTTP_REQUESTS = Counter(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import structlog
@@ -16,6 +16,7 @@ from events.transparency_log import log_size
 from observability import metrics
 from projections.log_keeper import FAULT_NAME as LOG_NAME
 from projections.runner import projection_faults
+from projections.watchdog import DEFAULT_MARGIN, margin_from_env, overdue_deadlines
 
 log = structlog.get_logger("escalations.gauges")
 
@@ -23,8 +24,8 @@ log = structlog.get_logger("escalations.gauges")
 LAG_COUNT_CAP = 1_000_000
 
 
-async def sample(conn: asyncpg.Connection, projections: Sequence[str]) -> None:
-    """Set every read-model gauge from one look at the database."""
+async def sample(conn: asyncpg.Connection, projections: Sequence[str], margin: timedelta = DEFAULT_MARGIN) -> None:
+    """Set every read-model gauge from one look at the database (``margin``: the deadline watchdog's)."""
     checkpoints = {
         r["name"]: r["position"] for r in await conn.fetch("SELECT name, position FROM projection_checkpoints")
     }
@@ -59,14 +60,16 @@ async def sample(conn: asyncpg.Connection, projections: Sequence[str]) -> None:
     metrics.set_labelled(
         metrics.OPEN_CASES, [((r["priority"], r["status"], str(r["level"])), r["n"]) for r in open_cases]
     )
+    metrics.OVERDUE_DEADLINES.set(len(await overdue_deadlines(conn, margin)))
 
 
 async def run_gauges(pool: asyncpg.Pool, projections: Sequence[str], stop: asyncio.Event, every: float = 5.0) -> None:
     """Sample every ``every`` seconds until ``stop``; an unreachable database skips a sample, never ends it."""
+    margin = margin_from_env()
     while not stop.is_set():
         try:
             async with pool.acquire() as conn:
-                await sample(conn, projections)
+                await sample(conn, projections, margin)
         except DATABASE_UNAVAILABLE as exc:
             log.warning("database unavailable; gauges not sampled", error=str(exc) or type(exc).__name__)
         except Exception:  # noqa: BLE001 - a sample that fails is logged; the projector goes on

@@ -15,6 +15,7 @@ from api.services import Services
 from observability import metrics
 from projections.channels import configuration_problems
 from projections.runner import projection_faults
+from projections.watchdog import overdue_deadlines
 
 router = APIRouter(tags=["health"])
 
@@ -27,8 +28,9 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", responses={503: {"description": "a dependency is unreachable"}})
 async def readyz(services: ServicesDep) -> Response:
-    """PostgreSQL and Temporal are reachable, no projection is stopped at a corrupt event, and no channel or
-    target that the directory, the policy or a waiting delivery names is missing from the configuration."""
+    """PostgreSQL and Temporal are reachable and no projection is stopped at a corrupt event (503 otherwise).
+    Also reported, without failing it: a channel or target that the directory, the policy or a waiting delivery
+    names but the configuration lacks, and deadlines overdue with no breach stored (the watchdog)."""
     ready, checks = await readiness(services)
     return json_response({"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503)
 
@@ -45,6 +47,12 @@ async def readiness(services: Services) -> tuple[bool, dict[str, str]]:
             "; ".join(f"{name} stopped: {error}" for name, error in faults.items()) if faults else "ok"
         )
         checks["notifications"] = "; ".join(problems) if problems else "ok"
+        overdue = await overdue_deadlines(services.pool, services.watchdog_margin)
+        checks["deadlines"] = (
+            f"{len(overdue)} overdue with no breach stored: " + "; ".join(o.describe() for o in overdue[:5])
+            if overdue
+            else "ok"
+        )
     except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
         checks["postgresql"] = f"unreachable: {exc}"
     try:
@@ -53,8 +61,9 @@ async def readiness(services: Services) -> tuple[bool, dict[str, str]]:
     except Exception as exc:  # noqa: BLE001
         checks["temporal"] = f"unreachable: {exc}"
     # A channel missing from the configuration is reported (its deliveries wait, the inbox still works) but
-    # does not take the service out of rotation: reading and commanding cases need none of it.
-    ready = all(v == "ok" for k, v in checks.items() if k != "notifications")
+    # does not take the service out of rotation: reading and commanding cases need none of it. Nor does an
+    # overdue deadline (the watchdog's finding: its alert pages; this API can still serve every case).
+    ready = all(v == "ok" for k, v in checks.items() if k not in ("notifications", "deadlines"))
     metrics.READY.set(1 if ready else 0)
     metrics.set_labelled(metrics.READINESS, [((name,), 1 if v == "ok" else 0) for name, v in checks.items()])
     return ready, checks

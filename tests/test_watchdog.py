@@ -1,0 +1,97 @@
+"""The deadline watchdog, from outside the engine: one case's timer is suppressed (its workflow terminated
+with no terminal event) beside a case whose deadlines are enforced and one whose clock a command stopped; the
+watchdog reports exactly the suppressed deadline once it is overdue by its margin, and nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+from temporalio.testing import WorkflowEnvironment
+
+from api.routes.health import readiness
+from api.services import Services
+from events.store import EventStore
+from observability import metrics
+from projections import all_projections
+from projections.gauges import sample
+from projections.runner import Projector
+from projections.watchdog import overdue_deadlines
+from samples.cases import command, open_command
+from tests.eventually import assert_eventually
+from tests.temporal_fixtures import running_worker
+from workflows.client import case_handle, open_case_and_wait, send_command
+from workflows.core.commands import Acknowledge
+from workflows.core.vocabulary import Severity
+from workflows.policy_files import load_policy
+
+ROOT = Path(__file__).resolve().parent.parent
+SECONDS_POLICY = ROOT / "tests" / "policies" / "seconds.toml"  # a P1 is acknowledged within 4 s
+MARGIN = timedelta(seconds=5)
+
+
+async def test_the_watchdog_reports_exactly_the_suppressed_deadline_within_its_margin(
+    dev_env: WorkflowEnvironment, own_db: tuple[asyncpg.Pool, str]
+) -> None:
+    pool, url = own_db
+    policy = load_policy(SECONDS_POLICY)
+    stop = asyncio.Event()
+    projector = asyncio.create_task(Projector(pool, all_projections(), poll_interval=0.2).run(stop))
+    try:
+        async with running_worker(dev_env.client, pool, policy) as cases:
+            lost, handled, enforced = (open_command(severity=Severity.SEV1) for _ in range(3))
+            views = [
+                await open_case_and_wait(dev_env.client, c, task_queue=cases.task_queue)
+                for c in (lost, handled, enforced)
+            ]
+            for c in (lost, handled, enforced):
+                cases.track(c.case_id)
+            # The lost case's timer goes with its workflow: terminated, no terminal event stored.
+            await case_handle(dev_env.client, lost.case_id).terminate("the watchdog test suppresses this timer")
+            # The handled case's acknowledge clock is stopped by the command that ends it.
+            await send_command(dev_env.client, handled.case_id, command(Acknowledge))
+            due = views[0].opened_at + timedelta(seconds=4)
+
+            # Overdue, but not yet by the margin: nothing reported.
+            await asyncio.sleep(max(0.0, (due + MARGIN - timedelta(seconds=2) - datetime.now(UTC)).total_seconds()))
+            assert await overdue_deadlines(pool, MARGIN) == []
+
+            found = await assert_eventually(
+                lambda: overdue_deadlines(pool, MARGIN), lambda overdue: len(overdue) > 0, timeout=20, interval=0.2
+            )
+            assert [(o.case_id, o.kind, o.level, o.due_at) for o in found] == [(lost.case_id, "acknowledge", 1, due)]
+            assert found[0].overdue >= MARGIN
+            # The enforced case kept its clocks moving (its breaches stored) and is never reported.
+            enforced_events = await EventStore(pool).read_stream(f"escalation-{enforced.case_id}")
+            assert any(e.type == "escalation.deadline_breached" for e in enforced_events)
+
+            # The same finding, everywhere it is reported: the gauge, /readyz's detail, the command line.
+            async with pool.acquire() as conn:
+                await sample(conn, [p.name for p in all_projections()], MARGIN)
+            assert metrics.OVERDUE_DEADLINES._value.get() == 1  # noqa: SLF001
+            services = Services(pool=pool, client=dev_env.client, policy=policy, task_queue=cases.task_queue)
+            ready, checks = await readiness(dataclasses.replace(services, watchdog_margin=MARGIN))
+            assert ready, checks  # reported, not taken out of rotation
+            assert checks["deadlines"].startswith("1 overdue") and lost.case_id in checks["deadlines"]
+            listed = subprocess.run(
+                [sys.executable, "-m", "cli.main", "watchdog", "--margin", "5s"],
+                cwd=ROOT,
+                env={**os.environ, "DATABASE_URL": url, "ESCALATIONS_LOG_LEVEL": "WARNING"},
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert listed.returncode == 1, listed.stderr
+            lines = listed.stdout.strip().splitlines()
+            assert len(lines) == 1 and lost.case_id in lines[0] and "acknowledge" in lines[0]
+            # Nothing was written to any case by the watchdog.
+            assert len(await EventStore(pool).read_stream(f"escalation-{lost.case_id}")) == 1
+    finally:
+        stop.set()
+        await projector
