@@ -24,7 +24,6 @@ async def build_services(settings: Settings) -> Services:
     if settings.database_url is None or settings.temporal_address is None:
         raise RuntimeError("the API needs DATABASE_URL and TEMPORAL_ADDRESS (or use `escalations up`)")
     pool = await create_pool(settings.database_url, max_size=settings.db_pool_size, role=settings.db_role or None)
-    tracing.configure_from_env("api")
     client = await connect_client(settings.temporal_address, settings.namespace)
     channels = ChannelsConfig.from_env()
     return Services(
@@ -46,6 +45,8 @@ class _Server(uvicorn.Server):
 
 
 async def serve_api(settings: Settings, host: str, port: int, stop: asyncio.Event) -> None:
+    # Before the app exists: it turns FastAPI's server span on only if tracing is on when it is created.
+    tracing.configure_from_env("api")
     app = create_app(lambda: build_services(settings))
     server = _Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on"))
     serving = asyncio.create_task(server.serve())

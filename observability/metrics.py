@@ -164,8 +164,13 @@ def record_delivery(channel: str, outcome: str, latency_seconds: float | None) -
         DELIVERY_LATENCY.labels(channel).observe(max(0.0, latency_seconds))
 
 
+# Label values must stay few: a method outside these (anyone may send any) is counted as OTHER.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 def record_request(method: str, route: str, status: int, seconds: float) -> None:
     if _enabled:
+        method = method if method in _METHODS else "OTHER"
         HTTP_REQUESTS.labels(method, route, str(status)).inc()
         HTTP_SECONDS.labels(method, route).observe(seconds)
 

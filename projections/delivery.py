@@ -86,7 +86,7 @@ class Deliverer:
 
     async def _deliver_handed(self, senders: Senders, row: asyncpg.Record) -> None:
         try:
-            await self._deliver(senders, row)
+            await self._deliver(senders, row, handed=True)
         except Exception as exc:  # noqa: BLE001 - the row keeps its lease; when it runs out, a round retakes it
             log.warning(
                 "handed delivery not recorded; retried after its lease", delivery_id=str(row["id"]), error=str(exc)
@@ -115,8 +115,13 @@ class Deliverer:
         await asyncio.gather(*(self._deliver(senders, row) for row in rows))
         return len(rows)
 
-    async def _deliver(self, senders: Senders, row: asyncpg.Record) -> None:
+    async def _deliver(self, senders: Senders, row: asyncpg.Record, *, handed: bool = False) -> None:
         async with self._limit:
+            # Sent only with at least half a lease left (a send's time-outs are shorter than that).
+            if handed and row["lease_until"] - self._clock() < self._lease / 2:
+                # Waited so long for a slot (a backlog handed over at once) that its lease may run out while
+                # it is sent: a lease round would take it again, and it would go twice. It is left to that round.
+                return
             outcome, error = "delivered", None
             try:
                 await self._send(senders, row)

@@ -16,7 +16,7 @@ from events.transparency_log import log_size
 from observability import metrics
 from projections.log_keeper import FAULT_NAME as LOG_NAME
 from projections.runner import projection_faults
-from projections.watchdog import DEFAULT_MARGIN, margin_from_env, overdue_deadlines
+from projections.watchdog import DEFAULT_MARGIN, count_overdue, margin_from_env
 
 log = structlog.get_logger("escalations.gauges")
 
@@ -60,7 +60,7 @@ async def sample(conn: asyncpg.Connection, projections: Sequence[str], margin: t
     metrics.set_labelled(
         metrics.OPEN_CASES, [((r["priority"], r["status"], str(r["level"])), r["n"]) for r in open_cases]
     )
-    metrics.OVERDUE_DEADLINES.set(len(await overdue_deadlines(conn, margin)))
+    metrics.OVERDUE_DEADLINES.set(await count_overdue(conn, margin))
 
 
 async def run_gauges(pool: asyncpg.Pool, projections: Sequence[str], stop: asyncio.Event, every: float = 5.0) -> None:

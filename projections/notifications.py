@@ -109,6 +109,12 @@ class NotificationOutboxProjection(Projection):
         if leased is not None:
             self._leased.append(leased)
 
+    async def apply_relevant(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
+        # Every step that reaches commit passes here first: what a failed step leased (its rows rolled back)
+        # is dropped even when this batch holds no case event and ``apply`` does not run.
+        self._leased, self._queued = [], 0
+        await super().apply_relevant(conn, events)
+
     def committed(self) -> None:
         leased, self._leased = self._leased, []
         if leased and self._handoff is not None:

@@ -51,16 +51,25 @@ def margin_from_env() -> timedelta:
     return margin
 
 
+_OVERDUE = (
+    "FROM case_list c WHERE c.next_deadline_at < $1 AND c.status NOT IN ('closed', 'withdrawn') "
+    # Only rows the projector has brought up to the stream's head: a lagging read model is not a lost timer.
+    "AND c.version = (SELECT max(e.version) FROM events e WHERE e.stream_id = c.stream_id)"
+)
+
+
+async def count_overdue(db: asyncpg.Connection | asyncpg.Pool, margin: timedelta = DEFAULT_MARGIN) -> int:
+    """How many deadlines ``overdue_deadlines`` would list (for the gauge and /readyz)."""
+    return int(await db.fetchval(f"SELECT count(*) {_OVERDUE}", datetime.now(UTC) - margin))
+
+
 async def overdue_deadlines(
     db: asyncpg.Connection | asyncpg.Pool, margin: timedelta = DEFAULT_MARGIN, now: datetime | None = None
 ) -> list[OverdueDeadline]:
     """Deadlines more than ``margin`` past due with no terminal event stored, earliest first."""
     now = now or datetime.now(UTC)
     rows = await db.fetch(
-        "SELECT c.case_id, c.next_deadline_kind, c.level, c.next_deadline_at FROM case_list c "
-        "WHERE c.next_deadline_at < $1 AND c.status NOT IN ('closed', 'withdrawn') "
-        # Only rows the projector has brought up to the stream's head: a lagging read model is not a lost timer.
-        "AND c.version = (SELECT max(e.version) FROM events e WHERE e.stream_id = c.stream_id) "
+        f"SELECT c.case_id, c.next_deadline_kind, c.level, c.next_deadline_at {_OVERDUE} "
         "ORDER BY c.next_deadline_at, c.case_id",
         now - margin,
     )

@@ -45,7 +45,7 @@ async def test_queued_deliveries_are_handed_over_leased_after_commit_and_sent(ow
     channels = ChannelsConfig(webhooks={name: WebhookConfig(url=f"{hooks.url}/{name}") for name in TARGETS})
     outbox = NotificationOutboxProjection(channels=channels)
     handed: list[list[asyncpg.Record]] = []
-    outbox.hand_to(handed.append, timedelta(seconds=2))
+    outbox.hand_to(handed.append, timedelta(seconds=60))
     case_id = await _breached_case(own_pool)
     try:
         await Projector(own_pool, [outbox]).catch_up()
@@ -110,3 +110,30 @@ async def test_a_batch_that_rolls_back_hands_nothing_over(own_pool: asyncpg.Pool
     working.hand_to(handed.append, timedelta(seconds=60))
     await Projector(own_pool, [working]).catch_up()
     assert handed and await own_pool.fetchval("SELECT count(*) FROM deliveries WHERE case_id = $1", case_id) > 0
+
+
+async def test_a_handed_delivery_with_its_lease_mostly_spent_is_left_to_a_lease_round(own_pool: asyncpg.Pool) -> None:
+    """A backlog handed over at once waits for send slots; one whose lease would run out mid-send is not sent
+    by the handoff (a lease round would retake it and it would go twice)."""
+    hooks = HttpSink()
+    channels = ChannelsConfig(webhooks={name: WebhookConfig(url=f"{hooks.url}/{name}") for name in TARGETS})
+    outbox = NotificationOutboxProjection(channels=channels)
+    handed: list[list[asyncpg.Record]] = []
+    outbox.hand_to(handed.append, timedelta(seconds=5))  # far less than half the deliverer's 60 s lease
+    case_id = await _breached_case(own_pool)
+    try:
+        await Projector(own_pool, [outbox]).catch_up()
+        deliverer = Deliverer(own_pool, channels)
+        stop = asyncio.Event()
+        running = asyncio.create_task(deliverer.run(stop, poll_interval=60))
+        for batch in handed:
+            deliverer.take(batch)
+        await asyncio.sleep(1)
+        assert hooks.by_id == {}
+        assert await own_pool.fetchval(
+            "SELECT count(*) FROM deliveries WHERE case_id = $1 AND status = 'pending'", case_id
+        ) == sum(len(batch) for batch in handed)
+        stop.set()
+        await running
+    finally:
+        hooks.close()

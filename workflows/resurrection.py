@@ -39,10 +39,12 @@ class Resurrection:
     running: int = 0
     over: int = 0
     started: list[str] = field(default_factory=list)
+    # Cases it could not judge or start (a corrupt stream, Temporal refusing): case id -> why. The rest go on.
+    failed: dict[str, str] = field(default_factory=dict)
 
     @property
     def examined(self) -> int:
-        return self.running + self.over + len(self.started)
+        return self.running + self.over + len(self.started) + len(self.failed)
 
 
 async def resurrect(
@@ -56,27 +58,34 @@ async def resurrect(
     async def one(stream_id: str) -> None:
         async with gate:
             case_id = case_id_of(stream_id)
-            if await _running(client, workflow_id_for(case_id)):
-                found.running += 1
-                return
-            state = fold(await store.read_stream(stream_id))
-            if state is None or lifecycle_over(state, datetime.now(UTC)):
-                found.over += 1
-                return
             try:
-                await client.start_workflow(
-                    EscalationWorkflow.run,
-                    WorkflowInput(carried=state),
-                    id=workflow_id_for(case_id),
-                    task_queue=task_queue,
-                    id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                    id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                )
-            except WorkflowAlreadyStartedError:
-                found.running += 1  # started meanwhile (another pass, or a command's update-with-start)
-                return
-            found.started.append(case_id)
-            log.info("case resurrected", case_id=case_id, version=state.version, status=state.status.value)
+                await resurrect_one(stream_id, case_id)
+            except Exception as exc:  # noqa: BLE001 - one case's trouble is reported; the others are resurrected
+                found.failed[case_id] = f"{type(exc).__name__}: {exc}"
+                log.error("case not resurrected", case_id=case_id, error=found.failed[case_id])
+
+    async def resurrect_one(stream_id: str, case_id: str) -> None:
+        if await _running(client, workflow_id_for(case_id)):
+            found.running += 1
+            return
+        state = fold(await store.read_stream(stream_id))
+        if state is None or lifecycle_over(state, datetime.now(UTC)):
+            found.over += 1
+            return
+        try:
+            await client.start_workflow(
+                EscalationWorkflow.run,
+                WorkflowInput(carried=state),
+                id=workflow_id_for(case_id),
+                task_queue=task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            )
+        except WorkflowAlreadyStartedError:
+            found.running += 1  # started meanwhile (another pass, or a command's update-with-start)
+            return
+        found.started.append(case_id)
+        log.info("case resurrected", case_id=case_id, version=state.version, status=state.status.value)
 
     streams = [s for s in await store.stream_ids() if s.startswith(CASE_STREAM_PREFIX)]
     await asyncio.gather(*(one(s) for s in streams))
