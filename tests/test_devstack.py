@@ -42,12 +42,13 @@ def test_escalations_up_serves_the_api_and_stops_cleanly_on_ctrl_c(tmp_path: Pat
                 pass
             assert stack.poll() is None and time.monotonic() < deadline, (tmp_path / "up.log").read_text()[-3000:]
             time.sleep(0.3)
-        # Nothing configured, nothing referenced but unconfigured: every check holds, notifications too.
+        # Nothing configured, nothing referenced but unconfigured, no deadline overdue: every check holds.
         assert ready.json()["checks"] == {
             "postgresql": "ok",
             "projections": "ok",
             "temporal": "ok",
             "notifications": "ok",
+            "deadlines": "ok",
         }
         assert (
             httpx.get(f"http://127.0.0.1:{api_port}/openapi.json", timeout=5).json()["info"]["title"]
