@@ -27,7 +27,7 @@ ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_
 def configure_from_env(component: str, env: Mapping[str, str] | None = None) -> bool:
     """Export spans over OTLP/HTTP when an endpoint is configured; returns whether tracing is on.
 
-    Called once per process before its Temporal client connects (the client's interceptor is chosen then).
+    Called once per process before its Temporal client connects (the client's tracing plugin is chosen then).
     """
     env = os.environ if env is None else env
     if _on:
