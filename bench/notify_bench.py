@@ -24,19 +24,17 @@ from aiosmtpd.controller import Controller
 
 from bench.report import Row, percentile
 from events.directory_store import DirectoryStore
-from events.store import EventStore
+from events.store import EventStore, head_position
 from projections.channels import ChannelsConfig, SmtpConfig
 from projections.delivery import Deliverer
 from projections.notifications import NotificationOutboxProjection
-from projections.runner import Projector
+from projections.runner import Projector, checkpoint
 from samples.cases import Case
 from workflows.core.events import Actor, Customer, DeadlineBreached, Escalated, case_id_of
 from workflows.core.policy import Policy
 from workflows.core.vocabulary import CustomerTier, Role, Severity
 from workflows.directory_files import import_directory, team_calendar
 from workflows.policy_files import DEFAULT_POLICY_PATH, load_policy
-
-_BREACH, _ESCALATION = DeadlineBreached, Escalated
 
 
 class _Accepting:
@@ -83,8 +81,8 @@ async def notify_latency(pool: asyncpg.Pool, breaches: int, rate: float) -> list
         )
         case.advance(timedelta(minutes=16))
         events = case.events
-        first_breach = next(n for n, e in enumerate(events) if isinstance(e.data, _BREACH))
-        escalation = next(n for n, e in enumerate(events) if n > first_breach and isinstance(e.data, _ESCALATION))
+        first_breach = next(n for n, e in enumerate(events) if isinstance(e.data, DeadlineBreached))
+        escalation = next(n for n, e in enumerate(events) if n > first_breach and isinstance(e.data, Escalated))
         before_breach.append(events[:first_breach])
         breach_ticks.append(events[first_breach : escalation + 1])
     store = EventStore(pool)
@@ -171,13 +169,9 @@ async def _projected(pool: asyncpg.Pool, timeout: float = 300) -> None:
     """Until the outbox has applied everything stored."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        behind = await pool.fetchval(
-            "SELECT (SELECT coalesce(max(position), 0) FROM events) - position FROM projection_checkpoints "
-            "WHERE name = $1",
-            NotificationOutboxProjection.name,
-        )
-        if behind == 0:
-            return
+        async with pool.acquire() as conn:
+            if await checkpoint(conn, NotificationOutboxProjection.name) >= await head_position(conn):
+                return
         await asyncio.sleep(0.2)
     raise RuntimeError("the outbox did not catch up with the openings")
 

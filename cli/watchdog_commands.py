@@ -19,15 +19,12 @@ def add_watchdog_parser(sub: Any) -> None:
 async def run_watchdog(
     args: argparse.Namespace, pool_factory: Callable[[], Awaitable[Any]], fail: Callable[[int, str], int]
 ) -> int:
-    from projections.watchdog import margin_from_env, overdue_deadlines
-    from workflows.core.durations import parse_duration
+    from projections.watchdog import margin_from_env, overdue_deadlines, parse_margin
 
     try:
-        margin = parse_duration(args.margin) if args.margin else margin_from_env()
+        margin = parse_margin(args.margin, "--margin") if args.margin else margin_from_env()
     except ValueError as exc:
         return fail(EXIT_BAD_INPUT, str(exc))
-    if not hasattr(margin, "total_seconds") or margin.total_seconds() <= 0:
-        return fail(EXIT_BAD_INPUT, f"--margin must be a positive duration such as 60s, not {args.margin!r}")
     pool = await pool_factory()
     try:
         overdue = await overdue_deadlines(pool, margin)

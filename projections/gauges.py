@@ -32,9 +32,10 @@ async def sample(conn: asyncpg.Connection, projections: Sequence[str], margin: t
     _size, log_position = await log_size(conn)
     checkpoints[LOG_NAME] = log_position
     now = datetime.now(UTC)
+    names = [*projections, LOG_NAME]
     lag_events: list[tuple[Sequence[str], float]] = []
     lag_seconds: list[tuple[Sequence[str], float]] = []
-    for name in [*projections, LOG_NAME]:
+    for name in names:
         position = checkpoints.get(name, 0)
         behind = await conn.fetchval(
             "SELECT count(*) FROM (SELECT 1 FROM events WHERE position > $1 LIMIT $2) AS behind",
@@ -49,7 +50,6 @@ async def sample(conn: asyncpg.Connection, projections: Sequence[str], margin: t
     metrics.set_labelled(metrics.PROJECTION_LAG_EVENTS, lag_events)
     metrics.set_labelled(metrics.PROJECTION_LAG_SECONDS, lag_seconds)
     faults = await projection_faults(conn)
-    names = [*projections, LOG_NAME]
     metrics.set_labelled(metrics.PROJECTION_STOPPED, [((name,), 1.0 if name in faults else 0.0) for name in names])
     dead = await conn.fetch("SELECT channel, count(*) AS n FROM deliveries WHERE status = 'dead' GROUP BY channel")
     metrics.set_labelled(metrics.DEAD_LETTERS, [((r["channel"],), r["n"]) for r in dead])

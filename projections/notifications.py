@@ -122,7 +122,6 @@ class NotificationOutboxProjection(Projection):
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
         cases: dict[str, _OutboxCase] = {}  # this batch's cases as its events leave them (one read per case)
-        self._leased, self._queued = [], 0  # what a rolled-back batch leased is not handed over
         for event in events:
             await self._one(conn, event, cases)
         if self._queued > len(self._leased):

@@ -40,15 +40,18 @@ class OverdueDeadline:
         )
 
 
-def margin_from_env() -> timedelta:
-    """``ESCALATIONS_WATCHDOG_MARGIN`` (a duration such as ``60s`` or ``2m``), else 60 s."""
-    raw = os.environ.get(MARGIN_VARIABLE)
-    if not raw:
-        return DEFAULT_MARGIN
+def parse_margin(raw: str, source: str) -> timedelta:
+    """A margin given as a duration such as ``60s`` or ``2m``; ``ValueError`` naming ``source`` otherwise."""
     margin = parse_duration(raw)
     if not isinstance(margin, timedelta) or margin <= timedelta(0):
-        raise ValueError(f"{MARGIN_VARIABLE} must be a positive duration such as 60s, not {raw!r}")
+        raise ValueError(f"{source} must be a positive duration such as 60s, not {raw!r}")
     return margin
+
+
+def margin_from_env() -> timedelta:
+    """``ESCALATIONS_WATCHDOG_MARGIN``, else 60 s."""
+    raw = os.environ.get(MARGIN_VARIABLE)
+    return parse_margin(raw, MARGIN_VARIABLE) if raw else DEFAULT_MARGIN
 
 
 _OVERDUE = (
