@@ -44,6 +44,9 @@ from workflows.policy_files import DEFAULT_POLICY_PATH, load_policy
 
 log = structlog.get_logger("escalations.worker")
 
+# How long a stopping worker lets its activities in flight finish before cancelling them.
+GRACEFUL_SHUTDOWN = timedelta(seconds=10)
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -62,6 +65,9 @@ class Settings:
     max_concurrent_workflow_tasks: int = 200
     max_concurrent_local_activities: int = 200
     max_cached_workflows: int = 10_000
+    # How long a case's next workflow task waits for this worker's sticky queue before the server hands it
+    # to any worker; also the extra lateness of a deadline whose worker was killed (README "Tuning").
+    sticky_timeout: timedelta = timedelta(seconds=2)
     db_pool_size: int = 20
     workflow_sandbox: bool = False
     # The database role the services work as (events/migrations/0005_app_role.sql); "" = the login's own.
@@ -84,7 +90,8 @@ class Settings:
             policy_path=Path(env.get("ESCALATIONS_POLICY", str(DEFAULT_POLICY_PATH))),
             max_concurrent_workflow_tasks=int(env.get("ESCALATIONS_MAX_WORKFLOW_TASKS", 200)),
             max_concurrent_local_activities=int(env.get("ESCALATIONS_MAX_LOCAL_ACTIVITIES", 200)),
-            max_cached_workflows=int(env.get("ESCALATIONS_MAX_CACHED_WORKFLOWS", 10_000)),
+            max_cached_workflows=_cache_size(env.get("ESCALATIONS_MAX_CACHED_WORKFLOWS", "10000")),
+            sticky_timeout=_sticky_timeout(env.get("ESCALATIONS_STICKY_TIMEOUT", "2s")),
             db_pool_size=int(env.get("ESCALATIONS_DB_POOL_SIZE", 20)),
             workflow_sandbox=_flag(env.get("ESCALATIONS_WORKFLOW_SANDBOX", "off")),
             db_role=env.get("ESCALATIONS_DB_ROLE", APP_ROLE),
@@ -100,6 +107,24 @@ def _every(value: str) -> timedelta | None:
     parsed = parse_duration(value)
     if not isinstance(parsed, timedelta) or parsed < timedelta(hours=1):
         raise ValueError(f"ESCALATIONS_DIGEST_EVERY must be a duration of at least 1h (or off), not {value!r}")
+    return parsed
+
+
+def _cache_size(value: str) -> int:
+    size = int(value)
+    if size < 1:
+        # A case's appends are local activities, which run while its workflow stays cached: with no cache
+        # the SDK evicts the run mid-task, the task times out, and every deadline of the case is late.
+        raise ValueError(
+            f"ESCALATIONS_MAX_CACHED_WORKFLOWS must be at least 1 (local activities need it), not {value!r}"
+        )
+    return size
+
+
+def _sticky_timeout(value: str) -> timedelta:
+    parsed = parse_duration(value)
+    if not isinstance(parsed, timedelta) or not timedelta(seconds=1) <= parsed <= timedelta(seconds=60):
+        raise ValueError(f"ESCALATIONS_STICKY_TIMEOUT must be a duration from 1s to 60s, not {value!r}")
     return parsed
 
 
@@ -178,6 +203,7 @@ def build_worker(
     max_concurrent_workflow_tasks: int = 200,
     max_concurrent_local_activities: int = 200,
     max_cached_workflows: int = 10_000,
+    sticky_timeout: timedelta = Settings.sticky_timeout,
     workflow_failure_exception_types: Sequence[type[BaseException]] = (),
     sandboxed: bool = False,
     directory: DirectoryStore | None | Literal["from_store"] = "from_store",
@@ -212,6 +238,12 @@ def build_worker(
         max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
         max_concurrent_local_activities=max_concurrent_local_activities,
         max_cached_workflows=max_cached_workflows,
+        # When this worker dies, its cases' next tasks wait this long on its sticky queue before another
+        # worker may take them (the SDK's default, 10 s, made every deadline due in that window 10 s late).
+        sticky_queue_schedule_to_start_timeout=sticky_timeout,
+        # On SIGTERM: let an activity in flight (a digest's email) finish; the SDK also tells the server this
+        # worker's sticky queue is gone, so its cases move to the other workers at once (a deploy costs nothing).
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         workflow_failure_exception_types=list(workflow_failure_exception_types),
         workflow_runner=SandboxedWorkflowRunner() if sandboxed else UnsandboxedWorkflowRunner(),
     )
@@ -246,6 +278,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
             max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
             max_concurrent_local_activities=settings.max_concurrent_local_activities,
             max_cached_workflows=settings.max_cached_workflows,
+            sticky_timeout=settings.sticky_timeout,
             sandboxed=settings.workflow_sandbox,
             channels=ChannelsConfig.from_env(),
         )

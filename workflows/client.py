@@ -24,7 +24,7 @@ from workflows.core.case_view import CaseView
 from workflows.core.commands import Command, OpenEscalation
 from workflows.core.errors import DomainError
 from workflows.core.idempotency import repeated_versions
-from workflows.escalation_workflow import TASK_QUEUE, EscalationWorkflow, workflow_id_for
+from workflows.escalation_workflow import TASK_QUEUE, WORKFLOW_TASK_TIMEOUT, EscalationWorkflow, workflow_id_for
 from workflows.messages import CommandResult, WorkflowInput
 
 
@@ -48,6 +48,7 @@ async def open_case(
         workflow_input,
         id=workflow_id_for(command.case_id),
         task_queue=task_queue,
+        task_timeout=WORKFLOW_TASK_TIMEOUT,
         # A case id is used once, forever: a closed case is reopened, never re-created. An opening the
         # workflow refused (failed) leaves the id free for a corrected request.
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
@@ -67,6 +68,7 @@ async def open_case_and_wait(client: Client, command: OpenEscalation, *, task_qu
         WorkflowInput(open=command),
         id=workflow_id_for(command.case_id),
         task_queue=task_queue,
+        task_timeout=WORKFLOW_TASK_TIMEOUT,
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )

@@ -56,6 +56,11 @@ with workflow.unsafe.imports_passed_through():
 
 WORKFLOW_TYPE = "EscalationWorkflow"
 TASK_QUEUE = "escalations"
+# A workflow task's start-to-close timeout (Temporal's default is 10 s). A task in flight on a worker that
+# dies is handed to another worker only after this long, so it bounds a deadline's lateness after a crash.
+# Our tasks are short (small histories, appends as local activities, which heartbeat a longer task);
+# carried over by continue-as-new.
+WORKFLOW_TASK_TIMEOUT = timedelta(seconds=5)
 SIGNALS = tuple(name for name, spec in SPECS.items() if spec.signal)  # facts sent without waiting
 UPDATES = tuple(SPECS)  # every command to an existing case, as declared
 

@@ -26,7 +26,7 @@ from events.port import EventStorePort
 from workflows.core.events import CASE_STREAM_PREFIX, case_id_of
 from workflows.core.evolve import fold
 from workflows.core.state import lifecycle_over
-from workflows.escalation_workflow import TASK_QUEUE, EscalationWorkflow, workflow_id_for
+from workflows.escalation_workflow import TASK_QUEUE, WORKFLOW_TASK_TIMEOUT, EscalationWorkflow, workflow_id_for
 from workflows.messages import WorkflowInput
 
 log = structlog.get_logger("escalations.resurrection")
@@ -78,6 +78,7 @@ async def resurrect(
                 WorkflowInput(carried=state),
                 id=workflow_id_for(case_id),
                 task_queue=task_queue,
+                task_timeout=WORKFLOW_TASK_TIMEOUT,
                 id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             )

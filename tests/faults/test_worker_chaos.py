@@ -1,8 +1,10 @@
-"""Worker chaos: two worker processes; one is SIGKILLed and restarted over and over while cases open and fall due."""
+"""Worker chaos: two worker processes, stopped in turn (SIGKILL: a crash; SIGTERM: a deploy) and restarted over and
+over while cases open and fall due."""
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import os
 import random
 import socket
@@ -15,7 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from events.store import EventStore
 from tests.faults.invariants import breach_lateness, check_invariants, streams
-from tests.faults.processes import app_env, projector_process, worker_process
+from tests.faults.processes import ManagedProcess, app_env, projector_process, worker_process
 from tests.faults.report import FaultRun
 from tests.faults.workload import (
     acknowledge_all,
@@ -46,36 +48,57 @@ KILLS = int(os.environ.get("FAULT_SOAK_KILLS", "20"))
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(max(300, 10 * KILLS + CASES))]
 
 
-async def test_a_worker_killed_twenty_times_loses_duplicates_and_misses_nothing(
+class Stop(enum.Enum):
+    """How a worker is stopped: a crash, or a deploy's graceful stop."""
+
+    KILL = "SIGKILLed"  # no shutdown code runs
+    TERM = "SIGTERMed"  # finishes its tasks in flight, then exits
+
+    def apply(self, worker: ManagedProcess) -> None:
+        if self is Stop.KILL:
+            worker.kill()
+        else:
+            worker.stop()
+
+
+@pytest.mark.parametrize(
+    ("stop", "restarts", "cases"),
+    [(Stop.KILL, KILLS, CASES), (Stop.TERM, 6, 60)],
+    ids=["crash", "deploy"],
+)
+async def test_workers_stopped_in_turn_lose_duplicate_and_miss_nothing(
     dev_env: WorkflowEnvironment,
     own_db: tuple[asyncpg.Pool, str],
     task_queue: str,
     tmp_path: Path,
     fault_run: FaultRun,
+    stop: Stop,
+    restarts: int,
+    cases: int,
 ) -> None:
     pool, url = own_db
     client = dev_env.client
     env = app_env(url, client.service_client.config.target_host, task_queue)
-    # The victim logs at INFO so the test can tell when it is up ("worker started").
-    victim = worker_process("worker-a", {**env, "ESCALATIONS_LOG_LEVEL": "INFO"}, tmp_path)
-    # The survivor keeps no sticky cache, so it does not hoard the cases: every
-    # workflow task it runs goes back to the shared queue, where the victim competes.
-    survivor = worker_process("worker-b", {**env, "ESCALATIONS_MAX_CACHED_WORKFLOWS": "0"}, tmp_path)
+    # Both log at INFO so the test can tell when each is up ("worker started").
+    workers = [worker_process(name, {**env, "ESCALATIONS_LOG_LEVEL": "INFO"}, tmp_path) for name in ("a", "b")]
     projector = projector_process("projector", env, tmp_path)
-    processes = [victim, survivor, projector]
+    processes = [*workers, projector]
     for process in processes:
         process.start()
     rng = random.Random(6)
     case_ids: list[str] = []
     try:
-        opening = asyncio.create_task(open_cases(client, task_queue, CASES, every=0.2))
-        kills = 0
-        while kills < KILLS:
-            # Killed at a random moment after it is polling, with work in flight.
+        opening = asyncio.create_task(open_cases(client, task_queue, cases, every=0.2))
+        stopped = 0
+        while stopped < restarts:
+            # The two workers in turn, so both hold cases in their caches when they stop; the other one is
+            # always up. Stopped at a random moment after it is polling, with work in flight.
+            victim, other = workers[stopped % 2], workers[(stopped + 1) % 2]
+            await other.wait_for_log("worker started", len(other.pids))
             await victim.wait_for_log("worker started", len(victim.pids))
-            await asyncio.sleep(rng.uniform(0.2, 1.5))
-            victim.kill()
-            kills += 1
+            await asyncio.sleep(rng.uniform(0.2, 1.5) if stop is Stop.KILL else rng.uniform(1.0, 3.0))
+            stop.apply(victim)
+            stopped += 1
             victim.start()
         case_ids = await opening
         await wait_for_top_level_breach(EventStore(pool), case_ids)
@@ -84,14 +107,17 @@ async def test_a_worker_killed_twenty_times_loses_duplicates_and_misses_nothing(
         checks = await check_invariants(client, pool, case_ids)
         for case_id, events in zip(case_ids, await streams(pool, case_ids), strict=True):
             assert_ack_breaches_at_true_instants(case_id, events)
-        assert survivor.alive() and victim.alive(), "a worker exited on its own"
-        fault_run.fault = f"worker SIGKILLed {kills} times (one of two workers), restarted each time"
-        fault_run.workload = f"{CASES} P1 cases opened during the kills; 4 acknowledge breaches each, then acknowledged"
+        assert all(worker.alive() for worker in workers), "a worker exited on its own"
+        fault_run.fault = (
+            f"a worker {stop.value} {stopped} times (the two in turn, the other one up), restarted each time"
+        )
+        fault_run.workload = f"{cases} P1 cases opened meanwhile; 4 acknowledge breaches each, then acknowledged"
         fault_run.checked = [*checks, "breaches at 4/8/12/16 s after opening, then every 3 s"]
-        by_victim, total = await workflow_tasks_by(client, case_ids, victim.pids)
-        assert by_victim > 0, "the killed worker never completed a workflow task: the test faulted nothing"
+        ended = [pid for worker in workers for pid in worker.pids[:-1]]  # every incarnation but the last
+        by_ended, total = await workflow_tasks_by(client, case_ids, ended)
+        assert by_ended > 0, "no stopped incarnation ever completed a workflow task: the test faulted nothing"
         fault_run.measured = {
-            "workflow tasks completed by the killed worker's incarnations": f"{by_victim} of {total}",
+            "workflow tasks completed by incarnations later stopped": f"{by_ended} of {total}",
             "breach stored - due": breach_lateness(await streams(pool, case_ids)),
         }
     finally:

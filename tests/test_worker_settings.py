@@ -1,0 +1,43 @@
+"""The worker's settings that bound a deadline's lateness when a worker dies, and their refusals."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from events.memory import InMemoryEventStore
+from samples.cases import open_command
+from tests.temporal_fixtures import running_worker
+from worker import Settings
+from workflows.core.policy import Policy
+from workflows.escalation_workflow import WORKFLOW_TASK_TIMEOUT
+
+
+def test_the_sticky_timeout_defaults_to_two_seconds_and_reads_a_duration() -> None:
+    assert Settings.from_env({}).sticky_timeout == timedelta(seconds=2)
+    assert Settings.from_env({"ESCALATIONS_STICKY_TIMEOUT": "5s"}).sticky_timeout == timedelta(seconds=5)
+
+
+@pytest.mark.parametrize("value", ["0s", "500ms", "2m", "soon"])
+def test_a_sticky_timeout_outside_one_to_sixty_seconds_is_refused_naming_the_variable(value: str) -> None:
+    with pytest.raises(ValueError, match="ESCALATIONS_STICKY_TIMEOUT"):
+        Settings.from_env({"ESCALATIONS_STICKY_TIMEOUT": value})
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_a_worker_without_a_workflow_cache_is_refused(value: str) -> None:
+    # With no cache the SDK evicts a case mid-task while its append (a local activity) runs: every task
+    # times out and is retried, and each of the case's deadlines is stored tens of seconds late.
+    with pytest.raises(ValueError, match="ESCALATIONS_MAX_CACHED_WORKFLOWS must be at least 1"):
+        Settings.from_env({"ESCALATIONS_MAX_CACHED_WORKFLOWS": value})
+
+
+async def test_a_case_is_started_with_the_short_workflow_task_timeout(
+    time_skipping_env: WorkflowEnvironment, policy: Policy
+) -> None:
+    async with running_worker(time_skipping_env.client, None, policy, store=InMemoryEventStore()) as cases:
+        handle = await cases.open(open_command())
+        config = (await handle.describe()).raw_description.execution_config
+        assert config.default_workflow_task_timeout.ToTimedelta() == WORKFLOW_TASK_TIMEOUT == timedelta(seconds=5)
