@@ -27,7 +27,7 @@ from typing import Any
 
 import aiosmtplib
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 
 class _Config(BaseModel):
@@ -65,10 +65,27 @@ class WebhookConfig(_Config):
         return found
 
 
+OPERATOR_CHANNELS = ("email", "chat", "webhook")
+
+
 class ChannelsConfig(_Config):
     smtp: SmtpConfig | None = None
     chat: dict[str, ChatConfig] = {}
     webhooks: dict[str, WebhookConfig] = {}
+    # Who the deadline watchdog tells of an overdue deadline: "email:<address>", "chat:<channel>", "webhook:<name>".
+    operators: list[str] = []
+
+    @field_validator("operators")
+    @classmethod
+    def _operator_targets(cls, targets: list[str]) -> list[str]:
+        for target in targets:
+            channel, _, address = target.partition(":")
+            if channel not in OPERATOR_CHANNELS or not address.strip():
+                raise ValueError(
+                    f"operator target {target!r} must be email:<address>, chat:<channel> or webhook:<name>"
+                )
+        return targets
+
     # Where links in messages point (the API's public address).
     base_url: str = "http://127.0.0.1:8000"
 
@@ -207,6 +224,14 @@ async def configuration_problems(db: Any, config: ChannelsConfig, policy: Any = 
                 problems.append(
                     f"notification rule on {rule.get('on')!r} sends email, and no SMTP server is configured"
                 )
+    for target in config.operators:
+        channel, _, address = target.partition(":")
+        if (
+            (channel == "email" and config.smtp is None)
+            or (channel == "chat" and address not in config.chat)
+            or (channel == "webhook" and address not in config.webhooks)
+        ):
+            problems.append(f"the deadline watchdog tells operator {target!r}, not configured")
     waiting = await db.fetch(
         "SELECT channel, address, count(*) AS n FROM deliveries WHERE status = 'pending' "
         "AND last_error LIKE 'not configured%' GROUP BY channel, address ORDER BY channel, address"

@@ -4,21 +4,17 @@ open cases (``observability.metrics``). Runs in the projector's process; reads o
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-import structlog
 
-from events.database import DATABASE_UNAVAILABLE
 from events.transparency_log import log_size
 from observability import metrics
 from projections.log_keeper import FAULT_NAME as LOG_NAME
+from projections.periodic import every_until_stopped
 from projections.runner import projection_faults
 from projections.watchdog import DEFAULT_MARGIN, count_overdue, margin_from_env
-
-log = structlog.get_logger("escalations.gauges")
 
 # Lag is counted up to this many events: beyond it the number matters less than the alert it raises.
 LAG_COUNT_CAP = 1_000_000
@@ -66,13 +62,9 @@ async def sample(conn: asyncpg.Connection, projections: Sequence[str], margin: t
 async def run_gauges(pool: asyncpg.Pool, projections: Sequence[str], stop: asyncio.Event, every: float = 5.0) -> None:
     """Sample every ``every`` seconds until ``stop``; an unreachable database skips a sample, never ends it."""
     margin = margin_from_env()
-    while not stop.is_set():
-        try:
-            async with pool.acquire() as conn:
-                await sample(conn, projections, margin)
-        except DATABASE_UNAVAILABLE as exc:
-            log.warning("database unavailable; gauges not sampled", error=str(exc) or type(exc).__name__)
-        except Exception:  # noqa: BLE001 - a sample that fails is logged; the projector goes on
-            log.exception("sampling the read-model gauges failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=every)
+
+    async def one_sample() -> None:
+        async with pool.acquire() as conn:
+            await sample(conn, projections, margin)
+
+    await every_until_stopped(stop, every, one_sample, "sampling the read-model gauges")

@@ -18,6 +18,7 @@ from projections.gauges import run_gauges
 from projections.log_keeper import LogKeeper, schedule_from_env
 from projections.notifications import NotificationOutboxProjection
 from projections.runner import Projector
+from projections.watchdog_alerts import run_watchdog_alerts
 from workflows.core.policy import Policy
 
 log = structlog.get_logger("escalations.projector")
@@ -36,7 +37,8 @@ async def run_projector(
     """Project, deliver and keep the transparency log (signing checkpoints with ``signer``, when given) until
     ``stop`` (or SIGINT/SIGTERM). A channel or target the directory or the policy names but the configuration
     lacks is logged at start-up (and reported by ``/readyz``). The read models' gauges (projection lag, dead
-    letters, open cases) are sampled every ``gauges_every`` seconds for Prometheus."""
+    letters, open cases) are sampled every ``gauges_every`` seconds for Prometheus; as often, the deadline
+    watchdog tells the configured operators of every deadline newly overdue."""
     if stop is None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -54,4 +56,5 @@ async def run_projector(
         run_gauges(pool, [p.name for p in projections], stop, gauges_every),
         deliverer.run(stop),
         LogKeeper(pool, signer, schedule_from_env()).run(stop),
+        run_watchdog_alerts(pool, channels, stop, gauges_every),
     )

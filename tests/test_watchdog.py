@@ -1,6 +1,7 @@
 """The deadline watchdog, from outside the engine: one case's timer is suppressed (its workflow terminated
 with no terminal event) beside a case whose deadlines are enforced and one whose clock a command stopped; the
-watchdog reports exactly the suppressed deadline once it is overdue by its margin, and nothing else."""
+watchdog reports exactly the suppressed deadline once it is overdue by its margin, and nothing else, and tells
+the operators once per target."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
+import httpx
+import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from api.routes.health import readiness
@@ -20,11 +23,14 @@ from api.services import Services
 from events.store import EventStore
 from observability import metrics
 from projections import all_projections
+from projections.channels import ChannelsConfig, Senders, WebhookConfig, configuration_problems
 from projections.gauges import sample
 from projections.runner import Projector
-from projections.watchdog import overdue_deadlines
+from projections.watchdog import OverdueDeadline, overdue_deadlines
+from projections.watchdog_alerts import notify_operators, record_found
 from samples.cases import command, open_command
 from tests.eventually import assert_eventually
+from tests.notification_receivers import HttpSink
 from tests.temporal_fixtures import running_worker
 from workflows.client import case_handle, open_case_and_wait, send_command
 from workflows.core.commands import Acknowledge
@@ -43,6 +49,14 @@ async def test_the_watchdog_reports_exactly_the_suppressed_deadline_within_its_m
     policy = load_policy(SECONDS_POLICY)
     stop = asyncio.Event()
     projector = asyncio.create_task(Projector(pool, all_projections(), poll_interval=0.2).run(stop))
+    ops, down = HttpSink(), HttpSink()
+    down.status = 503
+    channels = ChannelsConfig(
+        webhooks={"pager": WebhookConfig(url=ops.url + "/ops"), "down": WebhookConfig(url=down.url + "/ops")},
+        operators=["webhook:pager", "webhook:down"],
+    )
+    http = httpx.AsyncClient()
+    senders = Senders(channels, http)
     try:
         async with running_worker(dev_env.client, pool, policy) as cases:
             lost, handled, enforced = (open_command(severity=Severity.SEV1) for _ in range(3))
@@ -58,9 +72,10 @@ async def test_the_watchdog_reports_exactly_the_suppressed_deadline_within_its_m
             await send_command(dev_env.client, handled.case_id, command(Acknowledge))
             due = views[0].opened_at + timedelta(seconds=4)
 
-            # Overdue, but not yet by the margin: nothing reported.
+            # Overdue, but not yet by the margin: nothing reported, no operator told.
             await asyncio.sleep(max(0.0, (due + MARGIN - timedelta(seconds=2) - datetime.now(UTC)).total_seconds()))
             assert await overdue_deadlines(pool, MARGIN) == []
+            assert await notify_operators(pool, senders, MARGIN) == 0
 
             found = await assert_eventually(
                 lambda: overdue_deadlines(pool, MARGIN), lambda overdue: len(overdue) > 0, timeout=20, interval=0.2
@@ -90,8 +105,64 @@ async def test_the_watchdog_reports_exactly_the_suppressed_deadline_within_its_m
             assert listed.returncode == 1, listed.stderr
             lines = listed.stdout.strip().splitlines()
             assert len(lines) == 1 and lost.case_id in lines[0] and "acknowledge" in lines[0]
+            # The operators are told, once per target: the pager's webhook takes it; the failing one is retried.
+            assert await notify_operators(pool, senders, MARGIN) == 1
+            alerts = ops.json_bodies("/ops")
+            assert [(a["kind"], a["case_id"], a["deadline"], a["level"]) for a in alerts] == [
+                ("deadline_overdue", lost.case_id, "acknowledge", 1)
+            ]
+            assert alerts[0]["due_at"] == due.isoformat()
+            failing = await pool.fetchrow("SELECT * FROM watchdog_alerts WHERE target = 'webhook:down'")
+            assert failing["notified_at"] is None and failing["attempts"] == 1, dict(failing)
+            assert "HTTP 503" in failing["last_error"]
+            assert failing["next_attempt_at"] > datetime.now(UTC)  # waits for its retry, not sent every round
+            assert await notify_operators(pool, senders, MARGIN) == 0
+            assert len(ops.json_bodies("/ops")) == 1  # told once, however many rounds find it
+            assert await pool.fetchval("SELECT count(*) FROM watchdog_alerts") == 2  # this deadline, two targets
             # Nothing was written to any case by the watchdog.
             assert len(await EventStore(pool).read_stream(f"escalation-{lost.case_id}")) == 1
     finally:
         stop.set()
         await projector
+        await http.aclose()
+        ops.close()
+        down.close()
+
+
+def test_an_operator_target_outside_email_chat_and_webhook_is_refused_naming_the_forms() -> None:
+    for bad in ("sms:+4912345", "webhook:", "pager"):
+        with pytest.raises(ValueError, match="must be email:<address>, chat:<channel> or webhook:<name>"):
+            ChannelsConfig(operators=[bad])
+
+
+async def test_an_operator_target_naming_a_channel_not_configured_is_a_configuration_problem(
+    own_pool: asyncpg.Pool,
+) -> None:
+    config = ChannelsConfig(
+        webhooks={"pager": WebhookConfig(url="http://127.0.0.1:9/")},
+        operators=["webhook:pager", "webhook:nope", "chat:ops", "email:ops@example.com"],
+    )
+    problems = [p for p in await configuration_problems(own_pool, config) if "watchdog" in p]
+    assert problems == [
+        "the deadline watchdog tells operator 'webhook:nope', not configured",
+        "the deadline watchdog tells operator 'chat:ops', not configured",
+        "the deadline watchdog tells operator 'email:ops@example.com', not configured",
+    ]
+
+
+async def test_an_alert_not_yet_sent_is_forgotten_once_its_deadline_is_no_longer_overdue(
+    own_pool: asyncpg.Pool,
+) -> None:
+    due = datetime(2026, 1, 1, tzinfo=UTC)
+    found = OverdueDeadline("case-1", "acknowledge", 1, due, timedelta(minutes=5))
+    async with own_pool.acquire() as conn:
+        await record_found(conn, [found], ["webhook:pager"])
+        await record_found(conn, [found], ["webhook:pager"])  # found again: still one row
+        assert await conn.fetchval("SELECT count(*) FROM watchdog_alerts") == 1
+        await conn.execute("UPDATE watchdog_alerts SET notified_at = now()")  # told
+        await record_found(
+            conn, [OverdueDeadline("case-2", "resolve", 2, due, timedelta(minutes=5))], ["webhook:pager"]
+        )
+        await record_found(conn, [], ["webhook:pager"])  # case-2's breach came before anyone was told
+        rows = await conn.fetch("SELECT case_id, notified_at IS NOT NULL AS told FROM watchdog_alerts")
+    assert [(r["case_id"], r["told"]) for r in rows] == [("case-1", True)]  # what was sent stays on record

@@ -1,0 +1,147 @@
+"""The deadline watchdog tells the operators: every overdue deadline (``watchdog.overdue_deadlines``) is sent
+once to each operator target the notification config names (``operators``), and retried until it goes.
+
+Each (deadline, target) is a row of ``watchdog_alerts`` (migration 0017): inserted when the deadline is first
+found overdue (whichever projector instance finds it first), claimed for a send by pushing its next attempt
+into the future in the same statement (so two instances never send it at once), and marked notified once the
+channel took it. A deadline whose terminal event is stored before its alert went out is not sent at all.
+Nothing here writes to a case: the watchdog proves the promise from outside the engine that keeps it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import httpx
+import structlog
+
+from projections.channels import ChannelsConfig, Message, Senders
+from projections.periodic import every_until_stopped
+from projections.watchdog import OverdueDeadline, margin_from_env, overdue_deadlines
+
+log = structlog.get_logger("escalations.watchdog")
+
+ALERT_NAMESPACE = uuid.UUID("5d0c3a52-9a51-4b8e-9d5f-2f1a7c44a0e1")
+# A claimed alert may be claimed again after 5 s, doubling with each attempt, at most 5 minutes.
+FIRST_RETRY = timedelta(seconds=5)
+MAX_RETRY = timedelta(minutes=5)
+BATCH = 100
+
+_KEY = "(case_id, kind, level, due_at, target)"
+
+
+def alert_id(case_id: str, kind: str, level: int, due_at: datetime, target: str) -> str:
+    """The alert's idempotency key (its email Message-ID, its webhook id): the same for every attempt."""
+    return str(uuid.uuid5(ALERT_NAMESPACE, f"{case_id}|{kind}|{level}|{due_at.isoformat()}|{target}"))
+
+
+async def record_found(conn: asyncpg.Connection, overdue: Sequence[OverdueDeadline], targets: Sequence[str]) -> None:
+    """Remember every (overdue deadline, target) not yet remembered; forget unsent ones no longer overdue."""
+    keys = [(o.case_id, o.kind, o.level, o.due_at, t) for o in overdue for t in targets]
+    async with conn.transaction():
+        await conn.executemany(
+            "INSERT INTO watchdog_alerts (case_id, kind, level, due_at, target, found_at, next_attempt_at) "
+            "VALUES ($1, $2, $3, $4, $5, now(), now()) ON CONFLICT DO NOTHING",
+            keys,
+        )
+        # Enforced (or stopped) before anyone was told, or the target left the configuration: nothing to say.
+        await conn.execute(
+            f"DELETE FROM watchdog_alerts WHERE notified_at IS NULL AND {_KEY} NOT IN "
+            "(SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::timestamptz[], $5::text[]))",
+            *([list(column) for column in zip(*keys, strict=True)] if keys else [[], [], [], [], []]),
+        )
+
+
+async def claim(conn: asyncpg.Connection, limit: int = BATCH) -> list[asyncpg.Record]:
+    """Take due unsent alerts for one send each, in one statement: the attempt is counted and the next one
+    pushed back (``retry_after``) before anything is sent, so no other instance takes them meanwhile."""
+    return await conn.fetch(
+        "UPDATE watchdog_alerts SET attempts = attempts + 1, "
+        "next_attempt_at = now() + least($2::interval * power(2, attempts), $3::interval) "
+        f"WHERE {_KEY} IN (SELECT {_KEY[1:-1]} FROM watchdog_alerts WHERE notified_at IS NULL "
+        "AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING *",
+        limit,
+        FIRST_RETRY,
+        MAX_RETRY,
+    )
+
+
+def message_for(row: asyncpg.Record, now: datetime) -> Message:
+    overdue = OverdueDeadline(row["case_id"], row["kind"], row["level"], row["due_at"], now - row["due_at"])
+    key = alert_id(row["case_id"], row["kind"], row["level"], row["due_at"], row["target"])
+    return Message(
+        delivery_id=key,
+        subject=f"[watchdog] case {row['case_id']}: {row['kind']} deadline overdue, no breach stored",
+        text=overdue.describe() + ". Is a worker running? `escalations watchdog` lists every such deadline; "
+        "`escalations resurrect` starts a workflow for every open case that has none.",
+        link=None,
+        payload={
+            "delivery_id": key,
+            "kind": "deadline_overdue",
+            "case_id": row["case_id"],
+            "deadline": row["kind"],
+            "level": row["level"],
+            "due_at": row["due_at"].isoformat(),
+            "overdue_seconds": int(overdue.overdue.total_seconds()),
+        },
+    )
+
+
+async def send(senders: Senders, row: asyncpg.Record, now: datetime) -> None:
+    """One alert on its target's channel; raises if the channel did not take it."""
+    channel, _, address = row["target"].partition(":")
+    message = message_for(row, now)
+    if channel == "email":
+        await senders.email(address, message)
+    elif channel == "chat":
+        await senders.chat(address, None, message)
+    else:
+        await senders.webhook(address, message, int(now.timestamp()))
+
+
+async def notify_operators(pool: asyncpg.Pool, senders: Senders, margin: timedelta) -> int:
+    """One round: find the overdue deadlines, remember them, send what is due; returns how many were sent."""
+    targets = senders.config.operators
+    async with pool.acquire() as conn:
+        await record_found(conn, await overdue_deadlines(conn, margin), targets)
+        claimed = await claim(conn)
+    sent = 0
+    for row in claimed:
+        try:
+            await send(senders, row, datetime.now(UTC))
+        except Exception as exc:  # noqa: BLE001 - any failure of a channel is recorded; the row is retried
+            error = f"{type(exc).__name__}: {exc}"[:1000]
+            log.warning("operator alert not sent", case_id=row["case_id"], target=row["target"], error=error)
+            await pool.execute(
+                f"UPDATE watchdog_alerts SET last_error = $6 WHERE {_KEY} = ($1, $2, $3, $4, $5)",
+                *(row[c] for c in ("case_id", "kind", "level", "due_at", "target")),
+                error,
+            )
+            continue
+        await pool.execute(
+            f"UPDATE watchdog_alerts SET notified_at = now(), last_error = NULL WHERE {_KEY} = ($1, $2, $3, $4, $5)",
+            *(row[c] for c in ("case_id", "kind", "level", "due_at", "target")),
+        )
+        log.error(
+            "operators told of an overdue deadline", case_id=row["case_id"], kind=row["kind"], target=row["target"]
+        )
+        sent += 1
+    return sent
+
+
+async def run_watchdog_alerts(
+    pool: asyncpg.Pool, channels: ChannelsConfig, stop: asyncio.Event, every: float = 5.0
+) -> None:
+    """A round every ``every`` seconds until ``stop``, when operators are configured; an unreachable database
+    skips a round, never ends the loop."""
+    if not channels.operators:
+        log.warning("no operators configured: an overdue deadline is reported by the gauge and /readyz only")
+        return
+    margin = margin_from_env()
+    async with httpx.AsyncClient() as http:
+        senders = Senders(channels, http)
+        await every_until_stopped(stop, every, lambda: notify_operators(pool, senders, margin), "a watchdog round")
