@@ -26,13 +26,15 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from bench.api_bench import api_scenarios
 from bench.baseline_workflows import BareUpdateWorkflow
-from bench.deadline_bench import burst, event_append, open_throughput, spread_and_memory
+from bench.deadline_bench import burst, event_append, open_throughput
 from bench.log_bench import append_with_and_without_the_log, proofs_and_bundles
+from bench.net import free_port
 from bench.notify_bench import notify_latency
 from bench.observability_bench import observability_cost
 from bench.projection_bench import projection_lag, rebuild_throughput
 from bench.report import Row, percentile, print_table, write_json
 from bench.simulate_bench import shadow_run
+from bench.spread_bench import spread_each_alone
 from cli.devstack import temporal_binary
 from cli.embedded_postgres import start_embedded_postgres, stop_embedded_postgres
 from events.database import create_database, create_pool, drop_database
@@ -133,11 +135,16 @@ async def run(args: argparse.Namespace) -> list[Row]:
     pg_server = None
     address = os.environ.get("TEMPORAL_ADDRESS")
     server_dsn = os.environ.get("DATABASE_URL")
+    # The Temporal server's Prometheus endpoint (persistence writes, cache misses): ours when we start it.
+    metrics_url = os.environ.get("TEMPORAL_METRICS_URL")
     try:
         if address:
             client = await connect_client(address)
         else:
+            metrics_port = free_port()
+            metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
             env = await WorkflowEnvironment.start_local(
+                dev_server_extra_args=["--metrics-port", str(metrics_port)],
                 data_converter=data_converter,
                 dev_server_existing_path=temporal_binary(),
                 # The SDK's 5 s default is too short for a busy machine; a healthy server answers in under 1 s.
@@ -184,7 +191,7 @@ async def run(args: argparse.Namespace) -> list[Row]:
                 rows += await shadow_run(server_dsn, 200 if quick else 5000)
             if "spread" in wanted:
                 n, span, lead = (100, 10, 5) if quick else (args.spread_cases, args.spread_span, 60)
-                rows += await spread_and_memory(client, pool, dsn, n, span=span, lead=lead)
+                rows += await spread_each_alone(client, pool, dsn, n, span=span, lead=lead, metrics_url=metrics_url)
         finally:
             await pool.close()
             await drop_database(server_dsn, database)

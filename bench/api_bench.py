@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 import uuid
 
@@ -26,6 +25,7 @@ from api.auth import create_token
 from api.server import _Server
 from api.services import Services
 from bench.baseline_workflows import BareUpdateWorkflow
+from bench.net import free_port
 from bench.report import Row, percentile
 from events.store import EventStore
 from worker import build_worker
@@ -34,12 +34,6 @@ from workflows.core.vocabulary import Role
 from workflows.escalation_workflow import workflow_id_for
 
 CONCURRENCY = 16
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _open_body(n: int) -> dict:
@@ -60,7 +54,7 @@ async def api_scenarios(client: Client, pool: asyncpg.Pool, dsn: str, policy: Po
     token = await create_token(pool, f"bench-{uuid.uuid4().hex[:8]}", Role.SERVICE)
     api_pool = await asyncpg.create_pool(dsn, min_size=2, max_size=20)
     services = Services(pool=api_pool, client=client, policy=policy, task_queue=queue)
-    port = _free_port()
+    port = free_port()
     server = _Server(uvicorn.Config(create_app(services), host="127.0.0.1", port=port, log_config=None, lifespan="on"))
     serving = asyncio.create_task(server.serve())
     while not server.started:

@@ -20,8 +20,8 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from bench.baseline_workflows import RECORD, BareDeadlineWorkflow, BareRecord
 
 TABLE_SQL = """CREATE TABLE IF NOT EXISTS bench_bare_deadlines (
-    workflow_id text PRIMARY KEY, due_at timestamptz NOT NULL, detected_at timestamptz NOT NULL,
-    stored_at timestamptz NOT NULL DEFAULT clock_timestamp())"""
+    workflow_id text NOT NULL, seq int NOT NULL, due_at timestamptz NOT NULL, detected_at timestamptz NOT NULL,
+    stored_at timestamptz NOT NULL DEFAULT clock_timestamp(), PRIMARY KEY (workflow_id, seq))"""
 
 
 class BareActivities:
@@ -32,9 +32,10 @@ class BareActivities:
     async def record(self, record: BareRecord) -> None:
         async with self._pool.acquire() as conn:
             await conn.execute(
-                "INSERT INTO bench_bare_deadlines (workflow_id, due_at, detected_at) VALUES ($1, $2, $3) "
+                "INSERT INTO bench_bare_deadlines (workflow_id, seq, due_at, detected_at) VALUES ($1, $2, $3, $4) "
                 "ON CONFLICT DO NOTHING",
                 record.workflow_id,
+                record.seq,
                 record.due_at,
                 record.detected_at,
             )

@@ -31,14 +31,19 @@ class BareUpdateWorkflow:
 
 
 class BareSpec(BaseModel):
+    """When to wake: at ``due_at``, ``lead_seconds`` after the start, or at each of ``wake_seconds`` after it
+    (the same instants as a case's warning and breach), with one activity per wake-up."""
+
     due_at: datetime | None = None
     lead_seconds: float | None = None
+    wake_seconds: list[float] | None = None
 
 
 class BareRecord(BaseModel):
     workflow_id: str
     due_at: datetime
     detected_at: datetime
+    seq: int = 0  # which wake-up of the workflow
 
 
 @workflow.defn(name="BareDeadlineWorkflow")
@@ -48,12 +53,19 @@ class BareDeadlineWorkflow:
 
     @workflow.run
     async def run(self, spec: BareSpec) -> None:
-        due = spec.due_at or workflow.now() + timedelta(seconds=spec.lead_seconds or 0)
-        delay = (due - workflow.now()).total_seconds()
-        if delay > 0:
-            await workflow.sleep(delay)
-        record = BareRecord(workflow_id=workflow.info().workflow_id, due_at=due, detected_at=workflow.now())
-        await workflow.execute_local_activity(RECORD, record, start_to_close_timeout=timedelta(seconds=30))
+        start = workflow.now()
+        if spec.wake_seconds is not None:
+            instants = [start + timedelta(seconds=s) for s in spec.wake_seconds]
+        else:
+            instants = [spec.due_at or start + timedelta(seconds=spec.lead_seconds or 0)]
+        for seq, due in enumerate(instants):
+            delay = (due - workflow.now()).total_seconds()
+            if delay > 0:
+                await workflow.sleep(delay)
+            record = BareRecord(
+                workflow_id=workflow.info().workflow_id, due_at=due, detected_at=workflow.now(), seq=seq
+            )
+            await workflow.execute_local_activity(RECORD, record, start_to_close_timeout=timedelta(seconds=30))
         await workflow.wait_condition(lambda: self._finish)
 
     @workflow.signal(name="finish")

@@ -1,18 +1,15 @@
-"""Issue-5 scenarios: open throughput, deadline lateness (spread and burst), event append, worker memory.
+"""Scenarios: case open throughput, a burst of deadlines at one instant, event append; and what the deadline
+scenarios share (the bench's opening command and policy, finishing their workflows, the CPU meter).
 
 Each figure sits beside a baseline measured in the same run on the same servers:
 bare workflows (``bench.bare_worker``) that sleep until the same instants and run one
 activity; a plain asyncpg insert of the same rows into an unconstrained table.
+(The spread scenario, each side alone, is ``bench.spread_bench``.)
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -40,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 GATE = 32  # starts in flight at once
 
 
-def _open(case_id: str) -> OpenEscalation:
+def bench_opening(case_id: str) -> OpenEscalation:
     # sev3 x enterprise -> P3, the priority the bench policies shape.
     return OpenEscalation(
         actor={"id": "bench", "role": Role.SERVICE},
@@ -56,7 +53,7 @@ def _open(case_id: str) -> OpenEscalation:
     )
 
 
-def _with_p3_acknowledge(policy: Policy, acknowledge: timedelta) -> Policy:
+def with_p3_acknowledge(policy: Policy, acknowledge: timedelta) -> Policy:
     rules: PriorityRules = policy.priorities["P3"].model_copy(update={"acknowledge": acknowledge})
     return policy.model_copy(update={"priorities": {**policy.priorities, "P3": rules}})
 
@@ -90,7 +87,7 @@ async def _wait_for(probe, count: int, timeout: float, every: float = 0.5) -> li
         await asyncio.sleep(every)
 
 
-async def _finish(client: Client, case_ids: list[str], bare_ids: list[str]) -> None:
+async def finish_workflows(client: Client, case_ids: list[str], bare_ids: list[str]) -> None:
     gate = asyncio.Semaphore(64)
 
     async def end(workflow_id: str, bare: bool) -> None:
@@ -160,119 +157,21 @@ class CpuMeter:
             self._t0, self._sampled = now, True
         self._t1 = now
 
-    def report(self) -> str:
-        wall = max(1e-9, self._t1 - self._t0)
-        cores = psutil.cpu_count() or 1
+    def used(self) -> dict[str, float]:
+        """CPU seconds per role between the first sample and the last."""
         by_role: dict[str, float] = {}
         for pid, (role, used) in self._last.items():
             by_role[role] = by_role.get(role, 0.0) + used - self._first[pid]
+        return by_role
+
+    def report(self) -> str:
+        wall = max(1e-9, self._t1 - self._t0)
+        cores = psutil.cpu_count() or 1
+        by_role = self.used()
         lines = [f"CPU used during the scenario ({wall:.0f} s x {cores} cores = {wall * cores:.0f} CPU s):"]
         for role, used in sorted(by_role.items(), key=lambda kv: -kv[1]):
             lines.append(f"  {role:<22} {used:8.1f} CPU s  {100 * used / (wall * cores):5.1f}% of the machine")
         return "\n".join(lines)
-
-
-class _Processes:
-    """Our worker and the bare worker as OS processes (so each one's memory is its own)."""
-
-    def __init__(self, dsn: str, address: str, policy_file: Path, queue: str) -> None:
-        env = {
-            **os.environ,
-            "DATABASE_URL": dsn,
-            "TEMPORAL_ADDRESS": address,
-            "ESCALATIONS_LOG_LEVEL": "WARNING",
-            "ESCALATIONS_TASK_QUEUE": queue,
-            "ESCALATIONS_POLICY": str(policy_file),
-            "BARE_TASK_QUEUE": queue + "-bare",
-            "ESCALATIONS_MAX_CACHED_WORKFLOWS": "20000",
-        }
-        self.log = open(policy_file.with_suffix(".log"), "ab")  # noqa: SIM115 - closed in stop()
-        self.ours = subprocess.Popen(
-            [sys.executable, str(ROOT / "worker.py")], env=env, cwd=ROOT, stdout=self.log, stderr=self.log
-        )
-        self.bare = subprocess.Popen(
-            [sys.executable, "-m", "bench.bare_worker"], env=env, cwd=ROOT, stdout=self.log, stderr=self.log
-        )
-        self.peak = {"ours": 0, "bare": 0}
-
-    def sample(self) -> None:
-        for name, proc in (("ours", self.ours), ("bare", self.bare)):
-            try:
-                self.peak[name] = max(self.peak[name], psutil.Process(proc.pid).memory_info().rss)
-            except psutil.Error:
-                pass
-
-    def stop(self) -> None:
-        for proc in (self.ours, self.bare):
-            proc.terminate()
-        for proc in (self.ours, self.bare):
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        self.log.close()
-
-
-async def spread_and_memory(
-    client: Client, pool: asyncpg.Pool, dsn: str, n: int, span: float, lead: float
-) -> list[Row]:
-    """Scenario 3 (and 6): n cases whose acknowledge deadlines fall evenly over ``span`` seconds."""
-    async with pool.acquire() as conn:
-        await conn.execute(TABLE_SQL)
-    policy = _with_p3_acknowledge(load_policy(DEFAULT_POLICY_PATH), timedelta(seconds=lead))
-    policy_file = Path(tempfile.mkdtemp(prefix="esc-bench-")) / "policy.json"
-    policy_file.write_text(json.dumps(policy.content()))
-    queue = f"bench-spread-{uuid.uuid4().hex[:8]}"
-    procs = _Processes(dsn, client.service_client.config.target_host, policy_file, queue)
-    cpu = CpuMeter({"our worker": procs.ours.pid, "bare worker": procs.bare.pid, "benchmark client": os.getpid()})
-    case_ids = [f"spread-{uuid.uuid4().hex[:12]}" for _ in range(n)]
-    bare_ids = [f"bare-spread-{uuid.uuid4().hex[:12]}" for _ in range(n)]
-    gate = asyncio.Semaphore(GATE)
-    try:
-        await asyncio.sleep(3)  # let both workers connect and poll
-        t0 = time.monotonic()
-
-        async def start(i: int) -> None:
-            await asyncio.sleep(max(0.0, t0 + i * span / n - time.monotonic()))
-            async with gate:
-                await open_case(client, _open(case_ids[i]), task_queue=queue)
-                await client.start_workflow(
-                    BareDeadlineWorkflow.run, BareSpec(lead_seconds=lead), id=bare_ids[i], task_queue=queue + "-bare"
-                )
-
-        starter = asyncio.gather(*(start(i) for i in range(n)))
-        while not starter.done():
-            procs.sample()
-            cpu.sample()
-            await asyncio.sleep(1)
-        await starter
-        end = time.monotonic() + lead + 60
-        ours, bare = [], []
-        while time.monotonic() < end:
-            procs.sample()
-            cpu.sample()
-            ours, bare = await _ack_breaches(pool, case_ids), await _bare_rows(pool, bare_ids)
-            if len(ours) >= n and len(bare) >= n:
-                break
-            await asyncio.sleep(1)
-        procs.sample()
-        cpu.sample()
-        print(cpu.report())
-        rows = _lateness_rows(f"spread {n} over {span:g}s", ours, bare, n)
-        mib = 1024 * 1024
-        rows.append(
-            Row(
-                f"worker peak RSS with {n} open cases",
-                "MiB",
-                procs.peak["ours"] / mib,
-                procs.peak["bare"] / mib,
-                f"bare worker, {n} open bare workflows",
-            )
-        )
-        return rows
-    finally:
-        await _finish(client, case_ids, bare_ids)
-        procs.stop()
 
 
 async def burst(client: Client, pool: asyncpg.Pool, n: int, lead: float) -> list[Row]:
@@ -282,7 +181,7 @@ async def burst(client: Client, pool: asyncpg.Pool, n: int, lead: float) -> list
     base = load_policy(DEFAULT_POLICY_PATH)
     instant = datetime.now(UTC) + timedelta(seconds=lead)
     # The policy in force at each opening sets the acknowledge span so every deadline is `instant`.
-    worker_policy = lambda: _with_p3_acknowledge(base, instant - datetime.now(UTC))  # noqa: E731
+    worker_policy = lambda: with_p3_acknowledge(base, instant - datetime.now(UTC))  # noqa: E731
     queue = f"bench-burst-{uuid.uuid4().hex[:8]}"
     case_ids = [f"burst-{uuid.uuid4().hex[:12]}" for _ in range(n)]
     bare_ids = [f"bare-burst-{uuid.uuid4().hex[:12]}" for _ in range(n)]
@@ -293,7 +192,7 @@ async def burst(client: Client, pool: asyncpg.Pool, n: int, lead: float) -> list
 
             async def start(i: int) -> None:
                 async with gate:
-                    await open_case(client, _open(case_ids[i]), task_queue=queue)
+                    await open_case(client, bench_opening(case_ids[i]), task_queue=queue)
                     await client.start_workflow(
                         BareDeadlineWorkflow.run, BareSpec(due_at=instant), id=bare_ids[i], task_queue=queue + "-bare"
                     )
@@ -316,7 +215,7 @@ async def burst(client: Client, pool: asyncpg.Pool, n: int, lead: float) -> list
         )
         return rows
     finally:
-        await _finish(client, case_ids, bare_ids)
+        await finish_workflows(client, case_ids, bare_ids)
 
 
 async def open_throughput(client: Client, pool: asyncpg.Pool, n: int) -> list[Row]:
@@ -341,7 +240,7 @@ async def open_throughput(client: Client, pool: asyncpg.Pool, n: int) -> list[Ro
 
             async def start_ours(case_id: str) -> None:
                 async with gate:
-                    await open_case(client, _open(case_id), task_queue=queue)
+                    await open_case(client, bench_opening(case_id), task_queue=queue)
 
             async def start_bare(workflow_id: str) -> None:
                 async with gate:
@@ -358,7 +257,7 @@ async def open_throughput(client: Client, pool: asyncpg.Pool, n: int) -> list[Ro
             await _wait_for(lambda: _bare_rows(pool, bare_ids), n, 300, every=0.05)
             bare_rate = n / (time.perf_counter() - t)
     finally:
-        await _finish(client, case_ids, bare_ids)
+        await finish_workflows(client, case_ids, bare_ids)
     return [
         Row(
             f"case open throughput ({n} cases, {GATE} in flight)",

@@ -22,6 +22,7 @@ import aiosmtplib
 import asyncpg
 from aiosmtpd.controller import Controller
 
+from bench.net import free_port
 from bench.report import Row, percentile
 from events.directory_store import DirectoryStore
 from events.store import EventStore, head_position
@@ -56,7 +57,7 @@ def _policy() -> Policy:
 
 
 async def notify_latency(pool: asyncpg.Pool, breaches: int, rate: float) -> list[Row]:
-    port = _free_port()
+    port = free_port()
     handler = _Accepting()
     smtp = Controller(handler, hostname="127.0.0.1", port=port)
     smtp.start()
@@ -174,11 +175,3 @@ async def _projected(pool: asyncpg.Pool, timeout: float = 300) -> None:
                 return
         await asyncio.sleep(0.2)
     raise RuntimeError("the outbox did not catch up with the openings")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

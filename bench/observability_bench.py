@@ -32,7 +32,8 @@ from api.app import create_app
 from api.auth import create_token
 from api.server import _Server
 from api.services import Services
-from bench.api_bench import _free_port, _open_body
+from bench.api_bench import _open_body
+from bench.net import free_port
 from bench.report import Row, percentile
 from events.store import EventStore
 from observability import metrics, tracing
@@ -48,7 +49,7 @@ class _Dropping(SpanExporter):
 
 
 async def _serve(services: Services) -> tuple[_Server, asyncio.Task[None], str]:
-    port = _free_port()
+    port = free_port()
     server = _Server(uvicorn.Config(create_app(services), host="127.0.0.1", port=port, log_config=None, lifespan="on"))
     serving = asyncio.create_task(server.serve())
     while not server.started:

@@ -35,7 +35,7 @@ def test_bench_quick_prints_the_table_with_a_baseline(dev_env: WorkflowEnvironme
         ("case open throughput", 1),
         ("event append", 2),
         ("burst", 6),
-        ("spread", 5),
+        ("spread", 7),
         ("worker peak RSS", 1),
     ):
         rows = [line for line in lines if line.startswith(prefix)]

@@ -1,0 +1,293 @@
+"""Deadlines spread over time, each side alone on the same server: our cases, then bare workflows.
+
+Run side by side on one dev server, the two workers competed for it, and which side was late depended on
+who polled harder, not on who did less work. So each side now runs alone, one after the other, under the
+same load on the same server: ``n`` cases opened evenly over ``span`` seconds, each with one warning and one
+breach in the window (a one-level policy: the acknowledge deadline ``lead`` seconds after opening, its
+warning at the policy's fraction of it), against bare workflows that wake at the same two instants and run
+one activity each (``BareSpec.wake_seconds``). Every deadline counts, not only the first.
+
+Beside the lateness rows: each side's peak worker memory, the Temporal server's CPU seconds per 1,000
+deadlines, each workflow's history (events and bytes, from a sample) and, when the server's metrics are
+reachable, its persistence writes per workflow and its mutable-state cache misses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import asyncpg
+import httpx
+import psutil
+from prometheus_client.parser import text_string_to_metric_families
+from temporalio.client import Client
+
+from bench.bare_worker import TABLE_SQL
+from bench.baseline_workflows import BareDeadlineWorkflow, BareSpec
+from bench.deadline_bench import GATE, CpuMeter, bench_opening, finish_workflows, with_p3_acknowledge
+from bench.report import Row, percentile
+from workflows.client import open_case
+from workflows.core.events import stream_id_for
+from workflows.core.policy import Policy
+from workflows.escalation_workflow import workflow_id_for
+from workflows.policy_files import DEFAULT_POLICY_PATH, load_policy
+
+ROOT = Path(__file__).resolve().parent.parent
+HISTORY_SAMPLE = 50  # workflows whose histories are read for the events and bytes rows
+WRITE_OPERATIONS = ("Create", "Update", "Append", "Delete", "Put", "Set", "Complete", "Range", "Insert", "Upsert")
+
+
+def one_level_policy(lead: timedelta) -> Policy:
+    """The default policy with a P3 acknowledged within ``lead`` and one escalation level (a valid policy:
+    the level's breach repeats at the top, hours later, outside the window)."""
+    policy = with_p3_acknowledge(load_policy(DEFAULT_POLICY_PATH), lead)
+    escalation = policy.escalation.model_copy(update={"levels": policy.escalation.levels[:1]})
+    return Policy.model_validate({**policy.content(), "escalation": json.loads(escalation.model_dump_json())})
+
+
+class ServerMetrics:
+    """Counters from the Temporal server's Prometheus endpoint (``None``: not reachable, rows left out)."""
+
+    def __init__(self, url: str | None) -> None:
+        self.url = url
+
+    async def snapshot(self) -> Counter[str] | None:
+        if self.url is None:
+            return None
+        try:
+            async with httpx.AsyncClient(timeout=10) as http:
+                text = (await http.get(self.url)).text
+        except httpx.HTTPError:
+            return None
+        found: Counter[str] = Counter()
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name in ("persistence_requests", "persistence_requests_total"):
+                    found["persistence requests"] += sample.value
+                    if sample.labels.get("operation", "").startswith(WRITE_OPERATIONS):
+                        found["persistence writes"] += sample.value
+                elif sample.name in ("cache_miss", "cache_miss_total"):
+                    found[f"{sample.labels.get('cache_type', 'other')} cache misses"] += sample.value
+        return found
+
+
+@dataclass
+class Side:
+    """What one side's run measured."""
+
+    lateness_ms: list[float] = field(default_factory=list)
+    peak_rss: int = 0
+    cpu: dict[str, float] = field(default_factory=dict)
+    server: Counter[str] | None = None
+    history_events: float = 0.0
+    history_bytes: float = 0.0
+
+
+def _worker_process(argv: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=log)
+
+
+async def _history_size(client: Client, workflow_ids: list[str]) -> tuple[float, float]:
+    """Mean events and bytes of the histories of a sample of ``workflow_ids``."""
+    sample = random.Random(7).sample(workflow_ids, min(HISTORY_SAMPLE, len(workflow_ids)))
+    histories = await asyncio.gather(*(client.get_workflow_handle(w).fetch_history() for w in sample))
+    events = [len(h.events) for h in histories]
+    sizes = [sum(e.ByteSize() for e in h.events) for h in histories]
+    return sum(events) / len(events), sum(sizes) / len(sizes)
+
+
+async def _run_side(
+    client: Client,
+    process: subprocess.Popen,
+    start_one: Callable[[int], Awaitable[object]],
+    deadlines: Callable[[], Awaitable[list[float]]],
+    workflow_ids: list[str],
+    n: int,
+    span: float,
+    lead: float,
+    server: ServerMetrics,
+) -> Side:
+    """Open ``n`` workflows evenly over ``span`` with ``start_one``; wait for their ``2n`` deadlines (or
+    until 60 s after the last is due); measure."""
+    side = Side()
+    cpu = CpuMeter({"worker": process.pid, "benchmark client": os.getpid()})
+    gate = asyncio.Semaphore(GATE)
+
+    def sample() -> None:
+        cpu.sample()
+        try:
+            side.peak_rss = max(side.peak_rss, psutil.Process(process.pid).memory_info().rss)
+        except psutil.Error:
+            pass
+
+    await asyncio.sleep(3)  # the worker connects and polls
+    before = await server.snapshot()
+    t0 = time.monotonic()
+
+    async def start(i: int) -> None:
+        await asyncio.sleep(max(0.0, t0 + i * span / n - time.monotonic()))
+        async with gate:
+            await start_one(i)
+
+    starter = asyncio.gather(*(start(i) for i in range(n)))
+    while not starter.done():
+        sample()
+        await asyncio.sleep(1)
+    await starter
+    end = time.monotonic() + lead + 60
+    while time.monotonic() < end:
+        sample()
+        side.lateness_ms = await deadlines()
+        if len(side.lateness_ms) >= 2 * n:
+            break
+        await asyncio.sleep(1)
+    sample()
+    print(cpu.report())
+    side.cpu = cpu.used()
+    after = await server.snapshot()
+    if before is not None and after is not None:
+        side.server = after - before
+    side.history_events, side.history_bytes = await _history_size(client, workflow_ids)
+    if process.poll() is not None:
+        raise RuntimeError(f"the worker exited during the run (status {process.returncode}); see its log")
+    return side
+
+
+async def spread_each_alone(
+    client: Client, pool: asyncpg.Pool, dsn: str, n: int, span: float, lead: float, metrics_url: str | None
+) -> list[Row]:
+    """Our cases alone, then bare workflows alone, on the same server under the same schedule."""
+    async with pool.acquire() as conn:
+        await conn.execute(TABLE_SQL)
+    policy = one_level_policy(timedelta(seconds=lead))
+    warning_lead = lead * (1 - policy.warning_at)  # the warning falls this long before the deadline
+    folder = Path(tempfile.mkdtemp(prefix="esc-bench-"))
+    policy_file = folder / "policy.json"
+    policy_file.write_text(json.dumps(policy.content()))
+    queue = f"bench-spread-{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": dsn,
+        "TEMPORAL_ADDRESS": client.service_client.config.target_host,
+        "ESCALATIONS_LOG_LEVEL": "WARNING",
+        "ESCALATIONS_TASK_QUEUE": queue,
+        "ESCALATIONS_POLICY": str(policy_file),
+        "BARE_TASK_QUEUE": queue + "-bare",
+        "ESCALATIONS_MAX_CACHED_WORKFLOWS": str(max(20_000, 2 * n)),
+    }
+    server = ServerMetrics(metrics_url)
+    case_ids = [f"spread-{uuid.uuid4().hex[:12]}" for _ in range(n)]
+    bare_ids = [f"bare-spread-{uuid.uuid4().hex[:12]}" for _ in range(n)]
+
+    async def our_deadlines() -> list[float]:
+        rows = await pool.fetch(
+            "SELECT event_type, (body::jsonb #>> '{data,due_at}')::timestamptz AS due_at, recorded_at FROM events "
+            "WHERE stream_id = ANY($1::text[]) "
+            "AND event_type IN ('escalation.deadline_warning', 'escalation.deadline_breached')",
+            [stream_id_for(c) for c in case_ids],
+        )
+        late = []
+        for r in rows:
+            warning = r["event_type"] == "escalation.deadline_warning"
+            instant = r["due_at"] - timedelta(seconds=warning_lead) if warning else r["due_at"]
+            late.append((r["recorded_at"] - instant).total_seconds() * 1000)
+        return late
+
+    async def bare_deadlines() -> list[float]:
+        rows = await pool.fetch(
+            "SELECT due_at, stored_at FROM bench_bare_deadlines WHERE workflow_id = ANY($1)", bare_ids
+        )
+        return [(r["stored_at"] - r["due_at"]).total_seconds() * 1000 for r in rows]
+
+    async def open_ours(i: int) -> None:
+        await open_case(client, bench_opening(case_ids[i]), task_queue=queue)
+
+    async def start_bare(i: int) -> None:
+        spec = BareSpec(wake_seconds=[lead - warning_lead, lead])
+        await client.start_workflow(BareDeadlineWorkflow.run, spec, id=bare_ids[i], task_queue=queue + "-bare")
+
+    ours_process = _worker_process([sys.executable, str(ROOT / "worker.py")], env, folder / "ours.log")
+    try:
+        ours = await _run_side(
+            client,
+            ours_process,
+            open_ours,
+            our_deadlines,
+            [workflow_id_for(c) for c in case_ids],
+            n,
+            span,
+            lead,
+            server,
+        )
+    finally:
+        await finish_workflows(client, case_ids, [])
+        ours_process.terminate()
+        ours_process.wait(timeout=60)
+    bare_process = _worker_process([sys.executable, "-m", "bench.bare_worker"], env, folder / "bare.log")
+    try:
+        bare = await _run_side(client, bare_process, start_bare, bare_deadlines, bare_ids, n, span, lead, server)
+    finally:
+        await finish_workflows(client, [], bare_ids)
+        bare_process.terminate()
+        bare_process.wait(timeout=60)
+    return _rows(n, span, ours, bare)
+
+
+def _rows(n: int, span: float, ours: Side, bare: Side) -> list[Row]:
+    base = "bare workflows alone: 2 sleeps, 2 activities"
+    label = f"spread: {n} over {span:g}s, each alone"
+    if not ours.lateness_ms or not bare.lateness_ms:
+        raise RuntimeError(
+            f"{label}: no deadlines were enforced ({len(ours.lateness_ms)} ours, {len(bare.lateness_ms)})"
+        )
+    deadlines = 2 * n
+    on_time = [sum(1 for ms in side.lateness_ms if ms <= 60_000) for side in (ours, bare)]
+    server_cpu = [side.cpu.get("Temporal dev server", 0.0) * 1000 / deadlines for side in (ours, bare)]
+    mib = 1024 * 1024
+    rows = [
+        Row(f"{label}: enforced within due + 60 s (of {deadlines})", "count", on_time[0], on_time[1], base, True),
+        Row(
+            f"{label}: stored - due p50", "ms", percentile(ours.lateness_ms, 50), percentile(bare.lateness_ms, 50), base
+        ),
+        Row(
+            f"{label}: stored - due p99", "ms", percentile(ours.lateness_ms, 99), percentile(bare.lateness_ms, 99), base
+        ),
+        Row(f"{label}: stored - due max", "ms", max(ours.lateness_ms), max(bare.lateness_ms), base),
+        Row(f"{label}: server CPU per 1,000 deadlines", "CPU s", server_cpu[0], server_cpu[1], base),
+        Row(f"{label}: history events per workflow", "events", ours.history_events, bare.history_events, base),
+        Row(f"{label}: history size per workflow", "KiB", ours.history_bytes / 1024, bare.history_bytes / 1024, base),
+        Row(
+            f"worker peak RSS with {n} open cases",
+            "MiB",
+            ours.peak_rss / mib,
+            bare.peak_rss / mib,
+            f"bare worker, {n} open bare workflows",
+        ),
+    ]
+    if ours.server is not None and bare.server is not None:
+        for name in ("persistence writes", "mutablestate cache misses", "events cache misses"):
+            if ours.server[name] or bare.server[name]:
+                rows.append(
+                    Row(
+                        f"server: {name} per workflow ({label[8:]})",
+                        "count",
+                        ours.server[name] / n,
+                        bare.server[name] / n,
+                        base,
+                    )
+                )
+    return rows
