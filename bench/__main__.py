@@ -26,6 +26,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from bench.api_bench import api_scenarios
 from bench.baseline_workflows import BareUpdateWorkflow
+from bench.chaos_bench import chaos
 from bench.deadline_bench import burst, event_append, open_throughput
 from bench.log_bench import append_with_and_without_the_log, proofs_and_bundles
 from bench.net import free_port
@@ -50,6 +51,7 @@ from workflows.policy_files import DEFAULT_POLICY_PATH, load_policy
 
 SCENARIOS = (
     "round-trip", "projection", "api", "observability", "open", "append", "burst", "spread", "simulate", "notify", "log",
+    "chaos",
 )  # fmt: skip
 
 
@@ -189,9 +191,15 @@ async def run(args: argparse.Namespace) -> list[Row]:
                 rows += await proofs_and_bundles(server_dsn, 5000 if quick else 1_000_000, 100 if quick else 1000)
             if "simulate" in wanted:
                 rows += await shadow_run(server_dsn, 200 if quick else 5000)
+            # Two soak runs (no faults, then faults): minutes even when quick, so quick runs it only when asked;
+            # CI runs the same soak code in tests/faults/test_soak.py.
+            if "chaos" in wanted and (not quick or args.only):
+                rows += await chaos(client, server_dsn, 30 if quick else 300, 6 if quick else 40)
             if "spread" in wanted:
                 n, span, lead = (100, 10, 5) if quick else (args.spread_cases, args.spread_span, 60)
-                rows += await spread_each_alone(client, pool, dsn, n, span=span, lead=lead, metrics_url=metrics_url)
+                rows += await spread_each_alone(
+                    client, pool, dsn, n, span=span, lead=lead, metrics_url=metrics_url, workers=args.spread_workers
+                )
         finally:
             await pool.close()
             await drop_database(server_dsn, database)
@@ -212,6 +220,7 @@ def main() -> None:
     parser.add_argument("--only", action="append", choices=SCENARIOS, help="run this scenario (repeatable)")
     parser.add_argument("--spread-cases", type=int, default=10_000, help="open cases in the spread scenario")
     parser.add_argument("--spread-span", type=float, default=600, help="seconds the spread deadlines fall over")
+    parser.add_argument("--spread-workers", type=int, default=1, help="worker processes per side in spread")
     args = parser.parse_args()
     # Workers here log as the spread scenario's worker process does: warnings only.
     configure_logging(os.environ.get("ESCALATIONS_LOG_LEVEL", "WARNING"))

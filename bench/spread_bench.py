@@ -46,7 +46,7 @@ from workflows.escalation_workflow import workflow_id_for
 from workflows.policy_files import DEFAULT_POLICY_PATH, load_policy
 
 ROOT = Path(__file__).resolve().parent.parent
-HISTORY_SAMPLE = 50  # workflows whose histories are read for the events and bytes rows
+HISTORY_SAMPLE = 200  # workflows whose histories are read for the events, bytes and timeouts rows
 WRITE_OPERATIONS = ("Create", "Update", "Append", "Delete", "Put", "Set", "Complete", "Range", "Insert", "Upsert")
 
 
@@ -94,6 +94,7 @@ class Side:
     server: Counter[str] | None = None
     history_events: float = 0.0
     history_bytes: float = 0.0
+    task_timeouts: float = 0.0  # workflow task timeouts (sticky schedule-to-start or start-to-close) per workflow
 
 
 def _worker_process(argv: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
@@ -101,18 +102,21 @@ def _worker_process(argv: list[str], env: dict[str, str], log_path: Path) -> sub
         return subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=log)
 
 
-async def _history_size(client: Client, workflow_ids: list[str]) -> tuple[float, float]:
-    """Mean events and bytes of the histories of a sample of ``workflow_ids``."""
+async def _histories(client: Client, workflow_ids: list[str]) -> tuple[float, float, float]:
+    """Mean events, bytes and workflow task timeouts of the histories of a sample of ``workflow_ids``. A
+    timeout is a task that waited for a worker that did not take it (a sticky queue's schedule-to-start) or
+    did not finish it: each one is seconds of lateness, so the row catches their return."""
     sample = random.Random(7).sample(workflow_ids, min(HISTORY_SAMPLE, len(workflow_ids)))
     histories = await asyncio.gather(*(client.get_workflow_handle(w).fetch_history() for w in sample))
     events = [len(h.events) for h in histories]
     sizes = [sum(e.ByteSize() for e in h.events) for h in histories]
-    return sum(events) / len(events), sum(sizes) / len(sizes)
+    timeouts = [sum(e.HasField("workflow_task_timed_out_event_attributes") for e in h.events) for h in histories]
+    return sum(events) / len(events), sum(sizes) / len(sizes), sum(timeouts) / len(timeouts)
 
 
 async def _run_side(
     client: Client,
-    process: subprocess.Popen,
+    processes: list[subprocess.Popen],
     start_one: Callable[[int], Awaitable[object]],
     deadlines: Callable[[], Awaitable[list[float]]],
     workflow_ids: list[str],
@@ -124,13 +128,13 @@ async def _run_side(
     """Open ``n`` workflows evenly over ``span`` with ``start_one``; wait for their ``2n`` deadlines (or
     until 60 s after the last is due); measure."""
     side = Side()
-    cpu = CpuMeter({"worker": process.pid, "benchmark client": os.getpid()})
+    cpu = CpuMeter({**{f"worker {i + 1}": p.pid for i, p in enumerate(processes)}, "benchmark client": os.getpid()})
     gate = asyncio.Semaphore(GATE)
 
     def sample() -> None:
         cpu.sample()
-        try:
-            side.peak_rss = max(side.peak_rss, psutil.Process(process.pid).memory_info().rss)
+        try:  # the workers' memory together
+            side.peak_rss = max(side.peak_rss, sum(psutil.Process(p.pid).memory_info().rss for p in processes))
         except psutil.Error:
             pass
 
@@ -161,16 +165,25 @@ async def _run_side(
     after = await server.snapshot()
     if before is not None and after is not None:
         side.server = after - before
-    side.history_events, side.history_bytes = await _history_size(client, workflow_ids)
-    if process.poll() is not None:
-        raise RuntimeError(f"the worker exited during the run (status {process.returncode}); see its log")
+    side.history_events, side.history_bytes, side.task_timeouts = await _histories(client, workflow_ids)
+    for process in processes:
+        if process.poll() is not None:
+            raise RuntimeError(f"a worker exited during the run (status {process.returncode}); see its log")
     return side
 
 
 async def spread_each_alone(
-    client: Client, pool: asyncpg.Pool, dsn: str, n: int, span: float, lead: float, metrics_url: str | None
+    client: Client,
+    pool: asyncpg.Pool,
+    dsn: str,
+    n: int,
+    span: float,
+    lead: float,
+    metrics_url: str | None,
+    workers: int = 1,
 ) -> list[Row]:
-    """Our cases alone, then bare workflows alone, on the same server under the same schedule."""
+    """Our cases alone, then bare workflows alone, on the same server under the same schedule; each side with
+    ``workers`` worker processes."""
     async with pool.acquire() as conn:
         await conn.execute(TABLE_SQL)
     policy = one_level_policy(timedelta(seconds=lead))
@@ -220,11 +233,14 @@ async def spread_each_alone(
         spec = BareSpec(wake_seconds=[lead - warning_lead, lead])
         await client.start_workflow(BareDeadlineWorkflow.run, spec, id=bare_ids[i], task_queue=queue + "-bare")
 
-    ours_process = _worker_process([sys.executable, str(ROOT / "worker.py")], env, folder / "ours.log")
+    ours_processes = [
+        _worker_process([sys.executable, str(ROOT / "worker.py")], env, folder / f"ours-{i}.log")
+        for i in range(workers)
+    ]
     try:
         ours = await _run_side(
             client,
-            ours_process,
+            ours_processes,
             open_ours,
             our_deadlines,
             [workflow_id_for(c) for c in case_ids],
@@ -235,21 +251,29 @@ async def spread_each_alone(
         )
     finally:
         await finish_workflows(client, case_ids, [])
-        ours_process.terminate()
-        ours_process.wait(timeout=60)
-    bare_process = _worker_process([sys.executable, "-m", "bench.bare_worker"], env, folder / "bare.log")
+        _stop(ours_processes)
+    bare_processes = [
+        _worker_process([sys.executable, "-m", "bench.bare_worker"], env, folder / f"bare-{i}.log")
+        for i in range(workers)
+    ]
     try:
-        bare = await _run_side(client, bare_process, start_bare, bare_deadlines, bare_ids, n, span, lead, server)
+        bare = await _run_side(client, bare_processes, start_bare, bare_deadlines, bare_ids, n, span, lead, server)
     finally:
         await finish_workflows(client, [], bare_ids)
-        bare_process.terminate()
-        bare_process.wait(timeout=60)
-    return _rows(n, span, ours, bare)
+        _stop(bare_processes)
+    return _rows(n, span, workers, ours, bare)
 
 
-def _rows(n: int, span: float, ours: Side, bare: Side) -> list[Row]:
+def _stop(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.wait(timeout=60)
+
+
+def _rows(n: int, span: float, workers: int, ours: Side, bare: Side) -> list[Row]:
     base = "bare workflows alone: 2 sleeps, 2 activities"
-    label = f"spread: {n} over {span:g}s, each alone"
+    label = f"spread: {n} over {span:g}s, each alone" + (f", {workers} workers each" if workers > 1 else "")
     if not ours.lateness_ms or not bare.lateness_ms:
         raise RuntimeError(
             f"{label}: no deadlines were enforced ({len(ours.lateness_ms)} ours, {len(bare.lateness_ms)})"
@@ -270,6 +294,13 @@ def _rows(n: int, span: float, ours: Side, bare: Side) -> list[Row]:
         Row(f"{label}: server CPU per 1,000 deadlines", "CPU s", server_cpu[0], server_cpu[1], base),
         Row(f"{label}: history events per workflow", "events", ours.history_events, bare.history_events, base),
         Row(f"{label}: history size per workflow", "KiB", ours.history_bytes / 1024, bare.history_bytes / 1024, base),
+        Row(
+            f"{label}: workflow task timeouts per 1,000 workflows",
+            "count",
+            ours.task_timeouts * 1000,
+            bare.task_timeouts * 1000,
+            base,
+        ),
         Row(
             f"worker peak RSS with {n} open cases",
             "MiB",

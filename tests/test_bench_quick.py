@@ -35,12 +35,14 @@ def test_bench_quick_prints_the_table_with_a_baseline(dev_env: WorkflowEnvironme
         ("case open throughput", 1),
         ("event append", 2),
         ("burst", 6),
-        ("spread", 7),
+        ("spread", 8),
         ("worker peak RSS", 1),
     ):
         rows = [line for line in lines if line.startswith(prefix)]
         assert len(rows) == count, done.stdout
         for row in rows:
+            if "timeouts" in row:
+                continue  # a count that is rightly zero on a quiet machine
             # columns: scenario..., ours, baseline, ratio, unit, baseline description...
             numbers = [float(x) for x in row.split() if x.replace(".", "", 1).isdigit()]
             ours, baseline, ratio = numbers[-3:]

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-# The soak run (bench/soak.py) writes elsewhere, so CI's rows stay CI's.
+# FAULT_RESULTS: another file, so a trial run's rows stay out of the ones published.
 RESULTS = Path(os.environ.get("FAULT_RESULTS", ROOT / ".data" / "reliability.json"))
 PUBLISHED = ROOT / "docs" / "reliability.json"
 README = ROOT / "README.md"
