@@ -28,7 +28,7 @@ from activities.digest_activities import DigestActivities
 from activities.directory_activities import DirectoryActivities
 from activities.event_store_activities import EscalationActivities
 from events import policy_versions
-from events.database import APP_ROLE, create_pool
+from events.database import APP_ROLE, SERVICE_PATIENCE, create_pool
 from events.directory_store import DirectoryStore
 from events.port import EventStorePort
 from events.store import EventStore
@@ -260,7 +260,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     stop = stop or _stop_on_signals()
     policy = load_policy(settings.policy_path)
     pool: asyncpg.Pool = await create_pool(
-        settings.database_url, max_size=settings.db_pool_size, role=settings.db_role or None
+        settings.database_url, max_size=settings.db_pool_size, role=settings.db_role or None, patience=SERVICE_PATIENCE
     )
 
     try:
@@ -284,14 +284,15 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         )
         if settings.digest_every is not None:
             await ensure_digest_schedule(client, settings.task_queue, settings.digest_every)
-        log.info(
-            "worker started",
-            task_queue=settings.task_queue,
-            temporal=settings.temporal_address,
-            policy=policy.label,
-            policy_hash=policy.content_hash(),
-        )
         async with worker:
+            # Logged once the worker polls (scripts and tests wait for this line).
+            log.info(
+                "worker started",
+                task_queue=settings.task_queue,
+                temporal=settings.temporal_address,
+                policy=policy.label,
+                policy_hash=policy.content_hash(),
+            )
             await stop.wait()
         log.info("worker stopped")
     finally:

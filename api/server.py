@@ -10,7 +10,7 @@ import uvicorn
 
 from api.app import create_app
 from api.services import Services
-from events.database import create_pool
+from events.database import SERVICE_PATIENCE, create_pool
 from events.log_keys import signer_from_env
 from observability import tracing
 from projections.ack_links import AckLinks
@@ -23,7 +23,9 @@ from workflows.policy_files import load_policy
 async def build_services(settings: Settings) -> Services:
     if settings.database_url is None or settings.temporal_address is None:
         raise RuntimeError("the API needs DATABASE_URL and TEMPORAL_ADDRESS (or use `escalations up`)")
-    pool = await create_pool(settings.database_url, max_size=settings.db_pool_size, role=settings.db_role or None)
+    pool = await create_pool(
+        settings.database_url, max_size=settings.db_pool_size, role=settings.db_role or None, patience=SERVICE_PATIENCE
+    )
     client = await connect_client(settings.temporal_address, settings.namespace)
     channels = ChannelsConfig.from_env()
     return Services(

@@ -35,7 +35,7 @@ async def chaos(client: Client, server_dsn: str, seconds: float, kills: int) -> 
             await drop_database(server_dsn, database)
     base, ours = results
     ms = [[s * 1000 for s in r.lateness_seconds] for r in (ours, base)]
-    label = f"chaos: {kills} worker kills in {seconds:g}s"
+    label = f"chaos: {kills} worker kills, {others} projector kills, {others} 4 s database cuts in {seconds:g}s"
     baseline = "the same workload, no faults"
     return [
         Row(f"{label}: breaches enforced", "count", ours.breaches, base.breaches, baseline, True),

@@ -190,14 +190,14 @@ async def _act(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _pool(role: str | None = None):
+async def _pool(role: str | None = None, patience: float = 0.0):
     from events.database import create_pool
 
     url = os.environ.get("DATABASE_URL")
     if not url:
         raise SystemExit(_fail(EXIT_BAD_INPUT, "DATABASE_URL is not set"))
     try:
-        return await create_pool(url, max_size=4, role=role)
+        return await create_pool(url, max_size=4, role=role, patience=patience)
     except (OSError, asyncpg_errors()) as exc:
         raise SystemExit(_fail(EXIT_UNAVAILABLE, f"cannot reach PostgreSQL: {exc}")) from None
 
@@ -209,6 +209,7 @@ def asyncpg_errors() -> type[Exception]:
 
 
 async def _project(_: argparse.Namespace) -> int:
+    from events.database import SERVICE_PATIENCE
     from events.log_keys import SigningKeyError, signer_from_env
     from observability import metrics
     from projections.ack_links import AckLinks
@@ -223,7 +224,7 @@ async def _project(_: argparse.Namespace) -> int:
     settings = Settings.from_env()
     if settings.metrics_address:
         metrics.serve_once(settings.metrics_address)
-    pool = await _pool(role=settings.db_role or None)
+    pool = await _pool(role=settings.db_role or None, patience=SERVICE_PATIENCE)
     try:
         await run_projector(pool, channels, links=AckLinks.from_env(channels.base_url), signer=signer)
     finally:

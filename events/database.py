@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import structlog
 
 from events.migrate import apply_migrations
 
@@ -18,19 +20,43 @@ DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
+log = structlog.get_logger("escalations.database")
+
 # The role the services work as (0005_app_role.sql): SELECT and INSERT only on events.
 APP_ROLE = "escalations_app"
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10, role: str | None = None) -> asyncpg.Pool:
+# How long a long-running service (worker, projector, API) waits at start for a database that is away.
+SERVICE_PATIENCE = 300.0
+
+
+async def create_pool(
+    dsn: str, *, min_size: int = 1, max_size: int = 10, role: str | None = None, patience: float = 0.0
+) -> asyncpg.Pool:
     """A pool for ``dsn`` with migrations applied (idempotent; safe from many processes).
 
     With ``role``, every connection works as that role (``SET ROLE``) once the
     migrations, which need the login's own rights, are done. The long-running
     services pass ``APP_ROLE``; admin tools (rebuild, migrate) do not.
+
+    ``patience``: seconds to keep trying while the database is unreachable (``DATABASE_UNAVAILABLE``), with
+    backoff up to 5 s, before the error is raised. A service restarted during a database outage waits it out
+    instead of exiting; a command-line tool (0) answers at once.
     """
-    async with _connection(dsn) as conn:
-        await apply_migrations(conn)
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + patience
+    delay = 0.2
+    while True:
+        try:
+            async with _connection(dsn) as conn:
+                await apply_migrations(conn)
+            break
+        except DATABASE_UNAVAILABLE as exc:
+            if loop.time() + delay > give_up:
+                raise
+            log.warning("database unreachable; waiting for it", error=str(exc) or type(exc).__name__, retry_in=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
     async def work_as_role(conn: asyncpg.Connection) -> None:
         # SET ROLE survives the pool's RESET ALL between uses (role is not reset by it).

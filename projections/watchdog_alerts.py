@@ -58,10 +58,11 @@ async def record_found(conn: asyncpg.Connection, overdue: Sequence[OverdueDeadli
 
 async def claim(conn: asyncpg.Connection, limit: int = BATCH) -> list[asyncpg.Record]:
     """Take due unsent alerts for one send each, in one statement: the attempt is counted and the next one
-    pushed back (``retry_after``) before anything is sent, so no other instance takes them meanwhile."""
+    pushed back (5 s, doubling per attempt, at most 5 minutes) before anything is sent, so no other instance takes them meanwhile."""
     return await conn.fetch(
         "UPDATE watchdog_alerts SET attempts = attempts + 1, "
-        "next_attempt_at = now() + least($2::interval * power(2, attempts), $3::interval) "
+        # The exponent is capped before the product: 5 s x 2^41 overflows an interval.
+        "next_attempt_at = now() + least($2::interval * power(2, least(attempts, 16)), $3::interval) "
         f"WHERE {_KEY} IN (SELECT {_KEY[1:-1]} FROM watchdog_alerts WHERE notified_at IS NULL "
         "AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING *",
         limit,

@@ -43,6 +43,7 @@ class ManagedProcess:
         self.log_path = log_path
         self.process: subprocess.Popen | None = None
         self.pids: list[int] = []  # one per start
+        self._seen: dict[str, list] = {}  # wait_for_log's progress through the log, per text
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -71,14 +72,30 @@ class ManagedProcess:
             self.process.wait(timeout=10)
 
     async def wait_for_log(self, text: str, occurrences: int, timeout: float = 30) -> None:
-        """Until ``text`` appears ``occurrences`` times in the log (e.g. once per start)."""
+        """Until ``text`` appears ``occurrences`` times in the log (e.g. once per start). Reads only what was
+        written since the last look (a soak's logs grow large)."""
         deadline = asyncio.get_running_loop().time() + timeout
-        while self.log_path.read_text(errors="replace").count(text) < occurrences:
+        while self._count_in_log(text) < occurrences:
             if not self.alive():
                 raise AssertionError(f"{self.name} exited; log:\n{self.log_tail()}")
             if asyncio.get_running_loop().time() > deadline:
                 raise AssertionError(f"{self.name} did not log {text!r} within {timeout}s")
             await asyncio.sleep(0.05)
+
+    def _count_in_log(self, text: str) -> int:
+        seen = self._seen.setdefault(text, [0, 0, b""])  # [occurrences, offset read to, unmatched tail]
+        if not self.log_path.exists():
+            return 0
+        with open(self.log_path, "rb") as log:
+            log.seek(seen[1])
+            fresh = log.read()
+        needle = text.encode()
+        chunk = seen[2] + fresh
+        seen[0] += chunk.count(needle)
+        seen[1] += len(fresh)
+        # Keep the end that could be the start of a line still being written.
+        seen[2] = chunk[-(len(needle) - 1) :] if len(needle) > 1 and not chunk.endswith(needle) else b""
+        return seen[0]
 
     def log_tail(self, chars: int = 3000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""

@@ -51,15 +51,17 @@ class TcpProxy:
 
     async def cut(self) -> None:
         """Refuse new connections and drop every open one (both ends see a reset)."""
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+        # Dropped before waiting for the server: since Python 3.12.1 wait_closed() waits for every connection.
         for transport in list(self._transports):
             transport.abort()
         for pipe in list(self._pipes):
             pipe.cancel()
         self._transports.clear()
+        if server is not None:
+            await server.wait_closed()
 
     async def restore(self) -> None:
         await self.start()

@@ -1,8 +1,8 @@
 """The soak: a mixed workload under every fault at once, for as long as asked.
 
 Cases are opened one every ``open_every`` seconds for ``seconds`` seconds (P1 under the seconds policy, so
-deadlines fall due all the time). A third of them are left alone until their level-4 breach, then
-acknowledged; the others take a random walk of the commands their state offers (``available_commands``),
+deadlines fall due all the time). A third of them are left alone until their level-4 breach is stored, then
+acknowledged at once; the others take a random walk of the commands their state offers (``available_commands``),
 from an agent or a manager, each sent as an update or, where the command allows it, as a signal, then are
 acknowledged if they still can be. Meanwhile the two workers are SIGKILLed in turn (the other one always up),
 the projector is SIGKILLed, and PostgreSQL is cut off behind a TCP proxy, at instants spread evenly through
@@ -29,11 +29,17 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from events.store import EventStore
 from samples.cases import AGENT, MANAGER, command, open_command
+from tests.eventually import assert_eventually
 from tests.faults.invariants import breach_lateness, check_invariants, streams
 from tests.faults.processes import ManagedProcess, app_env, projector_process, worker_process
 from tests.faults.proxy import TcpProxy
-from tests.faults.workload import TOP_LEVEL_DUE, assert_ack_breaches_at_true_instants, wait_for_top_level_breach
-from workflows.client import CommandRefused, case_handle, open_case, send_command
+from tests.faults.workload import (
+    TOP_LEVEL_DUE,
+    assert_ack_breaches_at_true_instants,
+    terminate_all,
+    wait_for_top_level_breach,
+)
+from workflows.client import CommandRefused, case_handle, case_state, open_case, send_command
 from workflows.core.commands import COMMAND_CLASSES, Acknowledge
 from workflows.core.decide import available_commands
 from workflows.core.events import Compensation, DeadlineBreached, stream_id_for
@@ -155,12 +161,12 @@ class Soak:
         for process in processes:
             process.start()
         try:
-            walks = await asyncio.gather(self._open_and_walk(), self._inject_faults())
-            await asyncio.gather(*walks[0])
+            tasks, _ = await asyncio.gather(self._open_and_walk(), self._inject_faults())
+            await asyncio.gather(*tasks)
             assert not self.errors, f"{len(self.errors)} commands failed other than by refusal: {self.errors[:5]}"
-            await wait_for_top_level_breach(self.store, self.left_alone, timeout=120)
-            await self._acknowledge(self.left_alone + self.walked)
             case_ids = self.left_alone + self.walked
+            await self._acknowledge(case_ids)
+            await self._settled(case_ids)
             self.result.checked = await check_invariants(self.client, self.pool, case_ids)
             stored = await streams(self.pool, case_ids)
             by_case = dict(zip(case_ids, stored, strict=True))
@@ -182,6 +188,7 @@ class Soak:
             self.result.wall_seconds = time.monotonic() - started
             return self.result
         finally:
+            await terminate_all(self.client, self.left_alone + self.walked)
             for process in processes:
                 process.stop()
             await self.proxy.close()
@@ -189,18 +196,24 @@ class Soak:
     # ------------------------------------------------------------------ the workload
 
     async def _open_and_walk(self) -> list[asyncio.Task]:
-        walks = []
+        tasks = []
         deadline = time.monotonic() + self.plan.seconds
         while time.monotonic() < deadline:
             opening = open_command()
             await open_case(self.client, opening, task_queue=self.task_queue)
             if self.rng.random() < self.plan.left_alone:
                 self.left_alone.append(opening.case_id)
+                tasks.append(asyncio.create_task(self._leave_alone(opening.case_id)))
             else:
                 self.walked.append(opening.case_id)
-                walks.append(asyncio.create_task(self._walk(opening.case_id, random.Random(self.rng.random()))))
+                tasks.append(asyncio.create_task(self._walk(opening.case_id, random.Random(self.rng.random()))))
             await asyncio.sleep(self.plan.open_every)
-        return walks
+        return tasks
+
+    async def _leave_alone(self, case_id: str) -> None:
+        """Untouched until its level-4 breach is stored, then acknowledged (else it breaches every 3 s)."""
+        await wait_for_top_level_breach(self.store, [case_id], timeout=TOP_LEVEL_DUE.total_seconds() + 120)
+        await self._send(case_id, "acknowledge", command(Acknowledge))
 
     async def _walk(self, case_id: str, rng: random.Random) -> None:
         """Up to 10 commands the case's state offers, 0.2-2 s apart, then acknowledge if it still can be."""
@@ -232,7 +245,8 @@ class Soak:
         except RPCError as exc:
             if exc.status != RPCStatusCode.NOT_FOUND:
                 self.errors.append(f"{case_id} {name}: RPCError {exc.status}: {exc}")
-            self.result.commands_refused += 1  # the case has finished (withdrawn): the API's case.finished
+            else:
+                self.result.commands_refused += 1  # the case has finished (withdrawn): the API's case.finished
         except Exception as exc:  # noqa: BLE001 - anything else is a finding, reported at the end
             self.errors.append(f"{case_id} {name}: {type(exc).__name__}: {exc}")
 
@@ -248,6 +262,17 @@ class Soak:
 
         await asyncio.gather(*(one(c) for c in case_ids))
         assert not self.errors, f"acknowledging failed: {self.errors[:5]}"
+
+    async def _settled(self, case_ids: list[str], timeout: float = 120) -> None:
+        """Until every case's workflow holds what its stream holds: a command sent as a signal is not awaited,
+        and one still in flight would make the fold and the workflow's state differ for a moment."""
+
+        async def behind() -> list[str]:
+            stored = await streams(self.pool, case_ids)
+            states = await asyncio.gather(*(case_state(self.client, c) for c in case_ids))
+            return [c for c, events, view in zip(case_ids, stored, states, strict=True) if view.version != len(events)]
+
+        await assert_eventually(behind, lambda late: not late, timeout=timeout, interval=1.0)
 
     # ------------------------------------------------------------------ the faults
 

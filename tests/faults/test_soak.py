@@ -1,4 +1,4 @@
-"""The soak at CI size: a minute of mixed workload (openings, commands as updates and signals, deadlines
+"""The soak at CI size: 30 s of mixed workload (openings, commands as updates and signals, deadlines
 falling due) while both workers are SIGKILLed in turn, the projector is SIGKILLed and PostgreSQL is cut off.
 ``python -m bench.soak`` runs the same code for hours."""
 
@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from tests.faults.report import FaultRun
 from tests.faults.soak import Soak, SoakPlan, row
 
-PLAN = SoakPlan(seconds=40, worker_kills=12, projector_kills=2, database_cuts=2, open_every=0.4)
+PLAN = SoakPlan(seconds=30, worker_kills=10, projector_kills=2, database_cuts=2, open_every=0.3)
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 
 
