@@ -194,7 +194,7 @@ async def run(args: argparse.Namespace) -> list[Row]:
             # Two soak runs (no faults, then faults): minutes even when quick, so quick runs it only when asked;
             # CI runs the same soak code in tests/faults/test_soak.py.
             if "chaos" in wanted and (not quick or args.only):
-                rows += await chaos(client, server_dsn, 30 if quick else 300, 6 if quick else 40)
+                rows += await chaos(30 if quick else 300, 6 if quick else 40)
             if "spread" in wanted:
                 n, span, lead = (100, 10, 5) if quick else (args.spread_cases, args.spread_span, 60)
                 rows += await spread_each_alone(

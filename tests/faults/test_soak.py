@@ -1,9 +1,14 @@
-"""The soak at CI size: 30 s of mixed workload (openings, commands as updates and signals, deadlines
-falling due) while both workers are SIGKILLed in turn, the projector is SIGKILLed and PostgreSQL is cut off.
-``python -m bench.soak`` runs the same code for hours."""
+"""The soak: a mixed workload (openings, commands as updates and signals, deadlines falling due) while both
+workers are SIGKILLed in turn, the projector is SIGKILLed and PostgreSQL is cut off (``soak.py``).
+
+CI runs it for 30 s. ``python -m bench.soak`` (hours) and the bench's ``chaos`` scenario run this same test
+with other sizes through ``FAULT_SOAK_*`` and read its result from ``FAULT_SOAK_OUTPUT``.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import asyncpg
@@ -13,8 +18,21 @@ from temporalio.testing import WorkflowEnvironment
 from tests.faults.report import FaultRun
 from tests.faults.soak import Soak, SoakPlan, row
 
-PLAN = SoakPlan(seconds=30, worker_kills=10, projector_kills=2, database_cuts=2, open_every=0.3)
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
+
+def plan_from_env() -> SoakPlan:
+    """CI's sizes unless ``FAULT_SOAK_SECONDS``, ``_KILLS``, ``_PROJECTOR_KILLS``, ``_CUTS``, ``_OPEN_EVERY`` say."""
+    env = os.environ
+    return SoakPlan(
+        seconds=float(env.get("FAULT_SOAK_SECONDS", "30")),
+        worker_kills=int(env.get("FAULT_SOAK_KILLS", "10")),
+        projector_kills=int(env.get("FAULT_SOAK_PROJECTOR_KILLS", "2")),
+        database_cuts=int(env.get("FAULT_SOAK_CUTS", "2")),
+        open_every=float(env.get("FAULT_SOAK_OPEN_EVERY", "0.3")),
+    )
+
+
+PLAN = plan_from_env()
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(int(400 + 2 * PLAN.seconds))]
 
 
 async def test_a_mixed_workload_under_every_fault_at_once_loses_duplicates_and_misses_nothing(
@@ -35,3 +53,6 @@ async def test_a_mixed_workload_under_every_fault_at_once_loses_duplicates_and_m
     fault_run.workload = summary["workload"]
     fault_run.checked = result.checked
     fault_run.measured = {"breach stored - due": result.lateness}
+    output = os.environ.get("FAULT_SOAK_OUTPUT")
+    if output:
+        Path(output).write_text(json.dumps({"row": summary, "lateness_seconds": result.lateness_seconds}))
