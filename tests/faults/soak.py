@@ -18,7 +18,7 @@ import asyncio
 import random
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -86,6 +86,7 @@ class SoakResult:
     breaches: int = 0
     lateness: str = ""
     lateness_seconds: list[float] = field(default_factory=list)  # every breach's stored - due
+    late: str = ""  # the breaches more than 5 s late, by the fault before them
     checked: list[str] = field(default_factory=list)
     wall_seconds: float = 0.0
 
@@ -148,6 +149,7 @@ class Soak:
         self.left_alone: list[str] = []
         self.walked: list[str] = []
         self.errors: list[str] = []
+        self.faults: list[tuple[datetime, str]] = []  # when each fault began
 
     async def run(self) -> SoakResult:
         started = time.monotonic()
@@ -179,6 +181,7 @@ class Soak:
             self.result.events = sum(len(events) for events in stored)
             self.result.breaches = sum(isinstance(e.data, DeadlineBreached) for events in stored for e in events)
             self.result.lateness = breach_lateness(stored)
+            self.result.late = self.late_breaches(stored)
             self.result.lateness_seconds = [
                 (e.recorded_at - e.data.due_at).total_seconds()
                 for events in stored
@@ -294,10 +297,12 @@ class Soak:
                 await self._kill_a_worker()
             elif kind == "projector":
                 self.projector.kill()
+                self._faulted("projector kill")
                 self.projector.start()
                 self.result.projector_kills += 1
             else:
                 await self.proxy.cut()
+                self._faulted("database cut")
                 await asyncio.sleep(plan.cut_seconds)
                 await self.proxy.restore()
                 self.result.database_cuts += 1
@@ -309,8 +314,33 @@ class Soak:
         await other.wait_for_log("worker started", len(other.pids), timeout=60)
         await victim.wait_for_log("worker started", len(victim.pids), timeout=60)
         victim.kill()
+        self._faulted("worker kill")
         victim.start()
         self.result.worker_kills += 1
+
+    def _faulted(self, kind: str) -> None:
+        self.faults.append((datetime.now(UTC), kind))
+
+    def late_breaches(self, stored: list[list[Any]], over: float = 5.0) -> str:
+        """How many breaches were stored more than ``over`` seconds late, by the last fault before each was
+        due (within 20 s; else "no fault"): which fault a tail comes from."""
+        by_fault: dict[str, int] = {}
+        for events in stored:
+            for e in events:
+                if not isinstance(e.data, DeadlineBreached):
+                    continue
+                if (e.recorded_at - e.data.due_at).total_seconds() <= over:
+                    continue
+                before = [
+                    kind for at, kind in self.faults if e.data.due_at - timedelta(seconds=20) <= at <= e.recorded_at
+                ]
+                cause = before[-1] if before else "no fault"
+                by_fault[cause] = by_fault.get(cause, 0) + 1
+        if not by_fault:
+            return f"none over {over:g} s"
+        return f"{sum(by_fault.values())} over {over:g} s; the last fault before each: " + ", ".join(
+            f"{kind} {n}" for kind, n in sorted(by_fault.items(), key=lambda kv: -kv[1])
+        )
 
 
 def row(result: SoakResult) -> dict[str, Any]:
@@ -329,6 +359,7 @@ def row(result: SoakResult) -> dict[str, Any]:
         ),
         "deadlines enforced": result.breaches,
         "breach stored - due": result.lateness,
+        "late breaches": result.late,
         "checked": result.checked,
         "top-level breach due": f"{TOP_LEVEL_DUE.total_seconds():g} s after opening",
     }

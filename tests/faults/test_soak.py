@@ -52,7 +52,7 @@ async def test_a_mixed_workload_under_every_fault_at_once_loses_duplicates_and_m
     fault_run.fault = summary["faults"]
     fault_run.workload = summary["workload"]
     fault_run.checked = result.checked
-    fault_run.measured = {"breach stored - due": result.lateness}
+    fault_run.measured = {"breach stored - due": result.lateness, "late breaches": result.late}
     output = os.environ.get("FAULT_SOAK_OUTPUT")
     if output:
         Path(output).write_text(json.dumps({"row": summary, "lateness_seconds": result.lateness_seconds}))
