@@ -21,7 +21,7 @@ import asyncpg
 import structlog
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker import PollerBehaviorSimpleMaximum, UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.digest_activities import DigestActivities
@@ -68,6 +68,10 @@ class Settings:
     # How long a case's next workflow task waits for this worker's sticky queue before the server hands it
     # to any worker; also the extra lateness of a deadline whose worker was killed (README "Tuning").
     sticky_timeout: timedelta = timedelta(seconds=2)
+    # Workflow task pollers, and the share of them on the shared queue (the rest on this worker's sticky
+    # queue): the shared queue is where a dead worker's cases arrive, all at once.
+    workflow_task_pollers: int = 5
+    nonsticky_ratio: float = 0.2
     db_pool_size: int = 20
     workflow_sandbox: bool = False
     # The database role the services work as (events/migrations/0005_app_role.sql); "" = the login's own.
@@ -92,6 +96,8 @@ class Settings:
             max_concurrent_local_activities=int(env.get("ESCALATIONS_MAX_LOCAL_ACTIVITIES", 200)),
             max_cached_workflows=_cache_size(env.get("ESCALATIONS_MAX_CACHED_WORKFLOWS", "10000")),
             sticky_timeout=_sticky_timeout(env.get("ESCALATIONS_STICKY_TIMEOUT", "2s")),
+            workflow_task_pollers=int(env.get("ESCALATIONS_WORKFLOW_TASK_POLLERS", 5)),
+            nonsticky_ratio=float(env.get("ESCALATIONS_NONSTICKY_RATIO", 0.2)),
             db_pool_size=int(env.get("ESCALATIONS_DB_POOL_SIZE", 20)),
             workflow_sandbox=_flag(env.get("ESCALATIONS_WORKFLOW_SANDBOX", "off")),
             db_role=env.get("ESCALATIONS_DB_ROLE", APP_ROLE),
@@ -204,6 +210,8 @@ def build_worker(
     max_concurrent_local_activities: int = 200,
     max_cached_workflows: int = 10_000,
     sticky_timeout: timedelta = Settings.sticky_timeout,
+    workflow_task_pollers: int = Settings.workflow_task_pollers,
+    nonsticky_ratio: float = Settings.nonsticky_ratio,
     workflow_failure_exception_types: Sequence[type[BaseException]] = (),
     sandboxed: bool = False,
     directory: DirectoryStore | None | Literal["from_store"] = "from_store",
@@ -241,6 +249,8 @@ def build_worker(
         # When this worker dies, its cases' next tasks wait this long on its sticky queue before another
         # worker may take them (the SDK's default, 10 s, made every deadline due in that window 10 s late).
         sticky_queue_schedule_to_start_timeout=sticky_timeout,
+        workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=workflow_task_pollers),
+        nonsticky_to_sticky_poll_ratio=nonsticky_ratio,
         # On SIGTERM: let an activity in flight (a digest's email) finish; the SDK also tells the server this
         # worker's sticky queue is gone, so its cases move to the other workers at once (a deploy costs nothing).
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
@@ -279,6 +289,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
             max_concurrent_local_activities=settings.max_concurrent_local_activities,
             max_cached_workflows=settings.max_cached_workflows,
             sticky_timeout=settings.sticky_timeout,
+            workflow_task_pollers=settings.workflow_task_pollers,
+            nonsticky_ratio=settings.nonsticky_ratio,
             sandboxed=settings.workflow_sandbox,
             channels=ChannelsConfig.from_env(),
         )

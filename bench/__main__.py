@@ -198,7 +198,15 @@ async def run(args: argparse.Namespace) -> list[Row]:
             if "spread" in wanted:
                 n, span, lead = (100, 10, 5) if quick else (args.spread_cases, args.spread_span, 60)
                 rows += await spread_each_alone(
-                    client, pool, dsn, n, span=span, lead=lead, metrics_url=metrics_url, workers=args.spread_workers
+                    client,
+                    pool,
+                    dsn,
+                    n,
+                    span=span,
+                    lead=lead,
+                    metrics_url=metrics_url,
+                    workers=args.spread_workers,
+                    profile=args.spread_profile,
                 )
         finally:
             await pool.close()
@@ -221,6 +229,9 @@ def main() -> None:
     parser.add_argument("--spread-cases", type=int, default=10_000, help="open cases in the spread scenario")
     parser.add_argument("--spread-span", type=float, default=600, help="seconds the spread deadlines fall over")
     parser.add_argument("--spread-workers", type=int, default=1, help="worker processes per side in spread")
+    parser.add_argument(
+        "--spread-profile", type=Path, default=None, help="py-spy each spread worker into files named PATH-ours.N.txt"
+    )
     args = parser.parse_args()
     # Workers here log as the spread scenario's worker process does: warnings only.
     configure_logging(os.environ.get("ESCALATIONS_LOG_LEVEL", "WARNING"))

@@ -35,6 +35,7 @@ import psutil
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client
 
+from bench import profile as profiler
 from bench.bare_worker import TABLE_SQL
 from bench.baseline_workflows import BareDeadlineWorkflow, BareSpec
 from bench.deadline_bench import GATE, CpuMeter, bench_opening, finish_workflows, with_p3_acknowledge
@@ -124,6 +125,7 @@ async def _run_side(
     span: float,
     lead: float,
     server: ServerMetrics,
+    profile: Path | None = None,
 ) -> Side:
     """Open ``n`` workflows evenly over ``span`` with ``start_one``; wait for their ``2n`` deadlines (or
     until 60 s after the last is due); measure."""
@@ -139,6 +141,9 @@ async def _run_side(
             pass
 
     await asyncio.sleep(3)  # the worker connects and polls
+    profilers = (
+        [profiler.record(p.pid, profile.with_suffix(f".{i}.txt")) for i, p in enumerate(processes)] if profile else []
+    )
     before = await server.snapshot()
     t0 = time.monotonic()
 
@@ -161,6 +166,11 @@ async def _run_side(
         await asyncio.sleep(1)
     sample()
     print(cpu.report())
+    for i, spy in enumerate(profilers):
+        profiler.stop(spy)
+        assert profile is not None
+        print(f"profile of worker {i + 1} ({profile.with_suffix(f'.{i}.txt')}):")
+        print(profiler.top(profile.with_suffix(f".{i}.txt")))
     side.cpu = cpu.used()
     after = await server.snapshot()
     if before is not None and after is not None:
@@ -181,9 +191,10 @@ async def spread_each_alone(
     lead: float,
     metrics_url: str | None,
     workers: int = 1,
+    profile: Path | None = None,
 ) -> list[Row]:
     """Our cases alone, then bare workflows alone, on the same server under the same schedule; each side with
-    ``workers`` worker processes."""
+    ``workers`` worker processes, profiled with py-spy into ``profile``-named files when given."""
     async with pool.acquire() as conn:
         await conn.execute(TABLE_SQL)
     policy = one_level_policy(timedelta(seconds=lead))
@@ -248,6 +259,7 @@ async def spread_each_alone(
             span,
             lead,
             server,
+            profile.with_name(profile.name + "-ours") if profile else None,
         )
     finally:
         await finish_workflows(client, case_ids, [])
@@ -257,7 +269,10 @@ async def spread_each_alone(
         for i in range(workers)
     ]
     try:
-        bare = await _run_side(client, bare_processes, start_bare, bare_deadlines, bare_ids, n, span, lead, server)
+        bare_profile = profile.with_name(profile.name + "-bare") if profile else None
+        bare = await _run_side(
+            client, bare_processes, start_bare, bare_deadlines, bare_ids, n, span, lead, server, bare_profile
+        )
     finally:
         await finish_workflows(client, [], bare_ids)
         _stop(bare_processes)

@@ -164,6 +164,8 @@ def test_the_production_compose_file_parses_and_holds_what_the_readme_says(tmp_p
     assert services["temporal-schema"]["image"].startswith("temporalio/admin-tools:")
     assert not [s["image"] for s in services.values() if "auto-setup" in s.get("image", "")]
     assert int(services["worker"]["deploy"]["replicas"]) >= 2
+    # A deploy's SIGTERM lets the worker drain (its graceful shutdown is 10 s) before Compose kills it.
+    assert services["worker"]["stop_grace_period"] in ("30s", 30, "30")
     assert "/readyz" in " ".join(services["api"]["healthcheck"]["test"])
     # Secrets come from the env file (or a secret file), never from the repository.
     raw = COMPOSE.read_text()

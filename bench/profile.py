@@ -1,0 +1,56 @@
+"""A sampling profile of a worker process during a scenario (py-spy), and what it spent its time in.
+
+``record(pid, path)`` starts ``py-spy record`` on the process without pausing it (``--nonblocking``), in
+py-spy's collapsed-stack format; ``stop`` ends it (py-spy writes its file on SIGINT); ``top`` sums the
+samples per innermost frame (self time) and per frame anywhere on the stack (inclusive time).
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+
+def record(pid: int, path: Path, rate: int = 50) -> subprocess.Popen:
+    spy = shutil.which("py-spy")
+    if spy is None:
+        raise RuntimeError("py-spy is not installed (it comes with the dev extras: make install)")
+    argv = [spy, "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw", "--output", str(path)]
+    return subprocess.Popen([*argv, "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop(profiler: subprocess.Popen) -> None:
+    profiler.send_signal(signal.SIGINT)
+    try:
+        profiler.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        profiler.kill()
+
+
+def top(path: Path, n: int = 12) -> str:
+    """The ``n`` frames with the most self samples and the ``n`` with the most inclusive samples."""
+    if not path.exists():
+        return f"(no profile at {path})"
+    own: Counter[str] = Counter()
+    anywhere: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        samples = int(count)
+        total += samples
+        frames = stack.split(";")
+        own[frames[-1]] += samples
+        for frame in set(frames):
+            anywhere[frame] += samples
+    if not total:
+        return f"(no samples in {path})"
+    lines = [f"{total} samples; self time:"]
+    lines += [f"  {100 * c / total:5.1f}%  {frame}" for frame, c in own.most_common(n)]
+    lines.append("inclusive time:")
+    lines += [f"  {100 * c / total:5.1f}%  {frame}" for frame, c in anywhere.most_common(n)]
+    return "\n".join(lines)
