@@ -14,7 +14,7 @@ and passed through the sandbox; nothing that does I/O is imported here.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -77,6 +77,9 @@ _APPEND_RETRY = RetryPolicy(
 
 # Workflows started before the directory existed replay without its lookups (their histories hold none).
 DIRECTORY_PATCH = "directory-lookups"
+# Before a command, deadlines are enforced until none is due at the instant it is decided, and its events
+# carry that instant; histories recorded before enforced once and stamped the append's instant.
+ENFORCE_UNTIL_NONE_DUE_PATCH = "enforce-until-none-due"
 _LOOKUP_TIMEOUT = timedelta(seconds=10)
 
 
@@ -240,15 +243,17 @@ class EscalationWorkflow:
         command_key: str | None,
         command_digest: str | None = None,
         correlation_id: str | None = None,
+        occurred_at: datetime | None = None,
     ) -> list[RecordedEvent]:
-        """Store ``payloads`` first, then fold what was stored (caller holds the lock)."""
+        """Store ``payloads`` first, then fold what was stored (caller holds the lock). ``occurred_at``: when
+        they happened (the instant they were decided); now by default."""
         version = self._state.version if self._state is not None else 0
         new = envelopes(
             stream_id,
             version,
             payloads,
             actor=actor,
-            now=workflow.now(),
+            now=occurred_at or workflow.now(),
             ids=[case_event_id(stream_id, version + offset) for offset in range(1, len(payloads) + 1)],
             command_key=command_key,
             command_digest=command_digest,
@@ -276,14 +281,22 @@ class EscalationWorkflow:
             # A deadline that fell due before this command is a fact first: when the
             # timer and the command arrive in one workflow task (late, after a worker
             # crash or an outage), the command must not erase the breach it followed.
-            await self._enforce_due()
+            until_none_due = workflow.patched(ENFORCE_UNTIL_NONE_DUE_PATCH)
+            if not until_none_due:
+                await self._enforce_due()
             while True:
+                if until_none_due:
+                    # An append can span workflow tasks (a slow local activity heartbeats its task), and the
+                    # clock moves with them: enforce until nothing is due at the instant the command is decided.
+                    while await self._enforce_due():
+                        pass
                 state = self._current()
+                decided_at = workflow.now()
                 try:
                     seen = repeated_versions(state, command)
                     if seen is not None:
                         return CommandResult(duplicate=True, versions=seen, events=[], state=case_view(state))
-                    payloads = decide(state, command, workflow.now())
+                    payloads = decide(state, command, decided_at)
                 except DomainError as exc:
                     raise ApplicationError(str(exc), exc.rule, type="DomainError", non_retryable=True) from exc
                 payloads = await self._with_responders(state, payloads)
@@ -294,6 +307,8 @@ class EscalationWorkflow:
                     command_key=command.idempotency_key,
                     command_digest=command.digest(),
                     correlation_id=command.correlation_id,
+                    # The events happened when they were decided, not when the responders' lookup returned.
+                    occurred_at=decided_at if until_none_due else None,
                 )
                 if all(e.command_key == command.idempotency_key for e in recorded):
                     return CommandResult(
