@@ -35,7 +35,15 @@ def fuzz_every_operation(base_url: str, headers: dict[str, str]) -> list[str]:
         @hypothesis_given(case=operation.as_strategy())
         def exercise(case: schemathesis.Case) -> None:
             response = case.call(base_url=base_url, headers=headers, timeout=30)
-            case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
+            # The readiness probe answers 503 by contract when a dependency is slow or away (a loaded CI
+            # machine's Temporal can miss its 2 s health check): its answer, schema-checked, not a server error.
+            probe_says_not_ready = case.path == "/readyz" and response.status_code == 503
+            checks = (
+                [response_schema_conformance]
+                if probe_says_not_ready
+                else [not_a_server_error, response_schema_conformance]
+            )
+            case.validate_response(response, checks=checks)
 
         try:
             exercise()
