@@ -96,8 +96,8 @@ class Settings:
             max_concurrent_local_activities=int(env.get("ESCALATIONS_MAX_LOCAL_ACTIVITIES", 200)),
             max_cached_workflows=_cache_size(env.get("ESCALATIONS_MAX_CACHED_WORKFLOWS", "10000")),
             sticky_timeout=_sticky_timeout(env.get("ESCALATIONS_STICKY_TIMEOUT", "2s")),
-            workflow_task_pollers=int(env.get("ESCALATIONS_WORKFLOW_TASK_POLLERS", 5)),
-            nonsticky_ratio=float(env.get("ESCALATIONS_NONSTICKY_RATIO", 0.2)),
+            workflow_task_pollers=_pollers(env.get("ESCALATIONS_WORKFLOW_TASK_POLLERS", "5")),
+            nonsticky_ratio=_ratio(env.get("ESCALATIONS_NONSTICKY_RATIO", "0.2")),
             db_pool_size=int(env.get("ESCALATIONS_DB_POOL_SIZE", 20)),
             workflow_sandbox=_flag(env.get("ESCALATIONS_WORKFLOW_SANDBOX", "off")),
             db_role=env.get("ESCALATIONS_DB_ROLE", APP_ROLE),
@@ -125,6 +125,23 @@ def _cache_size(value: str) -> int:
             f"ESCALATIONS_MAX_CACHED_WORKFLOWS must be at least 1 (local activities need it), not {value!r}"
         )
     return size
+
+
+def _pollers(value: str) -> int:
+    if not value.strip().isdigit() or not 2 <= int(value) <= 100:
+        # Two at least: one for this worker's sticky queue and one for the shared queue.
+        raise ValueError(f"ESCALATIONS_WORKFLOW_TASK_POLLERS must be a whole number from 2 to 100, not {value!r}")
+    return int(value)
+
+
+def _ratio(value: str) -> float:
+    try:
+        ratio = float(value)
+    except ValueError:
+        ratio = -1.0
+    if not 0 < ratio <= 1:
+        raise ValueError(f"ESCALATIONS_NONSTICKY_RATIO must be a number above 0 and at most 1, not {value!r}")
+    return ratio
 
 
 def _sticky_timeout(value: str) -> timedelta:

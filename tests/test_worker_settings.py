@@ -26,6 +26,27 @@ def test_a_sticky_timeout_outside_one_to_sixty_seconds_is_refused_naming_the_var
         Settings.from_env({"ESCALATIONS_STICKY_TIMEOUT": value})
 
 
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("ESCALATIONS_WORKFLOW_TASK_POLLERS", "1"),
+        ("ESCALATIONS_WORKFLOW_TASK_POLLERS", "many"),
+        ("ESCALATIONS_NONSTICKY_RATIO", "0"),
+        ("ESCALATIONS_NONSTICKY_RATIO", "1.5"),
+        ("ESCALATIONS_NONSTICKY_RATIO", "half"),
+    ],
+)
+def test_poller_settings_outside_their_range_are_refused_naming_the_variable(variable: str, value: str) -> None:
+    with pytest.raises(ValueError, match=variable):
+        Settings.from_env({variable: value})
+
+
+def test_poller_settings_default_to_the_sdks_and_read_the_environment() -> None:
+    assert (Settings.from_env({}).workflow_task_pollers, Settings.from_env({}).nonsticky_ratio) == (5, 0.2)
+    tuned = Settings.from_env({"ESCALATIONS_WORKFLOW_TASK_POLLERS": "10", "ESCALATIONS_NONSTICKY_RATIO": "0.5"})
+    assert (tuned.workflow_task_pollers, tuned.nonsticky_ratio) == (10, 0.5)
+
+
 @pytest.mark.parametrize("value", ["0", "-1"])
 def test_a_worker_without_a_workflow_cache_is_refused(value: str) -> None:
     # With no cache the SDK evicts a case mid-task while its append (a local activity) runs: every task
