@@ -288,7 +288,8 @@ def _stop(processes: list[subprocess.Popen]) -> None:
 
 def _rows(n: int, span: float, workers: int, ours: Side, bare: Side) -> list[Row]:
     base = "bare workflows alone: 2 sleeps, 2 activities"
-    label = f"spread: {n} over {span:g}s, each alone" + (f", {workers} workers each" if workers > 1 else "")
+    scope = f"{n} over {span:g}s, each alone" + (f", {workers} workers each" if workers > 1 else "")
+    label = f"spread: {scope}"
     if not ours.lateness_ms or not bare.lateness_ms:
         raise RuntimeError(
             f"{label}: no deadlines were enforced ({len(ours.lateness_ms)} ours, {len(bare.lateness_ms)})"
@@ -329,7 +330,7 @@ def _rows(n: int, span: float, workers: int, ours: Side, bare: Side) -> list[Row
             if ours.server[name] or bare.server[name]:
                 rows.append(
                     Row(
-                        f"server: {name} per workflow ({label[8:]})",
+                        f"server: {name} per workflow ({scope})",
                         "count",
                         ours.server[name] / n,
                         bare.server[name] / n,

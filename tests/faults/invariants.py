@@ -75,15 +75,20 @@ async def streams(pool: asyncpg.Pool, case_ids: list[str]) -> list[list[Recorded
     return list(await asyncio.gather(*(store.read_stream(stream_id_for(c)) for c in case_ids)))
 
 
-def breach_lateness(all_events: list[list[RecordedEvent]]) -> str:
-    """Every breach's lateness, stored minus due: p50, p99 and max over all of them (the Reliability table's
-    measure of a fault's cost to the promise)."""
-    delays = sorted(
+def breach_delays(all_events: list[list[RecordedEvent]]) -> list[float]:
+    """Every breach's lateness in seconds, stored minus due."""
+    return [
         (e.recorded_at - e.data.due_at).total_seconds()
         for events in all_events
         for e in events
         if isinstance(e.data, DeadlineBreached)
-    )
+    ]
+
+
+def breach_lateness(all_events: list[list[RecordedEvent]]) -> str:
+    """Every breach's lateness, stored minus due: p50, p99 and max over all of them (the Reliability table's
+    measure of a fault's cost to the promise)."""
+    delays = sorted(breach_delays(all_events))
     if not delays:
         return "no breach stored"
 

@@ -31,7 +31,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from events.store import EventStore
 from samples.cases import AGENT, MANAGER, command, open_command
 from tests.eventually import assert_eventually
-from tests.faults.invariants import breach_lateness, check_invariants, streams
+from tests.faults.invariants import breach_delays, breach_lateness, check_invariants, streams
 from tests.faults.processes import ManagedProcess, app_env, projector_process, worker_process
 from tests.faults.proxy import TcpProxy
 from tests.faults.workload import (
@@ -180,15 +180,10 @@ class Soak:
                 assert process.alive(), f"{process.name} exited on its own; log:\n{process.log_tail()}"
             self.result.cases = len(case_ids)
             self.result.events = sum(len(events) for events in stored)
-            self.result.breaches = sum(isinstance(e.data, DeadlineBreached) for events in stored for e in events)
+            self.result.lateness_seconds = breach_delays(stored)
+            self.result.breaches = len(self.result.lateness_seconds)
             self.result.lateness = breach_lateness(stored)
             self.result.late = self.late_breaches(stored)
-            self.result.lateness_seconds = [
-                (e.recorded_at - e.data.due_at).total_seconds()
-                for events in stored
-                for e in events
-                if isinstance(e.data, DeadlineBreached)
-            ]
             self.result.wall_seconds = time.monotonic() - started
             return self.result
         finally:
