@@ -50,8 +50,14 @@ async def start_time_skipping_server() -> WorkflowEnvironment:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of the test's own (one starts in about 0.1 s).
+
+    Not shared across tests: the test server locks its clock while a workflow task is outstanding and
+    never unlocks it if the workflow is terminated meanwhile (a case whose task was still running when its
+    test ended). On a shared server that stopped time for every later test: each waited out its timeout.
+    """
     env = await start_time_skipping_server()
     yield env
     await env.shutdown()
@@ -76,8 +82,8 @@ def policy() -> Policy:
 class Cases:
     """Opens cases on one test's task queue and terminates them when the test ends.
 
-    Termination matters on the time-skipping server: a workflow left with a
-    pending task and no worker stops time skipping for every later test.
+    A case left running would keep its timers firing on a server the next
+    test may share (the dev server).
     """
 
     def __init__(self, client: Client, task_queue: str) -> None:
