@@ -28,6 +28,14 @@ APP_ROLE = "escalations_app"
 
 # How long a long-running service (worker, projector, API) waits at start for a database that is away.
 SERVICE_PATIENCE = 300.0
+# Raised by a connection attempt but not worth waiting for: the DSN itself is wrong (a bad sslmode or port,
+# a feature the client lacks). Such an error is answered at once, never waited on for five minutes.
+MISCONFIGURED: tuple[type[BaseException], ...] = (
+    asyncpg.ClientConfigurationError,
+    asyncpg.UnsupportedClientFeatureError,
+)
+# Each attempt's connect timeout while waiting (asyncpg's default is 60 s, which would overrun the patience).
+CONNECT_ATTEMPT_TIMEOUT = 10.0
 
 
 async def create_pool(
@@ -41,16 +49,19 @@ async def create_pool(
 
     ``patience``: seconds to keep trying while the database is unreachable (``DATABASE_UNAVAILABLE``), with
     backoff up to 5 s, before the error is raised. A service restarted during a database outage waits it out
-    instead of exiting; a command-line tool (0) answers at once.
+    instead of exiting; a command-line tool (0) answers at once; a misconfigured DSN is raised at once.
     """
     loop = asyncio.get_running_loop()
     give_up = loop.time() + patience
     delay = 0.2
     while True:
+        remaining = give_up - loop.time()
         try:
-            async with _connection(dsn) as conn:
+            async with _connection(dsn, timeout=max(1.0, min(CONNECT_ATTEMPT_TIMEOUT, remaining))) as conn:
                 await apply_migrations(conn)
             break
+        except MISCONFIGURED:
+            raise
         except DATABASE_UNAVAILABLE as exc:
             if loop.time() + delay > give_up:
                 raise
@@ -92,11 +103,12 @@ async def drop_database(dsn: str, database: str) -> None:
 
 
 class _connection:
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, *, timeout: float = 60.0) -> None:
         self._dsn = dsn
+        self._timeout = timeout
 
     async def __aenter__(self) -> asyncpg.Connection:
-        self._conn = await asyncpg.connect(self._dsn)
+        self._conn = await asyncpg.connect(self._dsn, timeout=self._timeout)
         return self._conn
 
     async def __aexit__(self, *exc: object) -> None:

@@ -8,11 +8,14 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from events.memory import InMemoryEventStore
-from samples.cases import open_command
+from samples.cases import command, open_command
 from tests.temporal_fixtures import running_worker
 from worker import Settings
+from workflows.client import case_handle, send_command
+from workflows.core.commands import AddNote
 from workflows.core.policy import Policy
-from workflows.escalation_workflow import WORKFLOW_TASK_TIMEOUT
+from workflows.escalation_workflow import WORKFLOW_TASK_TIMEOUT, EscalationWorkflow, workflow_id_for
+from workflows.messages import WorkflowInput
 
 
 def test_the_sticky_timeout_defaults_to_two_seconds_and_reads_a_duration() -> None:
@@ -62,3 +65,32 @@ async def test_a_case_is_started_with_the_short_workflow_task_timeout(
         handle = await cases.open(open_command())
         config = (await handle.describe()).raw_description.execution_config
         assert config.default_workflow_task_timeout.ToTimedelta() == WORKFLOW_TASK_TIMEOUT == timedelta(seconds=3)
+
+
+async def test_a_case_opened_under_a_longer_task_timeout_takes_the_short_one_at_its_next_run(
+    time_skipping_env: WorkflowEnvironment, policy: Policy
+) -> None:
+    """Cases opened before the timeout was shortened (10 s, Temporal's default) get it at continue-as-new:
+    the SDK would otherwise carry the old value over to every later run."""
+    client = time_skipping_env.client
+    async with running_worker(client, None, policy, store=InMemoryEventStore()) as cases:
+        opening = open_command()
+        handle = await client.start_workflow(
+            EscalationWorkflow.run,
+            WorkflowInput(open=opening, max_events_per_run=3),
+            id=workflow_id_for(opening.case_id),
+            task_queue=cases.task_queue,
+            task_timeout=timedelta(seconds=10),
+        )
+        cases.track(opening.case_id)
+        first = await handle.describe()
+        assert first.raw_description.execution_config.default_workflow_task_timeout.ToTimedelta() == timedelta(
+            seconds=10
+        )
+        for i in range(3):  # past the run's 3 events
+            await send_command(client, opening.case_id, command(AddNote, text=f"note {i}"))
+        later = await case_handle(client, opening.case_id).describe()
+        assert later.run_id != first.run_id
+        assert (
+            later.raw_description.execution_config.default_workflow_task_timeout.ToTimedelta() == WORKFLOW_TASK_TIMEOUT
+        )
