@@ -1,16 +1,21 @@
 """The deadline watchdog tells the operators: every overdue deadline (``watchdog.overdue_deadlines``) is sent
 once to each operator target the notification config names (``operators``), and retried until it goes.
 
-Each (deadline, target) is a row of ``watchdog_alerts`` (migration 0017): inserted when the deadline is first
-found overdue (whichever projector instance finds it first), claimed for a send by pushing its next attempt
-into the future in the same statement (so two instances never send it at once), and marked notified once the
-channel took it. A deadline whose terminal event is stored before its alert went out is not sent at all.
-Nothing here writes to a case: the watchdog proves the promise from outside the engine that keeps it.
+Each (deadline, target) is a row of ``watchdog_alerts`` (migrations 0017, 0018): inserted when the deadline is
+first found overdue (whichever projector instance finds it first) and claimed for a send in one statement that
+counts the attempt and leases the row for ``LEASE``. While the lease runs no other instance claims the row or
+forgets it; the claimant sends only in the lease's first half (a channel gives up after 10 s, so a send ends
+well inside it) and records the outcome only if its attempt is still the row's latest. A send that fails is
+retried after 5 s, doubling, at most 5 minutes. A deadline whose terminal event is stored before its alert
+was claimed is not sent at all. The alert's id (its Message-ID, its webhook id) is the same for every
+attempt, so a receiver can tell a repeat. Nothing here writes to a case: the watchdog proves the promise
+from outside the engine that keeps it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -26,9 +31,11 @@ from projections.watchdog import OverdueDeadline, margin_from_env, overdue_deadl
 log = structlog.get_logger("escalations.watchdog")
 
 ALERT_NAMESPACE = uuid.UUID("5d0c3a52-9a51-4b8e-9d5f-2f1a7c44a0e1")
-# A claimed alert may be claimed again after 5 s, doubling with each attempt, at most 5 minutes.
+# A failed send is retried after 5 s, doubling with each attempt, at most 5 minutes.
 FIRST_RETRY = timedelta(seconds=5)
 MAX_RETRY = timedelta(minutes=5)
+# How long a claim keeps the row from other instances; sends start only in its first half.
+LEASE = timedelta(minutes=2)
 BATCH = 100
 
 _KEY = "(case_id, kind, level, due_at, target)"
@@ -49,26 +56,56 @@ async def record_found(conn: asyncpg.Connection, overdue: Sequence[OverdueDeadli
             keys,
         )
         # Enforced (or stopped) before anyone was told, or the target left the configuration: nothing to say.
+        # A leased row is being sent by an instance whose view may differ from this one's: it stays.
         await conn.execute(
-            f"DELETE FROM watchdog_alerts WHERE notified_at IS NULL AND {_KEY} NOT IN "
+            "DELETE FROM watchdog_alerts WHERE notified_at IS NULL AND (leased_until IS NULL OR leased_until <= now()) "
+            f"AND {_KEY} NOT IN "
             "(SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::timestamptz[], $5::text[]))",
             *([list(column) for column in zip(*keys, strict=True)] if keys else [[], [], [], [], []]),
         )
 
 
 async def claim(conn: asyncpg.Connection, limit: int = BATCH) -> list[asyncpg.Record]:
-    """Take due unsent alerts for one send each, in one statement: the attempt is counted and the next one
-    pushed back (5 s, doubling per attempt, at most 5 minutes) before anything is sent, so no other instance takes them meanwhile."""
+    """Take due unsent alerts that no one holds, in one statement: each one's attempt is counted and the row
+    leased for ``LEASE`` before anything is sent, so no other instance takes it meanwhile."""
     return await conn.fetch(
-        "UPDATE watchdog_alerts SET attempts = attempts + 1, "
-        # The exponent is capped before the product: 5 s x 2^41 overflows an interval.
-        "next_attempt_at = now() + least($2::interval * power(2, least(attempts, 16)), $3::interval) "
+        "UPDATE watchdog_alerts SET attempts = attempts + 1, leased_until = now() + $2::interval "
         f"WHERE {_KEY} IN (SELECT {_KEY[1:-1]} FROM watchdog_alerts WHERE notified_at IS NULL "
-        "AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING *",
+        "AND next_attempt_at <= now() AND (leased_until IS NULL OR leased_until <= now()) "
+        "ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING *",
         limit,
+        LEASE,
+    )
+
+
+async def record_sent(pool: asyncpg.Pool, row: asyncpg.Record) -> bool:
+    """Mark the alert told; False if this attempt is no longer the row's latest (its lease ran out)."""
+    status = await pool.execute(
+        f"UPDATE watchdog_alerts SET notified_at = now(), last_error = NULL, leased_until = NULL "
+        f"WHERE {_KEY} = ($1, $2, $3, $4, $5) AND attempts = $6",
+        *_key_of(row),
+        row["attempts"],
+    )
+    return status.endswith(" 1")
+
+
+async def record_failure(pool: asyncpg.Pool, row: asyncpg.Record, error: str) -> None:
+    """The send failed: release the lease and wait for the retry (5 s, doubling per attempt, at most 5 min)."""
+    await pool.execute(
+        "UPDATE watchdog_alerts SET last_error = $7, leased_until = NULL, "
+        # The exponent is capped before the product: 5 s x 2^41 overflows an interval.
+        "next_attempt_at = now() + least($8::interval * power(2, least(attempts - 1, 16)), $9::interval) "
+        f"WHERE {_KEY} = ($1, $2, $3, $4, $5) AND attempts = $6",
+        *_key_of(row),
+        row["attempts"],
+        error,
         FIRST_RETRY,
         MAX_RETRY,
     )
+
+
+def _key_of(row: asyncpg.Record) -> tuple[object, ...]:
+    return tuple(row[c] for c in ("case_id", "kind", "level", "due_at", "target"))
 
 
 def message_for(row: asyncpg.Record, now: datetime) -> Message:
@@ -110,23 +147,20 @@ async def notify_operators(pool: asyncpg.Pool, senders: Senders, margin: timedel
     async with pool.acquire() as conn:
         await record_found(conn, await overdue_deadlines(conn, margin), targets)
         claimed = await claim(conn)
+    claimed_at = time.monotonic()
     sent = 0
     for row in claimed:
+        if time.monotonic() - claimed_at > (LEASE / 2).total_seconds():
+            break  # too little of the lease is left for a send: the rest go at their next claim
         try:
             await send(senders, row, datetime.now(UTC))
         except Exception as exc:  # noqa: BLE001 - any failure of a channel is recorded; the row is retried
             error = f"{type(exc).__name__}: {exc}"[:1000]
             log.warning("operator alert not sent", case_id=row["case_id"], target=row["target"], error=error)
-            await pool.execute(
-                f"UPDATE watchdog_alerts SET last_error = $6 WHERE {_KEY} = ($1, $2, $3, $4, $5)",
-                *(row[c] for c in ("case_id", "kind", "level", "due_at", "target")),
-                error,
-            )
+            await record_failure(pool, row, error)
             continue
-        await pool.execute(
-            f"UPDATE watchdog_alerts SET notified_at = now(), last_error = NULL WHERE {_KEY} = ($1, $2, $3, $4, $5)",
-            *(row[c] for c in ("case_id", "kind", "level", "due_at", "target")),
-        )
+        if not await record_sent(pool, row):
+            log.warning("operator alert sent after its lease ended", case_id=row["case_id"], target=row["target"])
         log.error(
             "operators told of an overdue deadline", case_id=row["case_id"], kind=row["kind"], target=row["target"]
         )

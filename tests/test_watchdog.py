@@ -27,7 +27,7 @@ from projections.channels import ChannelsConfig, Senders, WebhookConfig, configu
 from projections.gauges import sample
 from projections.runner import Projector
 from projections.watchdog import OverdueDeadline, overdue_deadlines
-from projections.watchdog_alerts import notify_operators, record_found
+from projections.watchdog_alerts import claim, notify_operators, record_found, record_sent
 from samples.cases import command, open_command
 from tests.eventually import assert_eventually
 from tests.notification_receivers import HttpSink
@@ -40,6 +40,9 @@ from workflows.policy_files import load_policy
 ROOT = Path(__file__).resolve().parent.parent
 SECONDS_POLICY = ROOT / "tests" / "policies" / "seconds.toml"  # a P1 is acknowledged within 4 s
 MARGIN = timedelta(seconds=5)
+# An overdue deadline as the watchdog finds it, for the tests of the alerts' bookkeeping.
+DUE = datetime(2026, 1, 1, tzinfo=UTC)
+FOUND = OverdueDeadline("case-1", "acknowledge", 1, DUE, timedelta(minutes=5))
 
 
 async def test_the_watchdog_reports_exactly_the_suppressed_deadline_within_its_margin(
@@ -153,16 +156,34 @@ async def test_an_operator_target_naming_a_channel_not_configured_is_a_configura
 async def test_an_alert_not_yet_sent_is_forgotten_once_its_deadline_is_no_longer_overdue(
     own_pool: asyncpg.Pool,
 ) -> None:
-    due = datetime(2026, 1, 1, tzinfo=UTC)
-    found = OverdueDeadline("case-1", "acknowledge", 1, due, timedelta(minutes=5))
     async with own_pool.acquire() as conn:
-        await record_found(conn, [found], ["webhook:pager"])
-        await record_found(conn, [found], ["webhook:pager"])  # found again: still one row
+        await record_found(conn, [FOUND], ["webhook:pager"])
+        await record_found(conn, [FOUND], ["webhook:pager"])  # found again: still one row
         assert await conn.fetchval("SELECT count(*) FROM watchdog_alerts") == 1
         await conn.execute("UPDATE watchdog_alerts SET notified_at = now()")  # told
         await record_found(
-            conn, [OverdueDeadline("case-2", "resolve", 2, due, timedelta(minutes=5))], ["webhook:pager"]
+            conn, [OverdueDeadline("case-2", "resolve", 2, DUE, timedelta(minutes=5))], ["webhook:pager"]
         )
         await record_found(conn, [], ["webhook:pager"])  # case-2's breach came before anyone was told
         rows = await conn.fetch("SELECT case_id, notified_at IS NOT NULL AS told FROM watchdog_alerts")
     assert [(r["case_id"], r["told"]) for r in rows] == [("case-1", True)]  # what was sent stays on record
+
+
+async def test_a_claimed_alert_is_neither_taken_nor_forgotten_by_another_instance_until_its_lease_ends(
+    own_pool: asyncpg.Pool,
+) -> None:
+    async with own_pool.acquire() as conn:
+        await record_found(conn, [FOUND], ["webhook:pager"])
+        [first] = await claim(conn)  # one instance starts sending it
+        assert await claim(conn) == []  # another finds nothing to take
+        await record_found(conn, [], ["webhook:pager"])  # nor forgets it on a view in which it is not overdue
+        assert await conn.fetchval("SELECT count(*) FROM watchdog_alerts") == 1
+        # The first instance stalled past its lease: the row is claimed again, and only the latest attempt
+        # records the outcome.
+        await conn.execute("UPDATE watchdog_alerts SET leased_until = now() - interval '1 second'")
+        [second] = await claim(conn)
+        assert (first["attempts"], second["attempts"]) == (1, 2)
+    assert not await record_sent(own_pool, first)
+    assert await own_pool.fetchval("SELECT notified_at FROM watchdog_alerts") is None
+    assert await record_sent(own_pool, second)
+    assert await own_pool.fetchval("SELECT notified_at IS NOT NULL AND leased_until IS NULL FROM watchdog_alerts")
