@@ -314,7 +314,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         if settings.digest_every is not None:
             await ensure_digest_schedule(client, settings.task_queue, settings.digest_every)
         async with worker:
-            # Logged once the worker polls (scripts and tests wait for this line).
+            # Logged once the worker runs, its pollers started with it (scripts and tests wait for this line).
             log.info(
                 "worker started",
                 task_queue=settings.task_queue,

@@ -324,8 +324,8 @@ class Soak:
         self.faults.append((datetime.now(UTC), kind))
 
     def late_breaches(self, stored: list[list[Any]], over: float = 5.0) -> str:
-        """How many breaches were stored more than ``over`` seconds late, by the last fault before each was
-        due (within 20 s; else "no fault"): which fault a tail comes from."""
+        """How many breaches were stored more than ``over`` seconds late, by the last fault from 20 s before
+        each was due until it was stored (else "no fault"): which fault a tail comes from."""
         by_fault: dict[str, int] = {}
         for events in stored:
             for e in events:
