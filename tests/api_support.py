@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from api.server import _Server
 from api.services import Services
 from projections import all_projections
 from projections.runner import Projector
+from tests.net import free_port
 from tests.temporal_fixtures import running_worker
 from workflows.core.vocabulary import Role
 from workflows.policy_files import load_policy
@@ -35,12 +35,6 @@ def asgi_client(stack: ApiStack) -> httpx.AsyncClient:
     if stack.app is not None:
         return httpx.AsyncClient(transport=httpx.ASGITransport(app=stack.app), base_url=stack.base_url, timeout=30)
     return httpx.AsyncClient(timeout=30)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

@@ -11,8 +11,9 @@ import pytest
 from api.models import COMMAND_ROUTES
 from api.services import Services
 from events.store import EventStore
-from tests.api_support import API_POLICY, ApiStack, free_port, open_body, post, serving
+from tests.api_support import API_POLICY, ApiStack, open_body, post, serving
 from tests.eventually import assert_eventually
+from tests.net import free_port
 from workflows.core.commands import PERMISSIONS
 from workflows.core.events import stream_id_for
 from workflows.core.vocabulary import Role

@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 from events.database import SERVICE_PATIENCE, create_pool
-from tests.api_support import free_port
+from tests.net import free_port
 
 
 async def test_a_misconfigured_dsn_is_refused_at_once_not_waited_on() -> None:

@@ -28,8 +28,8 @@ from projections.channels import ChannelsConfig, ChatConfig, SmtpConfig, Webhook
 from projections.delivery import Deliverer
 from projections.runner import Projector
 from samples.cases import open_command
-from tests.api_support import free_port
 from tests.eventually import assert_eventually
+from tests.net import free_port
 from tests.notification_receivers import HttpSink, MailSink
 from tests.temporal_fixtures import running_worker
 from workflows.client import open_case_and_wait

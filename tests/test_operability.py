@@ -31,8 +31,9 @@ from projections.channels import ChannelsConfig, WebhookConfig
 from projections.gauges import sample
 from projections.service import run_projector
 from samples.cases import Case, open_command
-from tests.api_support import free_port, open_body
+from tests.api_support import open_body
 from tests.eventually import assert_eventually
+from tests.net import free_port
 from tests.notification_receivers import HttpSink
 from worker import Settings, connect_client, run_worker
 from workflows.client import open_case

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -20,17 +19,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
+from tests.net import free_port
 from tests.temporal_fixtures import _binary
 from worker import connect_client
 
 ROOT = Path(__file__).resolve().parents[2]
 SECONDS_POLICY = ROOT / "tests" / "policies" / "seconds.toml"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class ManagedProcess:

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from tests.faults.processes import free_port
+from tests.net import free_port
 
 
 class TcpProxy:

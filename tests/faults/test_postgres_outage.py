@@ -19,7 +19,6 @@ from tests.faults.invariants import breach_lateness, check_invariants, streams
 from tests.faults.processes import (
     api_process,
     app_env,
-    free_port,
     projector_process,
     wait_until_serving,
     worker_process,
@@ -33,6 +32,7 @@ from tests.faults.workload import (
     terminate_all,
     wait_for_top_level_breach,
 )
+from tests.net import free_port
 from workflows.client import case_handle
 from workflows.core.commands import AddNote
 from workflows.core.events import NoteAdded
