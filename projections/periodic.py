@@ -1,5 +1,6 @@
-"""One round of work every few seconds until stopped, for the projector's side loops (gauges, the watchdog's
-alerts): a round that fails is logged and the loop goes on; an unreachable database only skips a round."""
+"""One round of work every few seconds until stopped, for the services' side loops (the projector's gauges and
+watchdog alerts, the API's readiness watcher): a round that fails is logged and the loop goes on; an
+unreachable database only skips a round."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ async def every_until_stopped(
             await one_round()
         except DATABASE_UNAVAILABLE as exc:
             log.warning(f"database unavailable; {what} skipped", error=str(exc) or type(exc).__name__)
-        except Exception:  # noqa: BLE001 - a round that fails is logged; the projector goes on
+        except Exception:  # noqa: BLE001 - a round that fails is logged; the service goes on
             log.exception(f"{what} failed")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=max(0.0, every - (time.monotonic() - started)))

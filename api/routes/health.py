@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import timedelta
 
 import asyncpg
@@ -15,6 +14,7 @@ from api.routes.responses import json_response
 from api.services import Services
 from observability import metrics
 from projections.channels import configuration_problems
+from projections.periodic import every_until_stopped
 from projections.runner import projection_faults
 from projections.watchdog import count_overdue
 
@@ -82,10 +82,12 @@ async def _deadlines(conn: asyncpg.Connection, services: Services) -> str:
 async def watch_readiness(services: Services, stop: asyncio.Event, every: float = 10.0) -> None:
     """Check readiness every ``every`` seconds until ``stop``, so ``escalations_ready`` is current whenever
     Prometheus scrapes (the alert on it does not depend on anyone calling /readyz)."""
-    while not stop.is_set():
+
+    async def check() -> None:
         try:
             await readiness(services)
-        except Exception:  # noqa: BLE001 - a check that cannot run is a gauge at 0, never a dead watcher
-            metrics.READY.set(0)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=every)
+        except Exception:
+            metrics.READY.set(0)  # a check that cannot run is a gauge at 0, never a dead watcher
+            raise
+
+    await every_until_stopped(stop, every, check, "a readiness check")
