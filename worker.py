@@ -92,14 +92,19 @@ class Settings:
             namespace=env.get("TEMPORAL_NAMESPACE", "default"),
             task_queue=env.get("ESCALATIONS_TASK_QUEUE", TASK_QUEUE),
             policy_path=Path(env.get("ESCALATIONS_POLICY", str(DEFAULT_POLICY_PATH))),
-            max_concurrent_workflow_tasks=int(env.get("ESCALATIONS_MAX_WORKFLOW_TASKS", 200)),
-            max_concurrent_local_activities=int(env.get("ESCALATIONS_MAX_LOCAL_ACTIVITIES", 200)),
-            max_cached_workflows=_cache_size(env.get("ESCALATIONS_MAX_CACHED_WORKFLOWS", "10000")),
+            max_concurrent_workflow_tasks=_whole(env, "ESCALATIONS_MAX_WORKFLOW_TASKS", 200, low=1),
+            max_concurrent_local_activities=_whole(env, "ESCALATIONS_MAX_LOCAL_ACTIVITIES", 200, low=1),
+            # A case's appends are local activities, which run while its workflow stays cached: with no cache
+            # the SDK evicts the run mid-task, the task times out, and every deadline of the case is late.
+            max_cached_workflows=_whole(
+                env, "ESCALATIONS_MAX_CACHED_WORKFLOWS", 10000, low=1, why="local activities need a cache"
+            ),
             sticky_timeout=_sticky_timeout(env.get("ESCALATIONS_STICKY_TIMEOUT", "2s")),
-            workflow_task_pollers=_pollers(env.get("ESCALATIONS_WORKFLOW_TASK_POLLERS", "5")),
+            # Two at least: one for this worker's sticky queue and one for the shared queue.
+            workflow_task_pollers=_whole(env, "ESCALATIONS_WORKFLOW_TASK_POLLERS", 5, low=2, high=100),
             nonsticky_ratio=_ratio(env.get("ESCALATIONS_NONSTICKY_RATIO", "0.2")),
-            db_pool_size=int(env.get("ESCALATIONS_DB_POOL_SIZE", 20)),
-            workflow_sandbox=_flag(env.get("ESCALATIONS_WORKFLOW_SANDBOX", "off")),
+            db_pool_size=_whole(env, "ESCALATIONS_DB_POOL_SIZE", 20, low=1),
+            workflow_sandbox=_flag("ESCALATIONS_WORKFLOW_SANDBOX", env.get("ESCALATIONS_WORKFLOW_SANDBOX", "off")),
             db_role=env.get("ESCALATIONS_DB_ROLE", APP_ROLE),
             digest_every=_every(env.get("ESCALATIONS_DIGEST_EVERY", "24h")),
             metrics_address=env.get("ESCALATIONS_METRICS_ADDRESS") or None,
@@ -116,22 +121,15 @@ def _every(value: str) -> timedelta | None:
     return parsed
 
 
-def _cache_size(value: str) -> int:
-    size = int(value)
-    if size < 1:
-        # A case's appends are local activities, which run while its workflow stays cached: with no cache
-        # the SDK evicts the run mid-task, the task times out, and every deadline of the case is late.
-        raise ValueError(
-            f"ESCALATIONS_MAX_CACHED_WORKFLOWS must be at least 1 (local activities need it), not {value!r}"
-        )
-    return size
-
-
-def _pollers(value: str) -> int:
-    if not value.strip().isdigit() or not 2 <= int(value) <= 100:
-        # Two at least: one for this worker's sticky queue and one for the shared queue.
-        raise ValueError(f"ESCALATIONS_WORKFLOW_TASK_POLLERS must be a whole number from 2 to 100, not {value!r}")
-    return int(value)
+def _whole(env: dict[str, str], name: str, default: int, *, low: int, high: int | None = None, why: str = "") -> int:
+    """The whole number ``env[name]`` (``default`` when unset), refused naming ``name`` outside its range."""
+    value = env.get(name, str(default))
+    number = int(value) if value.strip().isdigit() else None
+    if number is None or number < low or (high is not None and number > high):
+        allowed = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        reason = f" ({why})" if why else ""
+        raise ValueError(f"{name} must be a whole number {allowed}{reason}, not {value!r}")
+    return number
 
 
 def _ratio(value: str) -> float:
@@ -151,13 +149,13 @@ def _sticky_timeout(value: str) -> timedelta:
     return parsed
 
 
-def _flag(value: str) -> bool:
+def _flag(name: str, value: str) -> bool:
     lowered = value.strip().lower()
     if lowered in ("1", "on", "true", "yes"):
         return True
     if lowered in ("0", "off", "false", "no"):
         return False
-    raise ValueError(f"expected on/off, got {value!r}")
+    raise ValueError(f"{name} must be on or off, not {value!r}")
 
 
 def configure_logging(level: str | None = None) -> None:

@@ -37,9 +37,14 @@ def test_a_sticky_timeout_outside_one_to_sixty_seconds_is_refused_naming_the_var
         ("ESCALATIONS_NONSTICKY_RATIO", "0"),
         ("ESCALATIONS_NONSTICKY_RATIO", "1.5"),
         ("ESCALATIONS_NONSTICKY_RATIO", "half"),
+        ("ESCALATIONS_MAX_CACHED_WORKFLOWS", "lots"),
+        ("ESCALATIONS_MAX_WORKFLOW_TASKS", "0"),
+        ("ESCALATIONS_MAX_LOCAL_ACTIVITIES", "-5"),
+        ("ESCALATIONS_DB_POOL_SIZE", "twenty"),
+        ("ESCALATIONS_WORKFLOW_SANDBOX", "maybe"),
     ],
 )
-def test_poller_settings_outside_their_range_are_refused_naming_the_variable(variable: str, value: str) -> None:
+def test_worker_settings_outside_their_range_are_refused_naming_the_variable(variable: str, value: str) -> None:
     with pytest.raises(ValueError, match=variable):
         Settings.from_env({variable: value})
 
@@ -54,7 +59,7 @@ def test_poller_settings_default_to_the_sdks_and_read_the_environment() -> None:
 def test_a_worker_without_a_workflow_cache_is_refused(value: str) -> None:
     # With no cache the SDK evicts a case mid-task while its append (a local activity) runs: every task
     # times out and is retried, and each of the case's deadlines is stored tens of seconds late.
-    with pytest.raises(ValueError, match="ESCALATIONS_MAX_CACHED_WORKFLOWS must be at least 1"):
+    with pytest.raises(ValueError, match="ESCALATIONS_MAX_CACHED_WORKFLOWS must be a whole number of at least 1"):
         Settings.from_env({"ESCALATIONS_MAX_CACHED_WORKFLOWS": value})
 
 
