@@ -23,7 +23,8 @@ from workflows.client import case_state
 from workflows.core.case_view import case_view
 from workflows.core.decide import next_wake
 from workflows.core.events import DeadlineBreached, RecordedEvent, stream_id_for
-from workflows.core.evolve import fold
+from workflows.core.evolve import evolve, fold
+from workflows.core.state import EscalationState
 
 STREAMS, UNIQUE_IDS, DEADLINES, FOLD, READ_MODELS = INVARIANTS
 
@@ -44,11 +45,25 @@ def check_stream(case_id: str, events: list[RecordedEvent]) -> None:
 
 
 def check_deadlines(case_id: str, events: list[RecordedEvent], checked_at: datetime, grace: timedelta) -> None:
-    """Each breach once, never early, the chain of re-armed clocks unbroken, and nothing overdue now."""
+    """Each breach once, never early, the chain of re-armed clocks unbroken, nothing due left unenforced when a
+    command was decided, and nothing overdue now."""
     seen: set[tuple[str, datetime]] = set()
     last_breach: dict[str, DeadlineBreached] = {}
-    for event in events:
+    before: EscalationState | None = None  # the case as it stood before ``event``
+    for index, event in enumerate(events):
         data = event.data
+        starts_a_command = event.command_key is not None and (
+            index == 0 or events[index - 1].command_key != event.command_key
+        )
+        if starts_a_command and before is not None:
+            # A command is decided only once nothing is due at its instant (its events carry that instant):
+            # what fell due before it is enforced first, whatever the command then stops or restarts.
+            due = next_wake(before)
+            assert due is None or due > event.occurred_at, (
+                f"{case_id}: command {event.command_key} was decided at {event.occurred_at} while something "
+                f"due at {due} was not yet enforced"
+            )
+        before = evolve(before, event)
         if isinstance(data, DeadlineBreached):
             key = (data.kind, data.due_at)
             assert key not in seen, f"{case_id}: {data.kind} deadline due {data.due_at} enforced twice"
