@@ -118,15 +118,16 @@ class Services:
             assert folded is not None  # a stored stream folds to a case
             return Outcome(duplicate=False, events=stored[:1], state=case_view(folded))
         try:
-            state = await open_case_and_wait(self.client, command, task_queue=self.task_queue)
+            await open_case_and_wait(self.client, command, task_queue=self.task_queue)
         except CommandRefused as exc:
             # Also a refusal raised inside the workflow at open (the policy changed since the check).
             raise refusal(exc.rule, str(exc)) from None
         except WorkflowUpdateFailedError as exc:
             raise Problem(409, "Conflict", f"the case was not opened: {exc.cause}", rule="command.failed") from None
-        if command.idempotency_key not in state.command_keys:
-            raise Problem(409, "Conflict", f"case {command.case_id!r} exists already", rule="open.case_exists")
         events = await self.store.read_stream(stream_id_for(command.case_id))
+        if not events or events[0].command_key != command.idempotency_key:
+            # The workflow was running already: another request opened this case.
+            raise Problem(409, "Conflict", f"case {command.case_id!r} exists already", rule="open.case_exists")
         return Outcome(duplicate=False, events=events[:1], state=_view_of(events))
 
     async def run_command(self, case_id: str, command: Command) -> Outcome:

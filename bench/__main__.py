@@ -28,6 +28,7 @@ from bench.api_bench import api_scenarios
 from bench.baseline_workflows import BareUpdateWorkflow
 from bench.chaos_bench import chaos
 from bench.deadline_bench import burst, event_append, open_throughput
+from bench.history_bench import history_and_replay
 from bench.log_bench import append_with_and_without_the_log, proofs_and_bundles
 from bench.net import free_port
 from bench.notify_bench import notify_latency
@@ -115,6 +116,10 @@ async def command_round_trip(client: Client, store: EventStore, cases: int, roun
                 )
                 await timed(ours, lambda c=case_id, n=note: send_command(client, c, n))
                 await timed(bare, lambda h=handle: h.execute_update(BareUpdateWorkflow.noop, "x"))
+        # What those commands left in each history, and what replaying it costs (before the workflows end).
+        histories = await history_and_replay(
+            [client.get_workflow_handle(workflow_id_for(c)) for c in case_ids], bare_handles, rounds
+        )
         for case_id in case_ids:
             await client.get_workflow_handle(workflow_id_for(case_id)).terminate("benchmark done")
         for handle in bare_handles:
@@ -128,6 +133,7 @@ async def command_round_trip(client: Client, store: EventStore, cases: int, roun
             "bare no-op update",
         ),
         Row("command round trip p99", "ms", percentile(ours, 99), percentile(bare, 99), "bare no-op update"),
+        *histories,
     ]
 
 

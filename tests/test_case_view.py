@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from samples.cases import Case, command
 from workflows.core.case_view import CaseView, case_view
-from workflows.core.commands import Acknowledge, Pause, Resume
+from workflows.core.commands import Acknowledge, AddNote, Pause, Resume
 from workflows.core.state import EscalationState
 from workflows.core.vocabulary import DeadlineKind
 from workflows.policy_files import load_policy
@@ -18,8 +18,31 @@ BUSINESS = load_policy(Path(__file__).parent / "policies" / "business.toml")
 NEW_YORK = ZoneInfo("America/New_York")
 
 
-def test_the_view_has_every_state_field_but_the_policy() -> None:
-    assert set(CaseView.model_fields) == (set(EscalationState.model_fields) - {"policy"}) | {"deadlines"}
+def test_the_view_has_every_state_field_but_the_policy_and_the_idempotency_bookkeeping() -> None:
+    bookkeeping = {"policy", "command_keys", "command_digests"}
+    assert set(CaseView.model_fields) == (set(EscalationState.model_fields) - bookkeeping) | {
+        "deadlines",
+        "opened_with_key",
+        "opened_with_digest",
+    }
+
+
+def test_the_view_does_not_grow_with_the_number_of_commands() -> None:
+    """Each command's reply carries the view, and Temporal keeps every reply in the case's history: a view
+    that grew with each command made that history grow quadratically (and a replay after a worker died with it)."""
+    case = Case()
+    case.do(command(AddNote, text="a note"))
+    early = len(case_view(case.s).model_dump_json())
+    for i in range(200):
+        case.do(command(AddNote, text=f"note {i}"))
+    assert len(case_view(case.s).model_dump_json()) <= early + 10  # the version's digits, nothing per command
+
+
+def test_the_view_names_the_opening_so_an_opening_sent_again_is_recognised() -> None:
+    case = Case()
+    opening = case.events[0]
+    view = case_view(case.s)
+    assert (view.opened_with_key, view.opened_with_digest) == (opening.command_key, opening.command_digest)
 
 
 def test_a_business_hours_deadline_opened_friday_1755_is_due_monday_1100_in_the_view() -> None:

@@ -23,7 +23,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from workflows.core.case_view import CaseView
 from workflows.core.commands import Command, OpenEscalation
 from workflows.core.errors import DomainError
-from workflows.core.idempotency import repeated_versions
+from workflows.core.idempotency import check_opening_sent_again
 from workflows.escalation_workflow import TASK_QUEUE, WORKFLOW_TASK_TIMEOUT, EscalationWorkflow, workflow_id_for
 from workflows.messages import CommandResult, WorkflowInput
 
@@ -82,7 +82,7 @@ async def open_case_and_wait(client: Client, command: OpenEscalation, *, task_qu
         await _raise_refusal_of_opening(client, command.case_id)
         raise exc
     try:
-        repeated_versions(state, command)  # this very opening, or another request under its key?
+        check_opening_sent_again(state, command)  # this very opening, or another request under its key?
     except DomainError as exc:
         raise CommandRefused(exc.rule, str(exc)) from None
     return state

@@ -35,9 +35,12 @@ class DeadlineView(BaseModel):
 
 class CaseView(CaseFacts):
     """A case as readers see it: every fact of ``EscalationState`` (``CaseFacts``) but its pinned
-    ``policy``, and ``deadlines``."""
+    ``policy`` and its idempotency bookkeeping, and ``deadlines``. Of the bookkeeping it keeps what an
+    opening sent again needs (the opening's key and digest): a fixed size, whatever the case's length."""
 
     deadlines: list[DeadlineView]
+    opened_with_key: str | None = None  # the idempotency key of the command that opened the case
+    opened_with_digest: str | None = None  # what that command asked (``Command.digest``), if recorded
 
 
 def case_view(state: EscalationState) -> CaseView:
@@ -60,4 +63,10 @@ def case_view(state: EscalationState) -> CaseView:
     # A view has no policy to re-attach calendars from: its clocks are the plain data (the computed
     # instants are in ``deadlines``), so a view equals itself after a round trip through JSON.
     fields["clocks"] = {kind: clock.model_copy(update={"calendar": None}) for kind, clock in state.clocks.items()}
-    return CaseView(**fields, deadlines=deadlines)
+    opening_key = next((key for key, versions in state.command_keys.items() if 1 in versions), None)
+    return CaseView(
+        **fields,
+        deadlines=deadlines,
+        opened_with_key=opening_key,
+        opened_with_digest=state.command_digests.get(opening_key) if opening_key is not None else None,
+    )

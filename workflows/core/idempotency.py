@@ -14,7 +14,7 @@ from workflows.core.state import EscalationState
 KEY_REUSED = "idempotency.key_reused"
 
 
-def repeated_versions(state: EscalationState | CaseView, command: Command) -> list[int] | None:
+def repeated_versions(state: EscalationState, command: Command) -> list[int] | None:
     """The versions ``command``'s key stored, if ``command`` repeats that request; None if the key is new.
 
     Raises ``DomainError`` (``idempotency.key_reused``) when the key's events record a different request.
@@ -31,3 +31,16 @@ def repeated_versions(state: EscalationState | CaseView, command: Command) -> li
             f"(versions {versions}); a new request needs a new key",
         )
     return versions
+
+
+def check_opening_sent_again(view: CaseView, opening: Command) -> None:
+    """Raise ``DomainError`` (``idempotency.key_reused``) if ``view``'s case was opened under ``opening``'s
+    key by a different request; return if it is this very opening or another key opened it."""
+    if view.opened_with_key != opening.idempotency_key:
+        return
+    if view.opened_with_digest is not None and view.opened_with_digest != opening.digest():
+        raise DomainError(
+            KEY_REUSED,
+            f"idempotency key {opening.idempotency_key!r} already opened this case with a different request; "
+            "a new request needs a new key",
+        )

@@ -180,18 +180,23 @@ class CaseFacts(_Frozen):
     breaches: dict[DeadlineKind, int] = {}
     compensation_paid: Decimal = Decimal(0)
     signals: int = 0
+
+
+class EscalationState(CaseFacts):
+    """All the state of one case: its facts, the pinned policy ``decide`` applies to them, and the
+    idempotency bookkeeping ``decide`` consults.
+
+    The bookkeeping is not a fact for readers: it grows with every command, and a view that carried it would
+    put all of it into every command's reply, hence into the case's Temporal history once per command
+    (quadratic bytes, and a replay after a worker dies that grows with them)."""
+
+    policy: Policy
     # Idempotency keys of the commands that produced events, with their versions.
     # Part of the fold (the key is in each event's envelope), so it survives
     # continue-as-new where Temporal's own update-id dedup does not reach.
     command_keys: dict[str, list[int]] = {}
     # What each of those commands asked (``Command.digest``), where its events recorded it.
     command_digests: dict[str, str] = {}
-
-
-class EscalationState(CaseFacts):
-    """All the state of one case: its facts and the pinned policy ``decide`` applies to them."""
-
-    policy: Policy
 
     @model_validator(mode="after")
     def _calendars_attached(self) -> EscalationState:
