@@ -124,7 +124,7 @@ def _every(value: str) -> timedelta | None:
 def _whole(env: dict[str, str], name: str, default: int, *, low: int, high: int | None = None, why: str = "") -> int:
     """The whole number ``env[name]`` (``default`` when unset), refused naming ``name`` outside its range."""
     value = env.get(name, str(default))
-    number = int(value) if value.strip().isdigit() else None
+    number = int(value) if value.strip().isdecimal() else None
     if number is None or number < low or (high is not None and number > high):
         allowed = f"from {low} to {high}" if high is not None else f"of at least {low}"
         reason = f" ({why})" if why else ""

@@ -31,6 +31,7 @@ from workflows.core.directory import OpeningContext
 from workflows.core.errors import DomainError
 from workflows.core.events import RecordedEvent, stream_id_for
 from workflows.core.evolve import fold
+from workflows.core.idempotency import check_opening_sent_again
 from workflows.core.policy import Policy
 from workflows.core.state import EscalationState
 from workflows.core.vocabulary import Role
@@ -112,8 +113,7 @@ class Services:
         if stored:
             # Stored already: never start a workflow for it again (its own may have finished). The same
             # request again is answered with what is stored; another request is refused.
-            if stored[0].command_key != command.idempotency_key:
-                raise Problem(409, "Conflict", f"case {command.case_id!r} exists already", rule="open.case_exists")
+            _check_opened_by(stored, command)
             folded = fold(stored)
             assert folded is not None  # a stored stream folds to a case
             return Outcome(duplicate=False, events=stored[:1], state=case_view(folded))
@@ -125,9 +125,7 @@ class Services:
         except WorkflowUpdateFailedError as exc:
             raise Problem(409, "Conflict", f"the case was not opened: {exc.cause}", rule="command.failed") from None
         events = await self.store.read_stream(stream_id_for(command.case_id))
-        if not events or events[0].command_key != command.idempotency_key:
-            # The workflow was running already: another request opened this case.
-            raise Problem(409, "Conflict", f"case {command.case_id!r} exists already", rule="open.case_exists")
+        _check_opened_by(events, command)  # the workflow may have been running already, opened by another
         return Outcome(duplicate=False, events=events[:1], state=_view_of(events))
 
     async def run_command(self, case_id: str, command: Command) -> Outcome:
@@ -168,6 +166,20 @@ class Services:
                 f"assign.outside_working_hours: {command.owner!r} is outside team {case.team!r}'s working hours now"
             ]
         return []
+
+
+def _check_opened_by(events: list[RecordedEvent], command: OpenEscalation) -> None:
+    """Return if ``command`` is the request whose event opened the case; else 409 ``open.case_exists`` (another
+    key opened it) or 422 ``idempotency.key_reused`` (this key, another request)."""
+    first = events[0] if events else None
+    try:
+        this = check_opening_sent_again(
+            first.command_key if first else None, first.command_digest if first else None, command
+        )
+    except DomainError as exc:
+        raise refusal(exc.rule, str(exc)) from None
+    if not this:
+        raise Problem(409, "Conflict", f"case {command.case_id!r} exists already", rule="open.case_exists")
 
 
 def _view_of(events: list[RecordedEvent]) -> CaseView:

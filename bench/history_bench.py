@@ -10,12 +10,15 @@ import time
 from collections.abc import Sequence
 
 from temporalio.client import WorkflowHandle
-from temporalio.worker import Replayer
+from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
 from bench.baseline_workflows import BareUpdateWorkflow
 from bench.report import Row
 from workflows.data_converter import data_converter
 from workflows.escalation_workflow import EscalationWorkflow
+
+# As the workers run them (see "Tuning" in the README): the sandbox would make replays look slower.
+UNSANDBOXED = UnsandboxedWorkflowRunner()
 
 
 async def _measure(handles: Sequence[WorkflowHandle], replayer: Replayer) -> tuple[float, float]:
@@ -35,9 +38,11 @@ async def history_and_replay(
 ) -> list[Row]:
     """Rows for workflows that have each taken ``commands`` updates (ours: one stored event each)."""
     ours_bytes, ours_replay = await _measure(
-        ours, Replayer(workflows=[EscalationWorkflow], data_converter=data_converter)
+        ours, Replayer(workflows=[EscalationWorkflow], data_converter=data_converter, workflow_runner=UNSANDBOXED)
     )
-    bare_bytes, bare_replay = await _measure(bare, Replayer(workflows=[BareUpdateWorkflow]))
+    bare_bytes, bare_replay = await _measure(
+        bare, Replayer(workflows=[BareUpdateWorkflow], workflow_runner=UNSANDBOXED)
+    )
     baseline = "bare workflow, same number of no-op updates"
     return [
         Row(f"history bytes per command ({commands} commands a case)", "KiB", ours_bytes / commands / 1024,

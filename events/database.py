@@ -57,7 +57,9 @@ async def create_pool(
     while True:
         remaining = give_up - loop.time()
         try:
-            async with _connection(dsn, timeout=max(1.0, min(CONNECT_ATTEMPT_TIMEOUT, remaining))) as conn:
+            # While waiting, no attempt outlasts the patience; a caller that does not wait keeps asyncpg's 60 s.
+            timeout = max(1.0, min(CONNECT_ATTEMPT_TIMEOUT, remaining)) if patience > 0 else 60.0
+            async with _connection(dsn, timeout=timeout) as conn:
                 await apply_migrations(conn)
             break
         except MISCONFIGURED:

@@ -4,8 +4,8 @@ once to each operator target the notification config names (``operators``), and 
 Each (deadline, target) is a row of ``watchdog_alerts`` (migrations 0017, 0018): inserted when the deadline is
 first found overdue (whichever projector instance finds it first) and claimed for a send in one statement that
 counts the attempt and leases the row for ``LEASE``. While the lease runs no other instance claims the row or
-forgets it; the claimant sends only in the lease's first half (a channel gives up after 10 s, so a send ends
-well inside it) and records the outcome only if its attempt is still the row's latest. A send that fails is
+forgets it; the claimant starts a send only in the lease's first half and cuts it off after 30 s, so it ends
+inside the lease and records the outcome only if its attempt is still the row's latest. A send that fails is
 retried after 5 s, doubling, at most 5 minutes. A deadline whose terminal event is stored before its alert
 was claimed is not sent at all. The alert's id (its Message-ID, its webhook id) is the same for every
 attempt, so a receiver can tell a repeat. Nothing here writes to a case: the watchdog proves the promise
@@ -34,8 +34,10 @@ ALERT_NAMESPACE = uuid.UUID("5d0c3a52-9a51-4b8e-9d5f-2f1a7c44a0e1")
 # A failed send is retried after 5 s, doubling with each attempt, at most 5 minutes.
 FIRST_RETRY = timedelta(seconds=5)
 MAX_RETRY = timedelta(minutes=5)
-# How long a claim keeps the row from other instances; sends start only in its first half.
+# How long a claim keeps the row from other instances; sends start only in its first half, and each is cut
+# off after SEND_TIMEOUT (a channel's own timeouts apply per step), so every send ends inside the lease.
 LEASE = timedelta(minutes=2)
+SEND_TIMEOUT = timedelta(seconds=30)
 BATCH = 100
 
 _KEY = "(case_id, kind, level, due_at, target)"
@@ -153,7 +155,8 @@ async def notify_operators(pool: asyncpg.Pool, senders: Senders, margin: timedel
         if time.monotonic() - claimed_at > (LEASE / 2).total_seconds():
             break  # too little of the lease is left for a send: the rest go at their next claim
         try:
-            await send(senders, row, datetime.now(UTC))
+            async with asyncio.timeout(SEND_TIMEOUT.total_seconds()):
+                await send(senders, row, datetime.now(UTC))
         except Exception as exc:  # noqa: BLE001 - any failure of a channel is recorded; the row is retried
             error = f"{type(exc).__name__}: {exc}"[:1000]
             log.warning("operator alert not sent", case_id=row["case_id"], target=row["target"], error=error)

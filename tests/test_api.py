@@ -314,3 +314,21 @@ async def test_fifty_racing_acknowledges_one_wins_and_the_rest_are_refused_by_ru
     assert {r.json()["rule"] for r in replies if r.status_code == 409} == {"acknowledge.not_open"}
     events = await EventStore(stack.pool).read_stream(stream_id_for(case_id))
     assert [e.type for e in events].count("escalation.acknowledged") == 1
+
+
+async def test_an_opening_key_reused_after_its_reply_expired_is_still_refused_for_another_body(
+    stack: ApiStack, http: httpx.AsyncClient
+) -> None:
+    """The API's replay record of a reply expires; the case's own record (its opening event's key and digest)
+    does not: the key sent again with another body is refused, with the same body it gets the same case."""
+    key = f"open-{uuid.uuid4().hex}"
+    first = await post(http, stack, "/v1/escalations", S, open_body(), key)
+    assert first.status_code == 201, first.text
+    case_id = first.json()["state"]["case_id"]
+    expired = await stack.pool.execute("DELETE FROM api_idempotency WHERE key = $1", key)  # as the purge does
+    assert expired == "DELETE 1"
+    other = await post(http, stack, "/v1/escalations", S, open_body(title="Something else"), key)
+    assert other.status_code == 422 and other.json().get("rule") == "idempotency.key_reused", other.text
+    same = await post(http, stack, "/v1/escalations", S, open_body(), key)
+    assert same.status_code == 201 and same.json()["state"]["case_id"] == case_id, same.text
+    assert len(await EventStore(stack.pool).read_stream(stream_id_for(case_id))) == 1

@@ -1,5 +1,5 @@
-"""The view readers get of a case: every field of the state but the pinned policy, and deadlines the
-server computed on the case's own calendar (working hours, pauses)."""
+"""The view readers get of a case: every field of the state but the pinned policy and the idempotency
+bookkeeping, and deadlines the server computed on the case's own calendar (working hours, pauses)."""
 
 from __future__ import annotations
 
@@ -98,3 +98,13 @@ def test_a_30_day_resolution_target_on_business_hours_ends_within_30_calendar_da
     case.do(command(Pause, reason="waiting_on_customer"), after=timedelta(hours=1))
     case.do(command(Resume), after=timedelta(minutes=1))
     assert case.s.clocks[DeadlineKind.RESOLVE].due_at - moved <= timedelta(minutes=1)
+
+
+def test_a_view_written_by_another_version_still_reads() -> None:
+    """A reply Temporal answers again, an API reply stored before a deploy or one from a worker not yet
+    upgraded may carry fields this version dropped (the bookkeeping) or lack the ones it added."""
+    view = case_view(Case().s)
+    older = view.model_dump(mode="json", exclude={"opened_with_key", "opened_with_digest"})
+    older |= {"command_keys": {"k": [1]}, "command_digests": {"k": "0" * 64}}
+    read = CaseView.model_validate(older)
+    assert read.case_id == view.case_id and read.opened_with_key is None

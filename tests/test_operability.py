@@ -25,7 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from api.auth import create_token
-from api.routes.health import watch_readiness
+from api.routes import health
 from api.services import Services
 from events.store import EventStore
 from observability import metrics, tracing
@@ -316,11 +316,16 @@ async def test_the_access_log_has_one_line_per_request_with_its_id_token_name_ca
     assert all(token not in repr(line) for line in logs), "the token itself is never logged"
 
 
-async def test_the_readiness_watcher_reports_a_check_that_cannot_run_as_not_ready_and_keeps_watching() -> None:
+async def test_the_readiness_watcher_reports_a_check_that_cannot_run_as_not_ready_and_keeps_watching(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def cannot_run(services: object) -> None:
+        raise RuntimeError("the readiness check itself broke")
+
+    monkeypatch.setattr(health, "readiness", cannot_run)
     metrics.READY.set(1)
     stop = asyncio.Event()
-    unusable = types.SimpleNamespace()  # no pool, no client: every check raises
-    watcher = asyncio.create_task(watch_readiness(unusable, stop, every=0.05))  # type: ignore[arg-type]
+    watcher = asyncio.create_task(health.watch_readiness(types.SimpleNamespace(), stop, every=0.05))  # type: ignore[arg-type]
     await assert_eventually(lambda: asyncio.sleep(0, metrics.READY._value.get()), lambda v: v == 0, timeout=5)  # noqa: SLF001
     await asyncio.sleep(0.2)
     assert not watcher.done()  # still watching after several failed rounds

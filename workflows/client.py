@@ -82,7 +82,8 @@ async def open_case_and_wait(client: Client, command: OpenEscalation, *, task_qu
         await _raise_refusal_of_opening(client, command.case_id)
         raise exc
     try:
-        check_opening_sent_again(state, command)  # this very opening, or another request under its key?
+        # This very opening, or another request under its key?
+        check_opening_sent_again(state.opened_with_key, state.opened_with_digest, command)
     except DomainError as exc:
         raise CommandRefused(exc.rule, str(exc)) from None
     return state

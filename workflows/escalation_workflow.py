@@ -52,14 +52,15 @@ with workflow.unsafe.imports_passed_through():
     from workflows.core.idempotency import repeated_versions
     from workflows.core.policy import Policy
     from workflows.core.state import EscalationState, Status, lifecycle_over
-    from workflows.messages import CommandResult, WorkflowInput
+    from workflows.messages import MAX_EVENTS_PER_RUN, CommandResult, WorkflowInput
 
 WORKFLOW_TYPE = "EscalationWorkflow"
 TASK_QUEUE = "escalations"
 # A workflow task's start-to-close timeout (Temporal's default is 10 s). A task in flight on a worker that
 # dies is handed to another worker only after this long: one part of a deadline's lateness after a crash.
-# Our tasks take milliseconds (small histories, appends as local activities, which heartbeat a longer task
-# at 80% of this); at 10,000 open cases a whole timer-to-stored-breach path took at most 2.3 s. 5 s put 1.7%
+# Our tasks take milliseconds (appends are local activities, which heartbeat a longer task at 80% of this);
+# at 10,000 open cases a whole timer-to-stored-breach path took at most 2.3 s, and a worker taking a case
+# over replays at most one run (200 events, MAX_EVENTS_PER_RUN: about a second on a loaded machine). 5 s put 1.7%
 # of the breaches beyond the 5 s lateness target under a kill every 7 s; set again at each continue-as-new.
 WORKFLOW_TASK_TIMEOUT = timedelta(seconds=3)
 SIGNALS = tuple(name for name, spec in SPECS.items() if spec.signal)  # facts sent without waiting
@@ -112,7 +113,11 @@ class EscalationWorkflow:
             if self._should_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(
-                    WorkflowInput(carried=self._state, max_events_per_run=self._max_events_per_run),
+                    WorkflowInput(
+                        carried=self._state,
+                        # A case opened when runs were longer (2,000 events) takes today's bound from here.
+                        max_events_per_run=min(self._max_events_per_run, MAX_EVENTS_PER_RUN),
+                    ),
                     # Set, not inherited: a case opened under an older (longer) timeout takes today's here.
                     task_timeout=WORKFLOW_TASK_TIMEOUT,
                 )

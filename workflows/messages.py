@@ -15,6 +15,9 @@ from workflows.core.commands import OpenEscalation
 from workflows.core.events import RecordedEvent
 from workflows.core.state import EscalationState
 
+# See ``WorkflowInput.max_events_per_run``; a case opened with a longer run takes this at continue-as-new.
+MAX_EVENTS_PER_RUN = 200
+
 
 class WorkflowInput(BaseModel):
     """Either a case to open, or the state carried over by continue-as-new."""
@@ -28,7 +31,7 @@ class WorkflowInput(BaseModel):
     # (its own died) replays the whole run inside one workflow task, which times out after 3 s: a run of
     # 200 one-event commands (1,600 history events) replayed in 1.3 s on a loaded 2-core machine.
     # A running case keeps the value it was opened with.
-    max_events_per_run: int = 200
+    max_events_per_run: int = MAX_EVENTS_PER_RUN
 
 
 class CommandResult(BaseModel):

@@ -1,8 +1,10 @@
-"""What a reader is told about a case: its state without the pinned policy, with its deadlines computed.
+"""What a reader is told about a case: its state without the pinned policy and the idempotency bookkeeping,
+with its deadlines computed.
 
 ``EscalationState`` is the write model: it carries the whole pinned policy so that ``decide`` has every
 rule at hand, and only continue-as-new moves it around whole. Replies, queries and case reads answer
-with ``CaseView`` instead: every field of the state but ``policy`` (its label and hash stay), plus each
+with ``CaseView`` instead: every field of the state but ``policy`` (its label and hash stay) and the
+idempotency bookkeeping (only the opening's key and digest stay), plus each
 running deadline's due and warning instants as the case's own calendar counts them, so no client has
 to redo the calendar maths (or gets it wrong on business hours and pauses).
 """
@@ -38,13 +40,17 @@ class CaseView(CaseFacts):
     ``policy`` and its idempotency bookkeeping, and ``deadlines``. Of the bookkeeping it keeps what an
     opening sent again needs (the opening's key and digest): a fixed size, whatever the case's length."""
 
+    # A reply written by another version of this code (a rolling deploy, an update answered again from
+    # Temporal's record, a stored API reply) may carry fields this one lacks or has dropped: it still reads.
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
     deadlines: list[DeadlineView]
     opened_with_key: str | None = None  # the idempotency key of the command that opened the case
     opened_with_digest: str | None = None  # what that command asked (``Command.digest``), if recorded
 
 
 def case_view(state: EscalationState) -> CaseView:
-    """The view of ``state``: its fields without ``policy``, and its deadlines soonest first."""
+    """The view of ``state``: its fields without ``policy`` and the bookkeeping, and its deadlines soonest first."""
     deadlines = sorted(
         (
             DeadlineView(

@@ -6,7 +6,6 @@ Pure: the answer comes from the state, which folds each stored event's ``command
 
 from __future__ import annotations
 
-from workflows.core.case_view import CaseView
 from workflows.core.commands import Command
 from workflows.core.errors import DomainError
 from workflows.core.state import EscalationState
@@ -33,14 +32,16 @@ def repeated_versions(state: EscalationState, command: Command) -> list[int] | N
     return versions
 
 
-def check_opening_sent_again(view: CaseView, opening: Command) -> None:
-    """Raise ``DomainError`` (``idempotency.key_reused``) if ``view``'s case was opened under ``opening``'s
-    key by a different request; return if it is this very opening or another key opened it."""
-    if view.opened_with_key != opening.idempotency_key:
-        return
-    if view.opened_with_digest is not None and view.opened_with_digest != opening.digest():
+def check_opening_sent_again(opened_with_key: str | None, opened_with_digest: str | None, opening: Command) -> bool:
+    """Whether ``opening`` is the request that opened a case opened under ``opened_with_key`` (with
+    ``opened_with_digest``): True for that very request, False if another key opened the case. Raises
+    ``DomainError`` (``idempotency.key_reused``) if ``opening``'s key opened it with a different request."""
+    if opened_with_key != opening.idempotency_key:
+        return False
+    if opened_with_digest is not None and opened_with_digest != opening.digest():
         raise DomainError(
             KEY_REUSED,
             f"idempotency key {opening.idempotency_key!r} already opened this case with a different request; "
             "a new request needs a new key",
         )
+    return True
