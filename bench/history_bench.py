@@ -2,7 +2,7 @@
 workflows that took the same number of updates (measured after the round-trip scenario's commands).
 
 A worker that takes a case over from one that died replays the case's whole run inside one workflow task
-(3 s timeout), so the bytes a command adds and the time a replay takes bound what a kill costs."""
+(5 s timeout), so the bytes a command adds and the time a replay takes bound what a kill costs."""
 
 from __future__ import annotations
 

@@ -58,11 +58,12 @@ WORKFLOW_TYPE = "EscalationWorkflow"
 TASK_QUEUE = "escalations"
 # A workflow task's start-to-close timeout (Temporal's default is 10 s). A task in flight on a worker that
 # dies is handed to another worker only after this long: one part of a deadline's lateness after a crash.
-# Our tasks take milliseconds (appends are local activities, which heartbeat a longer task at 80% of this);
-# at 10,000 open cases a whole timer-to-stored-breach path took at most 2.3 s, and a worker taking a case
-# over replays at most one run (200 events, MAX_EVENTS_PER_RUN: about a second on a loaded machine). 5 s put 1.7%
-# of the breaches beyond the 5 s lateness target under a kill every 7 s; set again at each continue-as-new.
-WORKFLOW_TASK_TIMEOUT = timedelta(seconds=3)
+# It must also hold a whole run's replay by a worker that takes a case over (at most MAX_EVENTS_PER_RUN
+# events: about a second on a loaded machine), or the task times out on every attempt and the case is stuck.
+# 3 s was tried: no better lateness after kills (chaos p99 5.45 s against 5.05 s with 5 s), and in the two-hour
+# soak two long-running cases (339 and 869 events in one run) ended with their workflow task failing for good.
+# Set at opening and again at each continue-as-new.
+WORKFLOW_TASK_TIMEOUT = timedelta(seconds=5)
 SIGNALS = tuple(name for name, spec in SPECS.items() if spec.signal)  # facts sent without waiting
 UPDATES = tuple(SPECS)  # every command to an existing case, as declared
 
