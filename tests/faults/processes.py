@@ -147,18 +147,30 @@ async def wait_until_serving(url: str, process: ManagedProcess, timeout: float =
 
 
 class TemporalDevServer(ManagedProcess):
-    """``temporal server start-dev`` on a port of its own, its state in an SQLite file that survives restarts."""
+    """``temporal server start-dev`` on a port of its own, its state in an SQLite file that survives restarts.
+
+    The gRPC port stays the same across restarts (the worker and the clients reconnect to it); the HTTP
+    and metrics ports, which nothing here uses, are chosen again at every start, because a port free at
+    the first start may be taken by the time of the next (another test's server, or any outgoing
+    connection's local port)."""
+
+    START_ATTEMPTS = 5
 
     def __init__(self, data_dir: Path) -> None:
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
-        argv = [
+        self._data_dir = data_dir
+        self._log_offset = 0
+        super().__init__("temporal", self._command(), os.environ, data_dir / "temporal.log")
+
+    def _command(self) -> list[str]:
+        return [
             _binary("temporal"),
             "server",
             "start-dev",
             "--headless",
             "--db-filename",
-            str(data_dir / "temporal.db"),
+            str(self._data_dir / "temporal.db"),
             "--ip",
             "127.0.0.1",
             "--port",
@@ -170,12 +182,24 @@ class TemporalDevServer(ManagedProcess):
             "--log-level",
             "error",
         ]
-        super().__init__("temporal", argv, os.environ, data_dir / "temporal.log")
+
+    def start(self) -> None:
+        self._argv = self._command()
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        super().start()
 
     async def wait_ready(self, timeout: float = 60) -> None:
+        """Until the server answers; a start that lost a port race (``address already in use``) is made
+        again, a few times, before the test fails."""
         deadline = asyncio.get_running_loop().time() + timeout
+        attempts = 1
         while True:
             if not self.alive():
+                if "address already in use" in self._log_since_start() and attempts < self.START_ATTEMPTS:
+                    attempts += 1
+                    await asyncio.sleep(1)
+                    self.start()
+                    continue
                 raise AssertionError(f"the Temporal dev server exited; log:\n{self.log_tail()}")
             try:
                 await connect_client(self.address)
@@ -184,3 +208,8 @@ class TemporalDevServer(ManagedProcess):
                 if asyncio.get_running_loop().time() > deadline:
                     raise AssertionError(f"the Temporal dev server did not answer within {timeout}s") from None
                 await asyncio.sleep(0.3)
+
+    def _log_since_start(self) -> str:
+        with open(self.log_path, "rb") as log:
+            log.seek(self._log_offset)
+            return log.read().decode(errors="replace")
