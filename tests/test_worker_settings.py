@@ -69,7 +69,7 @@ async def test_a_case_is_started_with_the_short_workflow_task_timeout(
     async with running_worker(time_skipping_env.client, None, policy, store=InMemoryEventStore()) as cases:
         handle = await cases.open(open_command())
         config = (await handle.describe()).raw_description.execution_config
-        assert config.default_workflow_task_timeout.ToTimedelta() == WORKFLOW_TASK_TIMEOUT == timedelta(seconds=5)
+        assert config.default_workflow_task_timeout.ToTimedelta() == WORKFLOW_TASK_TIMEOUT == timedelta(seconds=4)
 
 
 async def test_a_case_opened_under_a_longer_task_timeout_takes_the_short_one_at_its_next_run(

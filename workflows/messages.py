@@ -28,7 +28,7 @@ class WorkflowInput(BaseModel):
     carried: EscalationState | None = None
     # Continue-as-new after this many events in one run (in addition to Temporal's own suggestion, which
     # comes at about 450 commands); small values let tests force it. A worker that takes a case over
-    # (its own died) replays the whole run inside one workflow task, which times out after 5 s: a run of
+    # (its own died) replays the whole run inside one workflow task, which times out after 4 s: a run of
     # 200 one-event commands (1,600 history events) replayed in 1.3 s on a loaded 2-core machine.
     # A running case keeps the value it was opened with.
     max_events_per_run: int = MAX_EVENTS_PER_RUN
