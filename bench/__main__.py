@@ -189,7 +189,7 @@ async def run(args: argparse.Namespace) -> list[Row]:
             if "append" in wanted:
                 rows += await event_append(pool, 50 if quick else 2000)
             if "burst" in wanted:
-                rows += await burst(client, pool, 50 if quick else 1000, lead=15 if quick else 90)
+                rows += await burst(client, pool, 50 if quick else 1000, lead=8 if quick else 90)
             if "notify" in wanted:
                 rows += await notify_latency(pool, 50 if quick else 1000, rate=25 if quick else 50)
             if "log" in wanted:
@@ -202,7 +202,8 @@ async def run(args: argparse.Namespace) -> list[Row]:
             if "chaos" in wanted and (not quick or args.only):
                 rows += await chaos(30 if quick else 300, 6 if quick else 40)
             if "spread" in wanted:
-                n, span, lead = (100, 10, 5) if quick else (args.spread_cases, args.spread_span, 60)
+                # Quick: only long enough to prove every step runs (the suite waits for it).
+                n, span, lead = (60, 4, 4) if quick else (args.spread_cases, args.spread_span, 60)
                 rows += await spread_each_alone(
                     client,
                     pool,
