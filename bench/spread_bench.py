@@ -86,6 +86,17 @@ class ServerMetrics:
 
 
 @dataclass
+class TaskTimes:
+    """Where a wake-up's time goes, from a sample of histories (milliseconds): the server firing the timer
+    after it was due, the workflow task waiting for a worker (schedule-to-start) and the worker running it
+    (start-to-complete, the append included)."""
+
+    timer_late: list[float] = field(default_factory=list)
+    schedule_to_start: list[float] = field(default_factory=list)
+    start_to_complete: list[float] = field(default_factory=list)
+
+
+@dataclass
 class Side:
     """What one side's run measured."""
 
@@ -96,6 +107,7 @@ class Side:
     history_events: float = 0.0
     history_bytes: float = 0.0
     task_timeouts: float = 0.0  # workflow task timeouts (sticky schedule-to-start or start-to-close) per workflow
+    task_times: TaskTimes = field(default_factory=TaskTimes)
 
 
 def _worker_process(argv: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
@@ -103,16 +115,35 @@ def _worker_process(argv: list[str], env: dict[str, str], log_path: Path) -> sub
         return subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=log)
 
 
-async def _histories(client: Client, workflow_ids: list[str]) -> tuple[float, float, float]:
-    """Mean events, bytes and workflow task timeouts of the histories of a sample of ``workflow_ids``. A
-    timeout is a task that waited for a worker that did not take it (a sticky queue's schedule-to-start) or
-    did not finish it: each one is seconds of lateness, so the row catches their return."""
+def _task_times(events: list, times: TaskTimes) -> None:
+    at = {e.event_id: e.event_time.ToDatetime() for e in events}
+    for e in events:
+        if e.HasField("timer_fired_event_attributes"):
+            started = next(x for x in events if x.event_id == e.timer_fired_event_attributes.started_event_id)
+            due = at[started.event_id] + started.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()
+            times.timer_late.append((at[e.event_id] - due).total_seconds() * 1000)
+        elif e.HasField("workflow_task_started_event_attributes"):
+            scheduled = e.workflow_task_started_event_attributes.scheduled_event_id
+            times.schedule_to_start.append((at[e.event_id] - at[scheduled]).total_seconds() * 1000)
+        elif e.HasField("workflow_task_completed_event_attributes"):
+            started_id = e.workflow_task_completed_event_attributes.started_event_id
+            times.start_to_complete.append((at[e.event_id] - at[started_id]).total_seconds() * 1000)
+
+
+async def _histories(client: Client, workflow_ids: list[str]) -> tuple[float, float, float, TaskTimes]:
+    """Mean events, bytes and workflow task timeouts of the histories of a sample of ``workflow_ids``, and
+    their task times. A timeout is a task that waited for a worker that did not take it (a sticky queue's
+    schedule-to-start) or did not finish it: each one is seconds of lateness, so the row catches their
+    return."""
     sample = random.Random(7).sample(workflow_ids, min(HISTORY_SAMPLE, len(workflow_ids)))
     histories = await asyncio.gather(*(client.get_workflow_handle(w).fetch_history() for w in sample))
     events = [len(h.events) for h in histories]
     sizes = [sum(e.ByteSize() for e in h.events) for h in histories]
     timeouts = [sum(e.HasField("workflow_task_timed_out_event_attributes") for e in h.events) for h in histories]
-    return sum(events) / len(events), sum(sizes) / len(sizes), sum(timeouts) / len(timeouts)
+    times = TaskTimes()
+    for h in histories:
+        _task_times(list(h.events), times)
+    return sum(events) / len(events), sum(sizes) / len(sizes), sum(timeouts) / len(timeouts), times
 
 
 async def _run_side(
@@ -175,7 +206,9 @@ async def _run_side(
     after = await server.snapshot()
     if before is not None and after is not None:
         side.server = after - before
-    side.history_events, side.history_bytes, side.task_timeouts = await _histories(client, workflow_ids)
+    side.history_events, side.history_bytes, side.task_timeouts, side.task_times = await _histories(
+        client, workflow_ids
+    )
     for process in processes:
         if process.poll() is not None:
             raise RuntimeError(f"a worker exited during the run (status {process.returncode}); see its log")
@@ -316,6 +349,20 @@ def _rows(n: int, span: float, workers: int, ours: Side, bare: Side) -> list[Row
             ours.task_timeouts * 1000,
             bare.task_timeouts * 1000,
             base,
+        ),
+        *(
+            Row(
+                f"{label}: {what} p99 (histories of {min(HISTORY_SAMPLE, n)})",
+                "ms",
+                percentile(getattr(ours.task_times, name), 99),
+                percentile(getattr(bare.task_times, name), 99),
+                base,
+            )
+            for name, what in (
+                ("timer_late", "timer fired - due"),
+                ("schedule_to_start", "workflow task schedule-to-start"),
+                ("start_to_complete", "workflow task start-to-complete"),
+            )
         ),
         Row(
             f"worker peak RSS with {n} open cases",
