@@ -99,12 +99,14 @@ class Settings:
             max_cached_workflows=_whole(
                 env, "ESCALATIONS_MAX_CACHED_WORKFLOWS", 10000, low=1, why="local activities need a cache"
             ),
-            sticky_timeout=_sticky_timeout(env.get("ESCALATIONS_STICKY_TIMEOUT", "2s")),
+            sticky_timeout=_duration(
+                env, "ESCALATIONS_STICKY_TIMEOUT", "2s", low=timedelta(seconds=1), high=timedelta(seconds=60)
+            ),
             # Two at least: one for this worker's sticky queue and one for the shared queue.
             workflow_task_pollers=_whole(env, "ESCALATIONS_WORKFLOW_TASK_POLLERS", 5, low=2, high=100),
-            nonsticky_ratio=_ratio(env.get("ESCALATIONS_NONSTICKY_RATIO", "0.2")),
+            nonsticky_ratio=_ratio(env, "ESCALATIONS_NONSTICKY_RATIO", "0.2"),
             db_pool_size=_whole(env, "ESCALATIONS_DB_POOL_SIZE", 20, low=1),
-            workflow_sandbox=_flag("ESCALATIONS_WORKFLOW_SANDBOX", env.get("ESCALATIONS_WORKFLOW_SANDBOX", "off")),
+            workflow_sandbox=_flag(env, "ESCALATIONS_WORKFLOW_SANDBOX", "off"),
             db_role=env.get("ESCALATIONS_DB_ROLE", APP_ROLE),
             digest_every=_every(env.get("ESCALATIONS_DIGEST_EVERY", "24h")),
             metrics_address=env.get("ESCALATIONS_METRICS_ADDRESS") or None,
@@ -132,24 +134,35 @@ def _whole(env: dict[str, str], name: str, default: int, *, low: int, high: int 
     return number
 
 
-def _ratio(value: str) -> float:
+def _ratio(env: dict[str, str], name: str, default: str) -> float:
+    """The fraction ``env[name]`` (``default`` when unset), above 0 and at most 1, refused naming ``name``."""
+    value = env.get(name, default)
     try:
         ratio = float(value)
     except ValueError:
         ratio = -1.0
     if not 0 < ratio <= 1:
-        raise ValueError(f"ESCALATIONS_NONSTICKY_RATIO must be a number above 0 and at most 1, not {value!r}")
+        raise ValueError(f"{name} must be a number above 0 and at most 1, not {value!r}")
     return ratio
 
 
-def _sticky_timeout(value: str) -> timedelta:
+def _duration(env: dict[str, str], name: str, default: str, *, low: timedelta, high: timedelta) -> timedelta:
+    """The duration ``env[name]`` (``default`` when unset; ``2s``, ``500ms``, ISO 8601), refused naming
+    ``name`` outside ``low``..``high``."""
+    value = env.get(name, default)
     parsed = parse_duration(value)
-    if not isinstance(parsed, timedelta) or not timedelta(seconds=1) <= parsed <= timedelta(seconds=60):
-        raise ValueError(f"ESCALATIONS_STICKY_TIMEOUT must be a duration from 1s to 60s, not {value!r}")
+    if not isinstance(parsed, timedelta) or not low <= parsed <= high:
+        raise ValueError(f"{name} must be a duration from {_seconds(low)} to {_seconds(high)}, not {value!r}")
     return parsed
 
 
-def _flag(name: str, value: str) -> bool:
+def _seconds(span: timedelta) -> str:
+    return f"{span.total_seconds():g}s"
+
+
+def _flag(env: dict[str, str], name: str, default: str) -> bool:
+    """On or off (``1/on/true/yes``, ``0/off/false/no``) from ``env[name]``, refused naming ``name``."""
+    value = env.get(name, default)
     lowered = value.strip().lower()
     if lowered in ("1", "on", "true", "yes"):
         return True

@@ -10,12 +10,15 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
 
 def record(pid: int, path: Path, rate: int = 50) -> subprocess.Popen:
-    spy = shutil.which("py-spy")
+    # The venv's own first: the benchmark is often run as .venv/bin/python, with the venv not on PATH.
+    beside = Path(sys.executable).with_name("py-spy")
+    spy = str(beside) if beside.exists() else shutil.which("py-spy")
     if spy is None:
         raise RuntimeError("py-spy is not installed (it comes with the dev extras: make install)")
     argv = [spy, "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw", "--output", str(path)]

@@ -34,7 +34,9 @@ MISCONFIGURED: tuple[type[BaseException], ...] = (
     asyncpg.ClientConfigurationError,
     asyncpg.UnsupportedClientFeatureError,
 )
-# Each attempt's connect timeout while waiting (asyncpg's default is 60 s, which would overrun the patience).
+# asyncpg's own connect timeout, kept by callers that do not wait for the database.
+ASYNCPG_CONNECT_TIMEOUT = 60.0
+# Each attempt's connect timeout while waiting (asyncpg's 60 s would overrun the patience).
 CONNECT_ATTEMPT_TIMEOUT = 10.0
 
 
@@ -58,7 +60,7 @@ async def create_pool(
         remaining = give_up - loop.time()
         try:
             # While waiting, no attempt outlasts the patience; a caller that does not wait keeps asyncpg's 60 s.
-            timeout = max(1.0, min(CONNECT_ATTEMPT_TIMEOUT, remaining)) if patience > 0 else 60.0
+            timeout = max(1.0, min(CONNECT_ATTEMPT_TIMEOUT, remaining)) if patience > 0 else ASYNCPG_CONNECT_TIMEOUT
             async with _connection(dsn, timeout=timeout) as conn:
                 await apply_migrations(conn)
             break
@@ -105,7 +107,7 @@ async def drop_database(dsn: str, database: str) -> None:
 
 
 class _connection:
-    def __init__(self, dsn: str, *, timeout: float = 60.0) -> None:
+    def __init__(self, dsn: str, *, timeout: float = ASYNCPG_CONNECT_TIMEOUT) -> None:
         self._dsn = dsn
         self._timeout = timeout
 

@@ -7,7 +7,8 @@ counts the attempt and leases the row for ``LEASE``. While the lease runs no oth
 forgets it; the claimant starts a send only in the lease's first half and cuts it off after 30 s, so it ends
 inside the lease and records the outcome only if its attempt is still the row's latest. A send that fails is
 retried after 5 s, doubling, at most 5 minutes. A deadline whose terminal event is stored before its alert
-was claimed is not sent at all. The alert's id (its Message-ID, its webhook id) is the same for every
+was claimed is not sent at all; a sent alert is kept on record for 90 days after its deadline stops being
+overdue, then pruned. The alert's id (its Message-ID, its webhook id) is the same for every
 attempt, so a receiver can tell a repeat. Nothing here writes to a case: the watchdog proves the promise
 from outside the engine that keeps it.
 """
@@ -39,6 +40,8 @@ MAX_RETRY = timedelta(minutes=5)
 LEASE = timedelta(minutes=2)
 SEND_TIMEOUT = timedelta(seconds=30)
 BATCH = 100
+# How long an alert that was sent stays on record once its deadline is no longer overdue.
+NOTIFIED_KEPT = timedelta(days=90)
 
 _KEY = "(case_id, kind, level, due_at, target)"
 
@@ -58,12 +61,17 @@ async def record_found(conn: asyncpg.Connection, overdue: Sequence[OverdueDeadli
             keys,
         )
         # Enforced (or stopped) before anyone was told, or the target left the configuration: nothing to say.
-        # A leased row is being sent by an instance whose view may differ from this one's: it stays.
+        # A leased row is being sent by an instance whose view may differ from this one's: it stays. What was
+        # told stays on record for NOTIFIED_KEPT, and longer while its deadline is still overdue (forgotten
+        # then, it would be found and sent again).
         await conn.execute(
-            "DELETE FROM watchdog_alerts WHERE notified_at IS NULL AND (leased_until IS NULL OR leased_until <= now()) "
+            "DELETE FROM watchdog_alerts WHERE ("
+            "(notified_at IS NULL AND (leased_until IS NULL OR leased_until <= now())) "
+            "OR notified_at < now() - $6::interval) "
             f"AND {_KEY} NOT IN "
             "(SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::timestamptz[], $5::text[]))",
             *([list(column) for column in zip(*keys, strict=True)] if keys else [[], [], [], [], []]),
+            NOTIFIED_KEPT,
         )
 
 

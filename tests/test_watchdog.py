@@ -27,7 +27,7 @@ from projections.channels import ChannelsConfig, Senders, WebhookConfig, configu
 from projections.gauges import sample
 from projections.runner import Projector
 from projections.watchdog import OverdueDeadline, overdue_deadlines
-from projections.watchdog_alerts import claim, notify_operators, record_found, record_sent
+from projections.watchdog_alerts import NOTIFIED_KEPT, claim, notify_operators, record_found, record_sent
 from samples.cases import command, open_command
 from tests.eventually import assert_eventually
 from tests.notification_receivers import HttpSink
@@ -167,6 +167,21 @@ async def test_an_alert_not_yet_sent_is_forgotten_once_its_deadline_is_no_longer
         await record_found(conn, [], ["webhook:pager"])  # case-2's breach came before anyone was told
         rows = await conn.fetch("SELECT case_id, notified_at IS NOT NULL AS told FROM watchdog_alerts")
     assert [(r["case_id"], r["told"]) for r in rows] == [("case-1", True)]  # what was sent stays on record
+
+
+async def test_a_sent_alert_is_pruned_after_its_record_time_unless_its_deadline_is_still_overdue(
+    own_pool: asyncpg.Pool,
+) -> None:
+    still = OverdueDeadline("case-3", "acknowledge", 1, DUE, timedelta(minutes=5))
+    async with own_pool.acquire() as conn:
+        await record_found(conn, [FOUND, still], ["webhook:pager"])
+        await conn.execute(
+            "UPDATE watchdog_alerts SET notified_at = now() - $1::interval - interval '1 second'", NOTIFIED_KEPT
+        )
+        await record_found(conn, [still], ["webhook:pager"])  # case-1's deadline has its terminal event now
+        rows = await conn.fetch("SELECT case_id FROM watchdog_alerts")
+    # case-1's record ran out; case-3's stays however old, or the next look would find it and send it again.
+    assert [r["case_id"] for r in rows] == ["case-3"]
 
 
 async def test_a_claimed_alert_is_neither_taken_nor_forgotten_by_another_instance_until_its_lease_ends(

@@ -53,17 +53,18 @@ class ManagedProcess:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=10)
 
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL if it does not stop within 15 s."""
+    def stop(self) -> int | None:
+        """SIGTERM, then SIGKILL if it does not stop within 15 s. Its exit status (negative: the signal that
+        ended it), or None if it was not running."""
         if not self.alive():
-            return
+            return None
         assert self.process is not None
         self.process.terminate()
         try:
-            self.process.wait(timeout=15)
+            return self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            self.process.wait(timeout=10)
+            return self.process.wait(timeout=10)
 
     async def wait_for_log(self, text: str, occurrences: int, timeout: float = 30) -> None:
         """Until ``text`` appears ``occurrences`` times in the log (e.g. once per start). Reads only what was

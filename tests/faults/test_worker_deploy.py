@@ -74,7 +74,10 @@ async def test_a_rolling_deploy_of_two_workers_costs_no_deadline_its_time(
             await other.wait_for_log("worker started", len(other.pids))
             await victim.wait_for_log("worker started", len(victim.pids))
             await asyncio.sleep(rng.uniform(1.0, 3.0))
-            victim.stop()
+            status = victim.stop()
+            assert status == 0, (
+                f"worker {victim.name} did not drain and exit 0 on SIGTERM (status {status}):\n{victim.log_tail()}"
+            )
             stopped += 1
             victim.start()
         case_ids = await opening

@@ -22,13 +22,7 @@ def repeated_versions(state: EscalationState, command: Command) -> list[int] | N
     versions = state.command_keys.get(command.idempotency_key)
     if versions is None:
         return None
-    recorded = state.command_digests.get(command.idempotency_key)
-    if recorded is not None and recorded != command.digest():
-        raise DomainError(
-            KEY_REUSED,
-            f"idempotency key {command.idempotency_key!r} already recorded a different request "
-            f"(versions {versions}); a new request needs a new key",
-        )
+    _refuse_another_request(state.command_digests.get(command.idempotency_key), command, f"versions {versions}")
     return versions
 
 
@@ -38,10 +32,16 @@ def check_opening_sent_again(opened_with_key: str | None, opened_with_digest: st
     ``DomainError`` (``idempotency.key_reused``) if ``opening``'s key opened it with a different request."""
     if opened_with_key != opening.idempotency_key:
         return False
-    if opened_with_digest is not None and opened_with_digest != opening.digest():
+    _refuse_another_request(opened_with_digest, opening, "it opened this case")
+    return True
+
+
+def _refuse_another_request(recorded_digest: str | None, command: Command, what_it_recorded: str) -> None:
+    """Raise ``idempotency.key_reused`` if ``command``'s key recorded a request other than ``command``
+    (``recorded_digest`` None: recorded before digests were, taken as a redelivery)."""
+    if recorded_digest is not None and recorded_digest != command.digest():
         raise DomainError(
             KEY_REUSED,
-            f"idempotency key {opening.idempotency_key!r} already opened this case with a different request; "
-            "a new request needs a new key",
+            f"idempotency key {command.idempotency_key!r} already recorded a different request "
+            f"({what_it_recorded}); a new request needs a new key",
         )
-    return True
