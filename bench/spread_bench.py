@@ -88,8 +88,8 @@ class ServerMetrics:
 @dataclass
 class TaskTimes:
     """Where a wake-up's time goes, from a sample of histories (milliseconds): the server firing the timer
-    after it was due, the workflow task waiting for a worker (schedule-to-start) and the worker running it
-    (start-to-complete, the append included)."""
+    after it was due, the workflow task the firing scheduled waiting for a worker (schedule-to-start) and the
+    worker running it (start-to-complete, the append included)."""
 
     timer_late: list[float] = field(default_factory=list)
     schedule_to_start: list[float] = field(default_factory=list)
@@ -116,18 +116,30 @@ def _worker_process(argv: list[str], env: dict[str, str], log_path: Path) -> sub
 
 
 def _task_times(events: list, times: TaskTimes) -> None:
+    """Add one history's wake-ups to ``times``: each timer's firing after it was due, and the workflow task
+    that the firing scheduled (its schedule-to-start and start-to-complete). Other tasks (the opening's,
+    with its lookups) are left out, so both sides' rows time the same thing: a deadline's wake-up."""
+    by_id = {e.event_id: e for e in events}
     at = {e.event_id: e.event_time.ToDatetime() for e in events}
+    woken: set[int] = set()  # the workflow tasks a timer's firing scheduled
+    for previous, e in zip(events, events[1:], strict=False):
+        if e.HasField("workflow_task_scheduled_event_attributes") and previous.HasField("timer_fired_event_attributes"):
+            woken.add(e.event_id)
+    started_woken: set[int] = set()
     for e in events:
         if e.HasField("timer_fired_event_attributes"):
-            started = next(x for x in events if x.event_id == e.timer_fired_event_attributes.started_event_id)
+            started = by_id[e.timer_fired_event_attributes.started_event_id]
             due = at[started.event_id] + started.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()
             times.timer_late.append((at[e.event_id] - due).total_seconds() * 1000)
         elif e.HasField("workflow_task_started_event_attributes"):
             scheduled = e.workflow_task_started_event_attributes.scheduled_event_id
-            times.schedule_to_start.append((at[e.event_id] - at[scheduled]).total_seconds() * 1000)
+            if scheduled in woken:
+                started_woken.add(e.event_id)
+                times.schedule_to_start.append((at[e.event_id] - at[scheduled]).total_seconds() * 1000)
         elif e.HasField("workflow_task_completed_event_attributes"):
             started_id = e.workflow_task_completed_event_attributes.started_event_id
-            times.start_to_complete.append((at[e.event_id] - at[started_id]).total_seconds() * 1000)
+            if started_id in started_woken:
+                times.start_to_complete.append((at[e.event_id] - at[started_id]).total_seconds() * 1000)
 
 
 async def _histories(client: Client, workflow_ids: list[str]) -> tuple[float, float, float, TaskTimes]:
@@ -360,8 +372,8 @@ def _rows(n: int, span: float, workers: int, ours: Side, bare: Side) -> list[Row
             )
             for name, what in (
                 ("timer_late", "timer fired - due"),
-                ("schedule_to_start", "workflow task schedule-to-start"),
-                ("start_to_complete", "workflow task start-to-complete"),
+                ("schedule_to_start", "wake-up task schedule-to-start"),
+                ("start_to_complete", "wake-up task start-to-complete"),
             )
         ),
         Row(
