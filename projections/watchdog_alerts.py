@@ -1,7 +1,7 @@
 """The deadline watchdog tells the operators: every overdue deadline (``watchdog.overdue_deadlines``) is sent
 once to each operator target the notification config names (``operators``), and retried until it goes.
 
-Each (deadline, target) is a row of ``watchdog_alerts`` (migrations 0017, 0018): inserted when the deadline is
+Each (deadline, target) is a row of ``watchdog_alerts`` (migrations 0017 to 0019): inserted when the deadline is
 first found overdue (whichever projector instance finds it first) and claimed for a send in one statement that
 counts the attempt and leases the row for ``LEASE``. While the lease runs no other instance claims the row or
 forgets it; the claimant starts a send only in the lease's first half and cuts it off after 30 s, so it ends
@@ -51,9 +51,14 @@ def alert_id(case_id: str, kind: str, level: int, due_at: datetime, target: str)
     return str(uuid.uuid5(ALERT_NAMESPACE, f"{case_id}|{kind}|{level}|{due_at.isoformat()}|{target}"))
 
 
+_OVERDUE_NOW = "(SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::timestamptz[], $5::text[]))"
+
+
 async def record_found(conn: asyncpg.Connection, overdue: Sequence[OverdueDeadline], targets: Sequence[str]) -> None:
-    """Remember every (overdue deadline, target) not yet remembered; forget unsent ones no longer overdue."""
+    """Remember every (overdue deadline, target) not yet remembered; forget unsent ones no longer overdue;
+    note when a sent one stopped being overdue, and prune it ``NOTIFIED_KEPT`` after."""
     keys = [(o.case_id, o.kind, o.level, o.due_at, t) for o in overdue for t in targets]
+    columns = [list(column) for column in zip(*keys, strict=True)] if keys else [[], [], [], [], []]
     async with conn.transaction():
         await conn.executemany(
             "INSERT INTO watchdog_alerts (case_id, kind, level, due_at, target, found_at, next_attempt_at) "
@@ -61,18 +66,25 @@ async def record_found(conn: asyncpg.Connection, overdue: Sequence[OverdueDeadli
             keys,
         )
         # Enforced (or stopped) before anyone was told, or the target left the configuration: nothing to say.
-        # A leased row is being sent by an instance whose view may differ from this one's: it stays. What was
-        # told stays on record for NOTIFIED_KEPT, and longer while its deadline is still overdue (forgotten
-        # then, it would be found and sent again).
+        # A leased row is being sent by an instance whose view may differ from this one's: it stays.
         await conn.execute(
-            "DELETE FROM watchdog_alerts WHERE ("
-            "(notified_at IS NULL AND (leased_until IS NULL OR leased_until <= now())) "
-            "OR notified_at < now() - $6::interval) "
-            f"AND {_KEY} NOT IN "
-            "(SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::timestamptz[], $5::text[]))",
-            *([list(column) for column in zip(*keys, strict=True)] if keys else [[], [], [], [], []]),
-            NOTIFIED_KEPT,
+            "DELETE FROM watchdog_alerts WHERE notified_at IS NULL AND (leased_until IS NULL OR leased_until <= now()) "
+            f"AND {_KEY} NOT IN {_OVERDUE_NOW}",
+            *columns,
         )
+        # What was told stays on record: from the moment its deadline is no longer overdue, NOTIFIED_KEPT. Found
+        # overdue again (this instance's view had lagged), it is kept as long as it is; forgotten while still
+        # overdue, it would be found and told again.
+        await conn.execute(
+            "UPDATE watchdog_alerts SET cleared_at = now() WHERE notified_at IS NOT NULL AND cleared_at IS NULL "
+            f"AND {_KEY} NOT IN {_OVERDUE_NOW}",
+            *columns,
+        )
+        await conn.execute(
+            f"UPDATE watchdog_alerts SET cleared_at = NULL WHERE cleared_at IS NOT NULL AND {_KEY} IN {_OVERDUE_NOW}",
+            *columns,
+        )
+        await conn.execute("DELETE FROM watchdog_alerts WHERE cleared_at < now() - $1::interval", NOTIFIED_KEPT)
 
 
 async def claim(conn: asyncpg.Connection, limit: int = BATCH) -> list[asyncpg.Record]:

@@ -169,19 +169,37 @@ async def test_an_alert_not_yet_sent_is_forgotten_once_its_deadline_is_no_longer
     assert [(r["case_id"], r["told"]) for r in rows] == [("case-1", True)]  # what was sent stays on record
 
 
-async def test_a_sent_alert_is_pruned_after_its_record_time_unless_its_deadline_is_still_overdue(
+async def test_a_sent_alert_is_pruned_only_once_its_deadline_has_not_been_overdue_for_its_record_time(
     own_pool: asyncpg.Pool,
 ) -> None:
     still = OverdueDeadline("case-3", "acknowledge", 1, DUE, timedelta(minutes=5))
+
+    async def cases_on_record() -> list[str]:
+        return [r["case_id"] for r in await conn.fetch("SELECT case_id FROM watchdog_alerts ORDER BY case_id")]
+
     async with own_pool.acquire() as conn:
         await record_found(conn, [FOUND, still], ["webhook:pager"])
+        # Both told long ago: age alone prunes nothing.
+        await conn.execute("UPDATE watchdog_alerts SET notified_at = now() - 2 * $1::interval", NOTIFIED_KEPT)
+        await record_found(conn, [FOUND, still], ["webhook:pager"])
+        assert await cases_on_record() == ["case-1", "case-3"]
+        # case-1's deadline gets its terminal event: kept, and the moment noted.
+        await record_found(conn, [still], ["webhook:pager"])
+        assert await cases_on_record() == ["case-1", "case-3"]
+        assert await conn.fetchval("SELECT cleared_at IS NOT NULL FROM watchdog_alerts WHERE case_id = 'case-1'")
+        # A lagging view finds it overdue again: the clearance is undone, so its record time starts over.
+        await record_found(conn, [FOUND, still], ["webhook:pager"])
+        assert await conn.fetchval("SELECT cleared_at IS NULL FROM watchdog_alerts WHERE case_id = 'case-1'")
+        await record_found(conn, [still], ["webhook:pager"])
         await conn.execute(
-            "UPDATE watchdog_alerts SET notified_at = now() - $1::interval - interval '1 second'", NOTIFIED_KEPT
+            "UPDATE watchdog_alerts SET cleared_at = now() - $1::interval - interval '1 second' "
+            "WHERE cleared_at IS NOT NULL",
+            NOTIFIED_KEPT,
         )
-        await record_found(conn, [still], ["webhook:pager"])  # case-1's deadline has its terminal event now
-        rows = await conn.fetch("SELECT case_id FROM watchdog_alerts")
-    # case-1's record ran out; case-3's stays however old, or the next look would find it and send it again.
-    assert [r["case_id"] for r in rows] == ["case-3"]
+        await record_found(conn, [still], ["webhook:pager"])
+        # case-1 was not overdue for the whole record time: pruned. case-3 stays however old, or the next look
+        # would find it and tell the operators again.
+        assert await cases_on_record() == ["case-3"]
 
 
 async def test_a_claimed_alert_is_neither_taken_nor_forgotten_by_another_instance_until_its_lease_ends(

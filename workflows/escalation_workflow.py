@@ -70,9 +70,9 @@ SIGNALS = tuple(name for name, spec in SPECS.items() if spec.signal)  # facts se
 UPDATES = tuple(SPECS)  # every command to an existing case, as declared
 
 # An append waits out a database outage by retrying (a case never fails for it). Attempts are capped
-# 1 s apart so deadlines that fell due during the outage are recorded within a second of its end (a 4 s
-# cut then costs at most 5 s); each attempt during the outage is one refused connection, cheap for the
-# worker and for PostgreSQL.
+# 1 s apart so an append tries again within a second of the outage's end (2 s had left breaches of a 4 s
+# cut more than 5 s late); each attempt during the outage is one refused connection, cheap for the worker
+# and for PostgreSQL.
 _APPEND_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200),
     backoff_coefficient=2.0,

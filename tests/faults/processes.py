@@ -153,7 +153,8 @@ class TemporalDevServer(ManagedProcess):
     The gRPC port stays the same across restarts (the worker and the clients reconnect to it); the HTTP
     and metrics ports, which nothing here uses, are chosen again at every start, because a port free at
     the first start may be taken by the time of the next (another test's server, or any outgoing
-    connection's local port)."""
+    connection's local port). A start that finds the gRPC port taken is made again a few times, which helps
+    when the port's holder is short-lived (a connection's local port), not when a server keeps it."""
 
     START_ATTEMPTS = 5
 

@@ -76,7 +76,7 @@ async def test_a_rolling_deploy_of_two_workers_costs_no_deadline_its_time(
             await asyncio.sleep(rng.uniform(1.0, 3.0))
             status = victim.stop()
             assert status == 0, (
-                f"worker {victim.name} did not drain and exit 0 on SIGTERM (status {status}):\n{victim.log_tail()}"
+                f"worker {victim.name} did not exit 0 on SIGTERM (its shutdown failed or it had to be killed) (status {status}):\n{victim.log_tail()}"
             )
             stopped += 1
             victim.start()

@@ -110,6 +110,10 @@ class PauseRules(_Frozen):
     before_acknowledge: bool = True
 
 
+# The default pause rules, built once: the policy's serializer compares with them at every dump.
+_DEFAULT_PAUSES = PauseRules()
+
+
 class SystemicRules(_Frozen):
     min_cases: Annotated[int, Field(ge=1)] = 3
     min_customers: Annotated[int, Field(ge=1)] = 2
@@ -221,7 +225,7 @@ class Policy(_Frozen):
         # A policy that sets none of these keeps the content (and so the hash) it had before they existed.
         content = handler(self)
         if isinstance(content, dict):
-            if self.pauses == PauseRules():
+            if self.pauses == _DEFAULT_PAUSES:
                 content.pop("pauses", None)
             for name in ("routing", "value_uplift", "notifications", "personal_data"):
                 if content.get(name) is None:
