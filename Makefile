@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install browser deploy-tools up test test-fast bench lint clean
+.PHONY: install browser deploy-tools up test test-fast bench bench-long lint clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=...)")'
@@ -37,6 +37,11 @@ test-fast: install browser deploy-tools
 
 bench: install
 	$(BIN)/python -m bench
+
+# make bench plus the scenarios that take tens of minutes (capacity: a ramp of the deadline rate; scale:
+# 100,000 open cases with 10 deadlines/s falling due).
+bench-long: install
+	$(BIN)/python -m bench --long
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy

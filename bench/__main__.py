@@ -26,6 +26,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from bench.api_bench import api_scenarios
 from bench.baseline_workflows import BareUpdateWorkflow
+from bench.capacity_bench import capacity
 from bench.chaos_bench import chaos
 from bench.deadline_bench import burst, event_append, open_throughput
 from bench.history_bench import history_and_replay
@@ -42,7 +43,7 @@ from cli.embedded_postgres import start_embedded_postgres, stop_embedded_postgre
 from events.database import create_database, create_pool, drop_database
 from events.store import EventStore
 from samples.histories import append_history, generate_case
-from worker import build_worker, configure_logging, connect_client
+from worker import Settings, build_worker, configure_logging, connect_client
 from workflows.client import case_state, open_case, send_command
 from workflows.core.commands import AddNote, OpenEscalation
 from workflows.core.vocabulary import NoteVisibility
@@ -52,8 +53,10 @@ from workflows.policy_files import DEFAULT_POLICY_PATH, load_policy
 
 SCENARIOS = (
     "round-trip", "projection", "api", "observability", "open", "append", "burst", "spread", "simulate", "notify", "log",
-    "chaos",
+    "chaos", "capacity", "scale",
 )  # fmt: skip
+# Scenarios that take tens of minutes: run only with --long (make bench-long) or when named with --only.
+LONG_SCENARIOS = ("capacity", "scale")
 
 
 async def timed(samples: list[float], call: Callable[[], Awaitable[object]]) -> None:
@@ -165,7 +168,14 @@ async def run(args: argparse.Namespace) -> list[Row]:
         dsn = await create_database(server_dsn, database)
         pool = await create_pool(dsn, max_size=20)
         quick = args.quick
-        wanted = set(args.only or SCENARIOS)
+        if args.only:
+            wanted = set(args.only)
+        elif quick:
+            # Every scenario at a tiny size but chaos, whose two soak runs take minutes even so (the suite runs
+            # its code in tests/faults/test_soak.py), and spread, whose code capacity and scale both run.
+            wanted = set(SCENARIOS) - {"chaos", "spread"}
+        else:
+            wanted = {s for s in SCENARIOS if args.long or s not in LONG_SCENARIOS}
         rows: list[Row] = []
         try:
             if "round-trip" in wanted:
@@ -197,10 +207,28 @@ async def run(args: argparse.Namespace) -> list[Row]:
                 rows += await proofs_and_bundles(server_dsn, 5000 if quick else 1_000_000, 100 if quick else 1000)
             if "simulate" in wanted:
                 rows += await shadow_run(server_dsn, 200 if quick else 5000)
-            # Two soak runs (no faults, then faults): minutes even when quick, so quick runs it only when asked;
-            # CI runs the same soak code in tests/faults/test_soak.py.
-            if "chaos" in wanted and (not quick or args.only):
+            if "chaos" in wanted:
                 rows += await chaos(30 if quick else 300, 6 if quick else 40)
+            if "scale" in wanted:
+                # Many open cases whose deadlines are a day away, and a steady 10 deadlines/s falling due (each
+                # measured workflow has two) for the span; the workers keep production's cache, not all of them.
+                quiet, n, span = (50, 20, 3.0) if quick else (args.scale_open, 3000, 600.0)
+                rows += await spread_each_alone(
+                    client,
+                    pool,
+                    dsn,
+                    n,
+                    span=span,
+                    lead=3 if quick else 60,
+                    metrics_url=metrics_url,
+                    background=quiet,
+                    cache=Settings.max_cached_workflows,
+                )
+            if "capacity" in wanted:
+                rates = [20.0] if quick else args.capacity_rates
+                rows += await capacity(
+                    client, pool, dsn, rates, span=3 if quick else 60, lead=3 if quick else 30, metrics_url=metrics_url
+                )
             if "spread" in wanted:
                 # Quick: only long enough to prove every step runs (the suite waits for it).
                 n, span, lead = (60, 4, 4) if quick else (args.spread_cases, args.spread_span, 60)
@@ -233,11 +261,21 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a few seconds: proves the benchmark still runs")
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results.json")
     parser.add_argument("--only", action="append", choices=SCENARIOS, help="run this scenario (repeatable)")
+    parser.add_argument("--long", action="store_true", help=f"also the long scenarios: {', '.join(LONG_SCENARIOS)}")
     parser.add_argument("--spread-cases", type=int, default=10_000, help="open cases in the spread scenario")
     parser.add_argument("--spread-span", type=float, default=600, help="seconds the spread deadlines fall over")
     parser.add_argument("--spread-workers", type=int, default=1, help="worker processes per side in spread")
     parser.add_argument(
         "--spread-profile", type=Path, default=None, help="py-spy each spread worker into files named PATH-ours.N.txt"
+    )
+    parser.add_argument(
+        "--scale-open", type=int, default=100_000, help="open cases with distant deadlines in the scale scenario"
+    )
+    parser.add_argument(
+        "--capacity-rates",
+        type=lambda text: [float(rate) for rate in text.split(",")],
+        default=[20.0, 40.0, 80.0, 160.0, 320.0],
+        help="deadline rates per second the capacity scenario steps through, lowest first (comma-separated)",
     )
     args = parser.parse_args()
     # Workers here log as the spread scenario's worker process does: warnings only.

@@ -47,7 +47,8 @@ def bare_worker(client, pool: asyncpg.Pool, task_queue: str) -> Worker:  # noqa:
         task_queue=task_queue,
         workflows=[BareDeadlineWorkflow],
         activities=[BareActivities(pool).record],
-        max_cached_workflows=20_000,
+        # As many as our worker keeps when the scenario sets it (ESCALATIONS_MAX_CACHED_WORKFLOWS).
+        max_cached_workflows=int(os.environ.get("ESCALATIONS_MAX_CACHED_WORKFLOWS", "20000")),
         max_concurrent_workflow_tasks=200,
         max_concurrent_local_activities=200,
         workflow_runner=UnsandboxedWorkflowRunner(),  # as our worker runs (worker.build_worker)

@@ -43,6 +43,7 @@ from bench.report import Row, percentile
 from workflows.client import open_case
 from workflows.core.events import stream_id_for
 from workflows.core.policy import Policy
+from workflows.core.vocabulary import Severity
 from workflows.escalation_workflow import workflow_id_for
 from workflows.policy_files import DEFAULT_POLICY_PATH, load_policy
 
@@ -169,9 +170,11 @@ async def _run_side(
     lead: float,
     server: ServerMetrics,
     profile: Path | None = None,
+    prepare: Callable[[], Awaitable[object]] | None = None,
 ) -> Side:
-    """Open ``n`` workflows evenly over ``span`` with ``start_one``; wait for their ``2n`` deadlines (or
-    until 60 s after the last is due); measure."""
+    """Run ``prepare`` (the scale scenario's background workflows), then open ``n`` workflows evenly over
+    ``span`` with ``start_one``; wait for their ``2n`` deadlines (or until 60 s after the last is due);
+    measure. Memory is sampled from the start, so the peak includes what ``prepare`` left open."""
     side = Side()
     cpu = CpuMeter({**{f"worker {i + 1}": p.pid for i, p in enumerate(processes)}, "benchmark client": os.getpid()})
     gate = asyncio.Semaphore(GATE)
@@ -184,6 +187,12 @@ async def _run_side(
             pass
 
     await asyncio.sleep(3)  # the worker connects and polls
+    if prepare is not None:
+        preparing = asyncio.ensure_future(prepare())
+        while not preparing.done():
+            sample()
+            await asyncio.sleep(1)
+        await preparing
     profilers = (
         [profiler.record(p.pid, profile.with_suffix(f".{i}.txt")) for i, p in enumerate(processes)] if profile else []
     )
@@ -237,9 +246,15 @@ async def spread_each_alone(
     metrics_url: str | None,
     workers: int = 1,
     profile: Path | None = None,
+    background: int = 0,
+    cache: int | None = None,
 ) -> list[Row]:
     """Our cases alone, then bare workflows alone, on the same server under the same schedule; each side with
-    ``workers`` worker processes, profiled with py-spy into ``profile``-named files when given."""
+    ``workers`` worker processes, profiled with py-spy into ``profile``-named files when given.
+
+    ``background``: workflows opened on each side before its measured ones, whose deadlines are a day away
+    (the scale scenario: many open cases, a few falling due). ``cache``: the workers' workflow cache (both
+    sides; default: every workflow of the run fits)."""
     async with pool.acquire() as conn:
         await conn.execute(TABLE_SQL)
     policy = one_level_policy(timedelta(seconds=lead))
@@ -256,11 +271,40 @@ async def spread_each_alone(
         "ESCALATIONS_TASK_QUEUE": queue,
         "ESCALATIONS_POLICY": str(policy_file),
         "BARE_TASK_QUEUE": queue + "-bare",
-        "ESCALATIONS_MAX_CACHED_WORKFLOWS": str(max(20_000, 2 * n)),
+        "ESCALATIONS_MAX_CACHED_WORKFLOWS": str(cache or max(20_000, 2 * (n + background))),
     }
     server = ServerMetrics(metrics_url)
     case_ids = [f"spread-{uuid.uuid4().hex[:12]}" for _ in range(n)]
     bare_ids = [f"bare-spread-{uuid.uuid4().hex[:12]}" for _ in range(n)]
+    quiet_case_ids = [f"spread-quiet-{uuid.uuid4().hex[:12]}" for _ in range(background)]
+    quiet_bare_ids = [f"bare-spread-quiet-{uuid.uuid4().hex[:12]}" for _ in range(background)]
+    day = 24 * 3600.0
+
+    async def all_at_once(start: Callable[[int], Awaitable[object]], count: int) -> None:
+        gate = asyncio.Semaphore(GATE)
+
+        async def one(i: int) -> None:
+            async with gate:
+                await start(i)
+
+        await asyncio.gather(*(one(i) for i in range(count)))
+
+    async def open_quiet_ours() -> None:
+        # sev4 x enterprise: P4, acknowledged within a day; nothing of theirs falls due in the run.
+        async def one(i: int) -> None:
+            opening = bench_opening(quiet_case_ids[i]).model_copy(update={"severity": Severity.SEV4})
+            await open_case(client, opening, task_queue=queue)
+
+        await all_at_once(one, background)
+
+    async def start_quiet_bare() -> None:
+        async def one(i: int) -> None:
+            spec = BareSpec(wake_seconds=[0.75 * day, day])
+            await client.start_workflow(
+                BareDeadlineWorkflow.run, spec, id=quiet_bare_ids[i], task_queue=queue + "-bare"
+            )
+
+        await all_at_once(one, background)
 
     async def our_deadlines() -> list[float]:
         rows = await pool.fetch(
@@ -305,9 +349,10 @@ async def spread_each_alone(
             lead,
             server,
             profile.with_name(profile.name + "-ours") if profile else None,
+            open_quiet_ours if background else None,
         )
     finally:
-        await finish_workflows(client, case_ids, [])
+        await finish_workflows(client, case_ids + quiet_case_ids, [])
         _stop(ours_processes)
     bare_processes = [
         _worker_process([sys.executable, "-m", "bench.bare_worker"], env, folder / f"bare-{i}.log")
@@ -316,12 +361,22 @@ async def spread_each_alone(
     try:
         bare_profile = profile.with_name(profile.name + "-bare") if profile else None
         bare = await _run_side(
-            client, bare_processes, start_bare, bare_deadlines, bare_ids, n, span, lead, server, bare_profile
+            client,
+            bare_processes,
+            start_bare,
+            bare_deadlines,
+            bare_ids,
+            n,
+            span,
+            lead,
+            server,
+            bare_profile,
+            start_quiet_bare if background else None,
         )
     finally:
-        await finish_workflows(client, [], bare_ids)
+        await finish_workflows(client, [], bare_ids + quiet_bare_ids)
         _stop(bare_processes)
-    return _rows(n, span, workers, ours, bare)
+    return _rows(n, span, workers, ours, bare, background)
 
 
 def _stop(processes: list[subprocess.Popen]) -> None:
@@ -331,9 +386,13 @@ def _stop(processes: list[subprocess.Popen]) -> None:
         process.wait(timeout=60)
 
 
-def _rows(n: int, span: float, workers: int, ours: Side, bare: Side) -> list[Row]:
+def _rows(n: int, span: float, workers: int, ours: Side, bare: Side, background: int = 0) -> list[Row]:
     base = "bare workflows alone: 2 sleeps, 2 activities"
-    scope = f"{n} over {span:g}s, each alone" + (f", {workers} workers each" if workers > 1 else "")
+    scope = (
+        f"{n} over {span:g}s, each alone"
+        + (f", {background} more open" if background else "")
+        + (f", {workers} workers each" if workers > 1 else "")
+    )
     label = f"spread: {scope}"
     if not ours.lateness_ms or not bare.lateness_ms:
         raise RuntimeError(
@@ -377,11 +436,11 @@ def _rows(n: int, span: float, workers: int, ours: Side, bare: Side) -> list[Row
             )
         ),
         Row(
-            f"worker peak RSS with {n} open cases",
+            f"worker peak RSS with {n + background} open cases",
             "MiB",
             ours.peak_rss / mib,
             bare.peak_rss / mib,
-            f"bare worker, {n} open bare workflows",
+            f"bare worker, {n + background} open bare workflows",
         ),
     ]
     if ours.server is not None and bare.server is not None:
