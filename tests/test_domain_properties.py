@@ -1,6 +1,6 @@
 """Property-based (stateful) tests of the pure core: random commands, roles, clock advances and pauses.
 
-Invariants checked after every step, over 2,000 generated runs:
+Invariants checked after every step, over 1,200 generated runs:
 * a refused command writes no event and names its rule (in the error and as ``rule``);
 * the state equals the fold of its events as stored (canonical JSON, parsed back);
 * time passing alone never moves a running deadline earlier (only a recorded command may);
@@ -263,11 +263,12 @@ class CaseMachine(RuleBasedStateMachine):
             assert fold(self.stored + [as_stored(e) for e in self.case.events[len(self.stored) :]]) == self.case.s
 
 
-# 2,000 sequences take about 100 s alone and more on a busy machine; the run is budgeted, not timed.
+# 1,200 sequences take about 70 s alone (up to 90 s in CI beside the other suite worker); the run is budgeted,
+# not timed. It was 2,000, which took 150 s of an 8-minute suite in CI.
 pytestmark = pytest.mark.timeout(600)
 
 CaseMachine.TestCase.settings = settings(
-    max_examples=2000,
+    max_examples=1200,
     stateful_step_count=25,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
