@@ -67,10 +67,14 @@ async def create_pool(
         except MISCONFIGURED:
             raise
         except DATABASE_UNAVAILABLE as exc:
-            if loop.time() + delay > give_up:
+            left = give_up - loop.time()
+            if left <= 0:
                 raise
-            log.warning("database unreachable; waiting for it", error=str(exc) or type(exc).__name__, retry_in=delay)
-            await asyncio.sleep(delay)
+            # The last wait is cut to what is left, so the last attempt comes when the patience runs out
+            # (giving up as soon as the next full wait would overrun it gave up early, by up to one backoff).
+            wait = min(delay, left)
+            log.warning("database unreachable; waiting for it", error=str(exc) or type(exc).__name__, retry_in=wait)
+            await asyncio.sleep(wait)
             delay = min(delay * 2, 5.0)
 
     async def work_as_role(conn: asyncpg.Connection) -> None:

@@ -37,15 +37,12 @@ def test_bench_quick_prints_the_table_with_a_baseline(dev_env: WorkflowEnvironme
         ("burst", 6),
         ("spread", 11),  # the scale scenario's run of the spread scenario (quick runs spread only through it)
         ("worker peak RSS", 1),
-        ("capacity", 2),  # one step's p99, and the highest rate held
     ):
         rows = [line for line in lines if line.startswith(prefix)]
         assert len(rows) == count, done.stdout
         for row in rows:
             if "timeouts" in row:
                 continue  # a count that is rightly zero on a quiet machine
-            if "highest deadline rate" in row:
-                continue  # rightly zero for a side that missed the target at the one quick step (a loaded machine)
             # columns: scenario..., ours, baseline, ratio, unit, baseline description...
             numbers = [float(x) for x in row.split() if x.replace(".", "", 1).isdigit()]
             ours, baseline, ratio = numbers[-3:]

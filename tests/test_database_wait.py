@@ -24,4 +24,5 @@ async def test_an_unreachable_database_is_waited_for_until_the_patience_runs_out
     started = time.monotonic()
     with pytest.raises(OSError):
         await create_pool(dsn, patience=1.5)
-    assert time.monotonic() - started >= 1.0  # it tried again before giving up
+    # It kept trying until the patience ran out (its last wait is cut to what is left), not one backoff short.
+    assert time.monotonic() - started >= 1.45
