@@ -11,7 +11,6 @@ capacity is the highest step rate it held before it first missed (0: it missed t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import asyncpg
 from temporalio.client import Client
@@ -31,18 +30,18 @@ async def capacity(
     span: float,
     lead: float,
     metrics_url: str | None,
-    profile: Path | None = None,
 ) -> list[Row]:
     """One spread run per rate (deadlines per second), lowest first; the per-step p99 rows and the capacity."""
     rows: list[Row] = []
     held: dict[str, float] = {"ours": 0.0, "baseline": 0.0}
     missed: dict[str, bool] = {"ours": False, "baseline": False}
-    base = "bare workflows alone: 2 sleeps, 2 activities"
+    base = ""
     for rate in rates:
         n = max(1, round(rate * span / 2))
         step = await spread_each_alone(client, pool, dsn, n, span=span, lead=lead, metrics_url=metrics_url)
         p99 = next(r for r in step if r.scenario.endswith("stored - due p99"))
         enforced = next(r for r in step if "enforced within" in r.scenario)
+        base = p99.baseline_name  # the spread scenario's own description of its baseline
         rows.append(Row(f"capacity: {rate:g} deadlines/s: stored - due p99", "ms", p99.ours, p99.baseline, base))
         for side, late, count in (
             ("ours", p99.ours, enforced.ours),
