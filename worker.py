@@ -24,12 +24,14 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import PollerBehaviorSimpleMaximum, UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+from activities import policy_library
 from activities.digest_activities import DigestActivities
 from activities.directory_activities import DirectoryActivities
 from activities.event_store_activities import EscalationActivities
 from events import policy_versions
 from events.database import APP_ROLE, SERVICE_PATIENCE, create_pool
 from events.directory_store import DirectoryStore
+from events.pinned_policies import InMemoryPins, PostgresPins, blocking_finder
 from events.port import EventStorePort
 from events.store import EventStore
 from observability import metrics, tracing
@@ -257,7 +259,10 @@ def build_worker(
     database (none for an in-memory store). The executive digest's activity works on that database too,
     and emails executives when ``channels`` configures SMTP.
     """
-    activities = EscalationActivities(store, policy)
+    pins = PostgresPins(store.pool) if isinstance(store, EventStore) else InMemoryPins()
+    activities = EscalationActivities(store, policy, pins)
+    # Workflow code finds a case's policy by hash; one it has not seen is read from these pins.
+    policy_library.install_loader(blocking_finder(pins, asyncio.get_running_loop()))
     if directory == "from_store":
         directory = DirectoryStore(store.pool, team_calendar) if isinstance(store, EventStore) else None
     lookups = DirectoryActivities(directory)

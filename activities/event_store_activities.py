@@ -18,26 +18,66 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.contract import APPEND_EVENTS, CURRENT_POLICY, AppendRequest
+from activities import policy_library
+from activities.contract import (
+    APPEND_EVENTS,
+    CURRENT_POLICY,
+    CURRENT_POLICY_REFERENCE,
+    AppendReply,
+    AppendRequest,
+    PolicyReference,
+    Receipt,
+)
 from observability import metrics
-from workflows.core.events import RecordedEvent, case_id_of
+from workflows.core.events import NewEvent, RecordedEvent, case_id_of
 from workflows.core.policy import Policy
 
 if TYPE_CHECKING:  # the store (and asyncpg) must never be imported by workflow code
+    from events.pinned_policies import PolicyPins
     from events.port import EventStorePort
 
 _log = structlog.get_logger("escalations.activities")
 
 
 class EscalationActivities:
-    def __init__(self, store: EventStorePort, policy: Policy | Callable[[], Policy | Awaitable[Policy]]) -> None:
-        """``policy`` is the policy in force, or a function (sync or async) returning it at each opening."""
+    def __init__(
+        self,
+        store: EventStorePort,
+        policy: Policy | Callable[[], Policy | Awaitable[Policy]],
+        pins: PolicyPins,
+    ) -> None:
+        """``policy`` is the policy in force, or a function (sync or async) returning it at each opening;
+        ``pins`` keeps every policy a case opens under, by hash, for the workers that replay it."""
         self._store = store
         self._policy = policy
+        self._pins = pins
+        self._pinned: set[str] = set()  # hashes this process has pinned already
 
     @activity.defn(name=APPEND_EVENTS)
-    async def append_events(self, request: AppendRequest) -> list[RecordedEvent]:
-        """Append with the expected version; idempotent for re-sent event ids."""
+    async def append_events(self, request: AppendRequest) -> list[RecordedEvent] | AppendReply:
+        """Append with the expected version; idempotent for re-sent event ids.
+
+        The reply is an ``AppendReply`` when ``request.receipts`` (the compact history), else the recorded
+        events in full."""
+        recorded = await self._append(request)
+        if not request.receipts:
+            return recorded
+        if _as_sent(recorded, request.events):
+            return AppendReply(
+                receipts=[
+                    Receipt(
+                        version=e.version,
+                        position=e.position,
+                        recorded_at=e.recorded_at,
+                        prev_hash=e.prev_hash,
+                        hash=e.hash,
+                    )
+                    for e in recorded
+                ]
+            )
+        return AppendReply(events=recorded)
+
+    async def _append(self, request: AppendRequest) -> list[RecordedEvent]:
         from events.records import ConcurrencyConflict
 
         info = activity.info()
@@ -88,9 +128,32 @@ class EscalationActivities:
 
     @activity.defn(name=CURRENT_POLICY)
     async def current_policy(self) -> Policy:
-        """The policy in force now; the workflow pins it into the opening event."""
+        """The policy in force now, whole (the workflow's path for histories before the compact history)."""
         policy = self._policy() if callable(self._policy) else self._policy
         return await policy if inspect.isawaitable(policy) else policy
 
+    @activity.defn(name=CURRENT_POLICY_REFERENCE)
+    async def current_policy_reference(self) -> PolicyReference:
+        """The policy in force now, by reference; the workflow pins it into the opening event.
+
+        Before answering, the policy is pinned (in ``pins``, where a worker replaying the case finds it) and
+        known to this process's policy library, where the workflow takes it from by hash.
+        """
+        policy = await self.current_policy()
+        content_hash = policy_library.remember(policy)
+        if content_hash not in self._pinned:
+            await self._pins.pin(policy, content_hash)
+            self._pinned.add(content_hash)
+        return PolicyReference(label=policy.label, content_hash=content_hash)
+
     def all(self) -> list:
-        return [self.append_events, self.current_policy]
+        return [self.append_events, self.current_policy, self.current_policy_reference]
+
+
+def _as_sent(recorded: list[RecordedEvent], sent: list[NewEvent]) -> bool:
+    """Whether the store holds exactly the events sent (else it answered a re-append with its record)."""
+    return len(recorded) == len(sent) and all(
+        getattr(stored, field) == getattr(event, field)
+        for stored, event in zip(recorded, sent, strict=True)
+        for field in NewEvent.model_fields
+    )

@@ -5,7 +5,10 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from workflows.core.events import Actor, NewEvent, NoteAdded
+from workflows.core.commands import OpenEscalation
+from workflows.core.decide import decide_open, envelopes
+from workflows.core.events import Actor, NewEvent, NoteAdded, case_event_id, stream_id_for
+from workflows.core.policy import Policy
 from workflows.core.vocabulary import NoteVisibility, Role
 
 ALICE = Actor(id="alice", role=Role.AGENT)
@@ -27,3 +30,17 @@ def note_events(stream_id: str, count: int, start_version: int = 1, text: str = 
         )
         for i in range(count)
     ]
+
+
+def opening_events(opening: OpenEscalation, policy: Policy) -> list[NewEvent]:
+    """The events ``opening`` stores at version 1 of its case's stream, as its workflow would send them."""
+    stream = stream_id_for(opening.case_id)
+    return envelopes(
+        stream,
+        0,
+        decide_open(opening, policy),
+        actor=opening.actor,
+        now=datetime.now(UTC),
+        ids=[case_event_id(stream, 1)],
+        command_key=opening.idempotency_key,
+    )

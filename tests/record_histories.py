@@ -6,9 +6,11 @@ Run it only when a workflow change is *meant* to change what the workflow does
 (and guard old histories with ``workflow.patched``; see the README, "Changing
 workflow code safely"). Histories recorded before such a change stay beside the
 new ones under another name (``deadlines.json`` before the directory lookups,
-``deadlines.directory.json`` with them), so both paths keep replaying. It runs each scenario on the time-skipping test server
+``deadlines.directory.json`` with them, ``deadlines.compact.json`` with the compact
+history), so every path keeps replaying. It runs each scenario on the time-skipping test server
 against a fresh database (``DATABASE_URL``'s server, else an embedded one) and
-writes ``tests/histories/<scenario>.json``.
+writes ``tests/histories/<scenario>.<TAG>.json``, and the policies the cases pinned (their
+histories name them by hash only) as ``tests/histories/policies/<hash>.json``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from activities import policy_library
 from cli.embedded_postgres import start_embedded_postgres, stop_embedded_postgres
 from events.database import create_database, create_pool, drop_database
 from events.directory_store import DirectoryStore
@@ -33,6 +36,7 @@ from tests.temporal_fixtures import start_time_skipping_server
 from worker import build_worker
 from workflows.client import open_case, send_command
 from workflows.core import commands as c
+from workflows.core.canonical import canonical_json
 from workflows.core.events import Actor, Customer, CustomerInput
 from workflows.core.vocabulary import (
     CustomerTier,
@@ -47,6 +51,10 @@ from workflows.directory_files import EXAMPLE_DIRECTORY, import_directory, team_
 from workflows.policy_files import DEFAULT_POLICY_PATH, load_policy
 
 HERE = Path(__file__).resolve().parent / "histories"
+# Where the replay test finds the policies that compact histories name by hash (the pinned_policies table's part).
+POLICIES = HERE / "policies"
+# Names what the workflow code records today; a change recorded anew takes a new tag, the old files stay.
+TAG = "compact"
 TASK_QUEUE = "histories"
 Scenario = Callable[[WorkflowEnvironment, str], Awaitable[list[WorkflowHandle]]]
 
@@ -141,9 +149,12 @@ async def _record(client: Client, env: WorkflowEnvironment, store: EventStore) -
             handles = await scenario(env, f"history-{name}-{uuid.uuid4().hex[:6]}")
             for i, handle in enumerate(handles):
                 history = await handle.fetch_history()
-                path = HERE / (f"{name}.json" if i == 0 else f"{name}.run{i + 1}.json")
+                path = HERE / (f"{name}.{TAG}.json" if i == 0 else f"{name}.{TAG}.run{i + 1}.json")
                 path.write_text(history.to_json())
                 print(f"recorded {path.relative_to(HERE.parent.parent)} ({len(history.events)} events)")
+    POLICIES.mkdir(exist_ok=True)
+    for content_hash, policy in policy_library.known().items():
+        (POLICIES / f"{content_hash}.json").write_text(canonical_json(policy.content()) + "\n")
 
 
 async def main() -> None:

@@ -15,12 +15,13 @@ from temporalio.testing import WorkflowEnvironment
 from events.store import EventStore
 from samples.cases import AGENT, MANAGER, SERVICE, command, open_command
 from tests.eventually import assert_eventually
+from tests.factories import opening_events
 from tests.temporal_fixtures import running_worker
 from workflows.client import CommandRefused, case_handle, case_state, open_case_and_wait, send_command
 from workflows.core.case_view import case_view
 from workflows.core.commands import Acknowledge, AddNote, AssignOwner, DecideCompensation, SignOff
-from workflows.core.decide import decide, decide_open, envelopes
-from workflows.core.events import case_event_id, stream_id_for
+from workflows.core.decide import decide, envelopes
+from workflows.core.events import stream_id_for
 from workflows.core.evolve import evolve, fold
 from workflows.core.policy import Policy
 from workflows.core.vocabulary import NoteVisibility
@@ -287,17 +288,7 @@ async def test_a_workflow_never_adopts_a_stream_another_command_opened(
     async with running_worker(dev_env.client, pool, policy) as cases:
         first, second = open_command(), open_command()
         second = second.model_copy(update={"case_id": first.case_id})
-        stream = stream_id_for(first.case_id)
-        opening = envelopes(
-            stream,
-            0,
-            decide_open(first, policy),
-            actor=first.actor,
-            now=datetime.now(UTC),
-            ids=[case_event_id(stream, 1)],
-            command_key=first.idempotency_key,
-        )
-        await store.append(stream, 0, opening)
+        await store.append(stream_id_for(first.case_id), 0, opening_events(first, policy))
         handle = await cases.open(second)
         with pytest.raises(WorkflowFailureError) as failed:
             await handle.result()

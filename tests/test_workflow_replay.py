@@ -7,17 +7,28 @@ fails here. Refresh the files only for intended changes, guarded with
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from tests.record_histories import SCENARIOS
+from activities import policy_library
+from tests.record_histories import HERE, POLICIES, SCENARIOS
+from workflows.core.policy import Policy
 from workflows.data_converter import data_converter
 from workflows.escalation_workflow import EscalationWorkflow
 
-HISTORIES = sorted((Path(__file__).resolve().parent / "histories").glob("*.json"))
+HISTORIES = sorted(HERE.glob("*.json"))
+
+
+@pytest.fixture(autouse=True)
+def pinned_policies() -> None:
+    """What the pinned_policies table gives a worker: the policies compact histories name by hash."""
+    for path in sorted(POLICIES.glob("*.json")):
+        policy = Policy.model_validate(json.loads(path.read_text()))
+        assert policy_library.remember(policy) == path.stem, f"{path.name} does not hold the policy it names"
 
 
 def test_every_scenario_has_a_recorded_history() -> None:

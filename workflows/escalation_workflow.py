@@ -27,13 +27,17 @@ with workflow.unsafe.imports_passed_through():
     from activities.contract import (
         APPEND_EVENTS,
         CURRENT_POLICY,
+        CURRENT_POLICY_REFERENCE,
         NON_RETRYABLE_APPEND_ERRORS,
         OPENING_CONTEXT,
         RESOLVE_RESPONDERS,
+        AppendReply,
         AppendRequest,
         OpeningRequest,
+        PolicyReference,
         RespondersRequest,
     )
+    from activities.policy_library import policy_for
     from workflows.core.case_view import CaseView, case_view
     from workflows.core.commands import COMMAND_CLASSES, SPECS, Command, DeadlineReached
     from workflows.core.decide import decide, decide_open, envelopes, levels_reached, next_wake, with_responders
@@ -86,7 +90,12 @@ DIRECTORY_PATCH = "directory-lookups"
 # Before a command, deadlines are enforced until none is due at the instant it is decided, and its events
 # carry that instant; histories recorded before enforced once and stamped the append's instant.
 ENFORCE_UNTIL_NONE_DUE_PATCH = "enforce-until-none-due"
+# The case's policy is fetched as a reference (its content hash) and taken from the worker's policy library,
+# and an append answers with receipts instead of echoing the events sent: Temporal's history no longer keeps
+# the policy twice in full. Histories recorded before fetched the policy whole and kept the echoed events.
+COMPACT_HISTORY_PATCH = "compact-history"
 _LOOKUP_TIMEOUT = timedelta(seconds=10)
+_APPEND_TIMEOUT = timedelta(seconds=30)
 
 
 def workflow_id_for(case_id: str) -> str:
@@ -153,9 +162,7 @@ class EscalationWorkflow:
     async def _open(self, input: WorkflowInput) -> None:
         if input.open is None:
             raise ApplicationError("workflow input carries neither a case to open nor a state", non_retryable=True)
-        policy = await workflow.execute_local_activity(
-            CURRENT_POLICY, result_type=Policy, start_to_close_timeout=timedelta(seconds=10), retry_policy=_APPEND_RETRY
-        )
+        policy = await self._policy_in_force()
         context = None
         if workflow.patched(DIRECTORY_PATCH):
             context = await workflow.execute_local_activity(
@@ -188,6 +195,22 @@ class EscalationWorkflow:
                 type="DomainError",
                 non_retryable=True,
             )
+
+    async def _policy_in_force(self) -> Policy:
+        """The policy a new case pins: by reference, from the policy library (see COMPACT_HISTORY_PATCH)."""
+        if not workflow.patched(COMPACT_HISTORY_PATCH):
+            return await workflow.execute_local_activity(
+                CURRENT_POLICY, result_type=Policy, start_to_close_timeout=_LOOKUP_TIMEOUT, retry_policy=_APPEND_RETRY
+            )
+        reference = await workflow.execute_local_activity(
+            CURRENT_POLICY_REFERENCE,
+            result_type=PolicyReference,
+            start_to_close_timeout=_LOOKUP_TIMEOUT,
+            retry_policy=_APPEND_RETRY,
+        )
+        # Not found (a worker that never saw it, its store unreachable) fails this workflow task, which
+        # Temporal retries; the case itself never fails for it.
+        return policy_for(reference.content_hash)
 
     async def _tick(self) -> bool:
         """Enforce what is due now; False only if something was due and nothing came of it."""
@@ -271,18 +294,31 @@ class EscalationWorkflow:
             command_digest=command_digest,
             correlation_id=correlation_id,
         )
-        recorded: list[RecordedEvent] = await workflow.execute_local_activity(
-            APPEND_EVENTS,
-            AppendRequest(stream_id=stream_id, expected_version=version, events=new),
-            result_type=list[RecordedEvent],
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=_APPEND_RETRY,
-        )
+        recorded = await self._store(AppendRequest(stream_id=stream_id, expected_version=version, events=new))
         for event in recorded:
             self._state = evolve(self._state, event)
         self._events_this_run += len(recorded)
         self._changed = True
         return recorded
+
+    async def _store(self, request: AppendRequest) -> list[RecordedEvent]:
+        """The append's local activity; the events as recorded (see COMPACT_HISTORY_PATCH)."""
+        if not workflow.patched(COMPACT_HISTORY_PATCH):
+            return await workflow.execute_local_activity(
+                APPEND_EVENTS,
+                request,
+                result_type=list[RecordedEvent],
+                start_to_close_timeout=_APPEND_TIMEOUT,
+                retry_policy=_APPEND_RETRY,
+            )
+        reply = await workflow.execute_local_activity(
+            APPEND_EVENTS,
+            request.model_copy(update={"receipts": True}),
+            result_type=AppendReply,
+            start_to_close_timeout=_APPEND_TIMEOUT,
+            retry_policy=_APPEND_RETRY,
+        )
+        return reply.recorded(request.events)
 
     # ------------------------------------------------------------------ handlers
 

@@ -1,0 +1,79 @@
+"""The policies this worker process knows, by content hash: how a workflow finds its case's policy when its
+history names only the hash.
+
+A case pins its policy at opening. Temporal's history used to carry that policy twice in full (the local
+activity that fetched it, and the opening event echoed back by the append), about 7.5 KiB of a case's
+13 KiB. Now the opening's local activity returns a reference (label and sha256 of the canonical content)
+and puts the policy here and in the ``pinned_policies`` table first; the workflow takes the policy from
+here by hash. That is deterministic because the content is addressed by its hash: whatever worker replays
+the case, whenever, finds the same bytes or nothing (and nothing fails the workflow task, which Temporal
+retries; it never fails the case).
+
+A worker that replays a case it did not open (its own opener died, or it restarted) has not seen the
+policy: ``policy_for`` then asks the installed loader, which reads the ``pinned_policies`` table (one
+short query per policy version and process, on the workflow task's thread). The library never forgets:
+a process sees a handful of policy versions in its life.
+
+Imported through the sandbox's pass-through, so every workflow of the process shares the one library.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from workflows.core.policy import Policy
+
+# hash -> policy; written by the opening's activity and by loads, read by workflow code.
+_KNOWN: dict[str, Policy] = {}
+_loader: Callable[[str], Policy | None] | None = None
+
+
+class PolicyNotFound(RuntimeError):
+    """No policy with this content hash is known to the process or its loader.
+
+    Deliberately not a Temporal ``ApplicationError``: raised in workflow code, it fails the workflow
+    task (retried by Temporal), never the case.
+    """
+
+
+def remember(policy: Policy, content_hash: str | None = None) -> str:
+    """Know ``policy`` from now on; its content hash (computed unless given)."""
+    content_hash = content_hash or policy.content_hash()
+    _KNOWN.setdefault(content_hash, policy)
+    return content_hash
+
+
+def install_loader(loader: Callable[[str], Policy | None] | None) -> None:
+    """Where ``policy_for`` looks for a hash it does not know (the worker installs the store's); None: nowhere."""
+    global _loader
+    _loader = loader
+
+
+def policy_for(content_hash: str) -> Policy:
+    """The policy whose canonical content hashes to ``content_hash``, or ``PolicyNotFound``.
+
+    A loaded policy whose content does not hash to what was asked (a tampered or corrupt row) is refused
+    the same way, with what was found, never used.
+    """
+    known = _KNOWN.get(content_hash)
+    if known is not None:
+        return known
+    if _loader is None:
+        raise PolicyNotFound(f"policy {content_hash} is not known to this worker and it has no store to ask")
+    loaded = _loader(content_hash)
+    if loaded is None:
+        raise PolicyNotFound(f"policy {content_hash} is in neither this worker nor the pinned_policies table")
+    found = loaded.content_hash()
+    if found != content_hash:
+        raise PolicyNotFound(f"the pinned_policies row for {content_hash} holds a policy whose hash is {found}")
+    return _KNOWN.setdefault(content_hash, loaded)
+
+
+def known() -> dict[str, Policy]:
+    """Every policy known to the process now, by hash (a copy)."""
+    return dict(_KNOWN)
+
+
+def forget_all() -> None:
+    """Forget every policy (tests: a process that has seen none)."""
+    _KNOWN.clear()

@@ -1,0 +1,77 @@
+"""The ``pinned_policies`` table: every policy a case was opened under, by content hash (migration 0020).
+
+Written by the opening's local activity before the workflow records the policy's hash, read by a worker
+that replays a case whose policy it has not seen (``activities/policy_library.py``). ``InMemoryPins``
+stands in for it beside the in-memory event store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Callable
+from typing import Protocol
+
+import asyncpg
+
+from workflows.core.canonical import canonical_json
+from workflows.core.policy import Policy
+
+# A load runs on a workflow task's thread, which the SDK declares deadlocked after 2 s: give up before.
+LOAD_TIMEOUT_SECONDS = 1.5
+
+
+class PolicyPins(Protocol):
+    async def pin(self, policy: Policy, content_hash: str) -> None:
+        """Keep ``policy`` under ``content_hash`` (its own); a second pin of the same content changes nothing."""
+        ...
+
+    async def find(self, content_hash: str) -> Policy | None:
+        """The policy pinned under ``content_hash``, parsed as stored (the caller checks its hash)."""
+        ...
+
+
+class PostgresPins:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def pin(self, policy: Policy, content_hash: str) -> None:
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                "INSERT INTO pinned_policies (content_hash, content) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                content_hash,
+                canonical_json(policy.content()),
+            )
+
+    async def find(self, content_hash: str) -> Policy | None:
+        async with self._pool.acquire() as conn:
+            content = await conn.fetchval("SELECT content FROM pinned_policies WHERE content_hash = $1", content_hash)
+        return None if content is None else Policy.model_validate(json.loads(content))
+
+
+class InMemoryPins:
+    def __init__(self) -> None:
+        self._policies: dict[str, Policy] = {}
+
+    async def pin(self, policy: Policy, content_hash: str) -> None:
+        self._policies.setdefault(content_hash, policy)
+
+    async def find(self, content_hash: str) -> Policy | None:
+        return self._policies.get(content_hash)
+
+
+def blocking_finder(pins: PolicyPins, loop: asyncio.AbstractEventLoop) -> Callable[[str], Policy | None]:
+    """``pins.find`` for workflow code, which runs on the worker's task threads and cannot await: the query
+    runs on ``loop`` (the worker's) while the calling thread waits, at most ``LOAD_TIMEOUT_SECONDS``.
+
+    Called on ``loop``'s own thread it would wait for itself forever; it refuses instead.
+    """
+    loop_thread = threading.get_ident()  # built on the loop's thread (the worker is built there)
+
+    def find(content_hash: str) -> Policy | None:
+        if threading.get_ident() == loop_thread:
+            raise RuntimeError("a pinned policy cannot be loaded from the event loop's own thread")
+        return asyncio.run_coroutine_threadsafe(pins.find(content_hash), loop).result(LOAD_TIMEOUT_SECONDS)
+
+    return find
