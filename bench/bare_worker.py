@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from datetime import UTC, datetime
 
 import asyncpg
 from temporalio import activity
@@ -29,7 +30,10 @@ class BareActivities:
         self._pool = pool
 
     @activity.defn(name=RECORD)
-    async def record(self, record: BareRecord) -> None:
+    async def record(self, record: BareRecord) -> str:
+        """Insert the record; the clock just before (the stamp the spread scenario splits a wake-up's task at,
+        as our store's ``recorded_at``)."""
+        stamp = datetime.now(UTC).isoformat()
         async with self._pool.acquire() as conn:
             await conn.execute(
                 "INSERT INTO bench_bare_deadlines (workflow_id, seq, due_at, detected_at) VALUES ($1, $2, $3, $4) "
@@ -39,6 +43,7 @@ class BareActivities:
                 record.due_at,
                 record.detected_at,
             )
+        return stamp
 
 
 def bare_worker(client, pool: asyncpg.Pool, task_queue: str) -> Worker:  # noqa: ANN001 - temporalio Client

@@ -26,7 +26,7 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -95,6 +95,27 @@ class TaskTimes:
     timer_late: list[float] = field(default_factory=list)
     schedule_to_start: list[float] = field(default_factory=list)
     start_to_complete: list[float] = field(default_factory=list)
+    # start-to-complete in two: up to the store's stamp on the append (ours: the events' recorded_at, taken just
+    # before they queue for PostgreSQL; bare: its activity's clock before its insert), and from there on.
+    start_to_stamp: list[float] = field(default_factory=list)
+    stamp_to_complete: list[float] = field(default_factory=list)
+
+
+def _stamp(payload: bytes) -> datetime | None:
+    """The store's stamp in a local activity's result: our append's reply (receipts or events, or the list of
+    events older histories hold) or the bare activity's clock; None for any other result (a lookup's)."""
+    try:
+        result = json.loads(payload)
+    except ValueError:
+        return None
+    if isinstance(result, dict):
+        result = result.get("receipts") or result.get("events")
+    if isinstance(result, list) and result and isinstance(result[0], dict):
+        result = result[0].get("recorded_at")
+    try:
+        return datetime.fromisoformat(result) if isinstance(result, str) else None
+    except ValueError:
+        return None
 
 
 @dataclass
@@ -138,9 +159,28 @@ def _task_times(events: list, times: TaskTimes) -> None:
                 started_woken.add(e.event_id)
                 times.schedule_to_start.append((at[e.event_id] - at[scheduled]).total_seconds() * 1000)
         elif e.HasField("workflow_task_completed_event_attributes"):
-            started_id = e.workflow_task_completed_event_attributes.started_event_id
+            # (0 in histories exported without it: the task's start is then the event just before)
+            started_id = e.workflow_task_completed_event_attributes.started_event_id or e.event_id - 1
             if started_id in started_woken:
                 times.start_to_complete.append((at[e.event_id] - at[started_id]).total_seconds() * 1000)
+                stamp = _task_stamp(events, e.event_id)
+                if stamp is not None:
+                    times.start_to_stamp.append((stamp - at[started_id]).total_seconds() * 1000)
+                    times.stamp_to_complete.append((at[e.event_id] - stamp).total_seconds() * 1000)
+
+
+def _task_stamp(events: list, completed_id: int) -> datetime | None:
+    """The store's stamp in the first append recorded by the workflow task completed at ``completed_id`` (its
+    commands follow that event, up to the next task), as a naive UTC time like the history's event times."""
+    for e in events[completed_id:]:  # event ids count from 1: this slice starts just after the completion
+        if e.HasField("workflow_task_scheduled_event_attributes"):
+            return None
+        if e.HasField("marker_recorded_event_attributes"):
+            result = e.marker_recorded_event_attributes.details.get("result")
+            stamp = _stamp(result.payloads[0].data) if result is not None and result.payloads else None
+            if stamp is not None:
+                return stamp.astimezone(UTC).replace(tzinfo=None)
+    return None
 
 
 async def _histories(client: Client, workflow_ids: list[str]) -> tuple[float, float, float, TaskTimes]:
@@ -433,6 +473,8 @@ def _rows(n: int, span: float, workers: int, ours: Side, bare: Side, background:
                 ("timer_late", "timer fired - due"),
                 ("schedule_to_start", "wake-up task schedule-to-start"),
                 ("start_to_complete", "wake-up task start-to-complete"),
+                ("start_to_stamp", "wake-up task start to the append's stamp"),
+                ("stamp_to_complete", "wake-up task append's stamp to complete"),
             )
         ),
         Row(
