@@ -20,6 +20,8 @@ APPEND_EVENTS = "append_events"
 CURRENT_POLICY = "current_policy"
 # The policy in force as a reference (label and content hash), pinned first where every worker finds it.
 CURRENT_POLICY_REFERENCE = "current_policy_reference"
+# Pin a case's policy (as at continue-as-new, which then carries the case by reference); its content hash.
+PIN_POLICY = "pin_policy"
 # What the directory says when a case opens (its account, the matched team's candidates, level-1 responders).
 OPENING_CONTEXT = "opening_context"
 # Who answers at levels a case is moving to, as the directory says now.

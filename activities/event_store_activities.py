@@ -23,6 +23,7 @@ from activities.contract import (
     APPEND_EVENTS,
     CURRENT_POLICY,
     CURRENT_POLICY_REFERENCE,
+    PIN_POLICY,
     AppendReply,
     AppendRequest,
     PolicyReference,
@@ -37,6 +38,7 @@ if TYPE_CHECKING:  # the store (and asyncpg) must never be imported by workflow 
     from events.port import EventStorePort
 
 _log = structlog.get_logger("escalations.activities")
+_HASHES_KEPT = 64  # policy objects whose hash is remembered (a worker sees a handful of versions)
 
 
 class EscalationActivities:
@@ -52,6 +54,7 @@ class EscalationActivities:
         self._policy = policy
         self._pins = pins
         self._pinned: set[str] = set()  # hashes this process has pinned already
+        self._hashes: dict[int, tuple[Policy, str]] = {}  # id(policy) -> (the policy, kept alive; its hash)
 
     @activity.defn(name=APPEND_EVENTS)
     async def append_events(self, request: AppendRequest) -> list[RecordedEvent] | AppendReply:
@@ -140,14 +143,27 @@ class EscalationActivities:
         known to this process's policy library, where the workflow takes it from by hash.
         """
         policy = await self.current_policy()
-        content_hash = policy_library.remember(policy)
+        return PolicyReference(label=policy.label, content_hash=await self.pin_policy(policy))
+
+    @activity.defn(name=PIN_POLICY)
+    async def pin_policy(self, policy: Policy) -> str:
+        """Pin ``policy`` (see ``current_policy_reference``); its content hash."""
+        known = self._hashes.get(id(policy))
+        if known is None or known[0] is not policy:
+            # Hashing the canonical content costs a few hundred microseconds; the policy in force is one object
+            # from opening to opening (until a new version is published), so each object is hashed once.
+            known = self._hashes[id(policy)] = (policy, policy.content_hash())
+            if len(self._hashes) > _HASHES_KEPT:
+                self._hashes.clear()
+                self._hashes[id(policy)] = known
+        content_hash = policy_library.remember(policy, known[1])
         if content_hash not in self._pinned:
             await self._pins.pin(policy, content_hash)
             self._pinned.add(content_hash)
-        return PolicyReference(label=policy.label, content_hash=content_hash)
+        return content_hash
 
     def all(self) -> list:
-        return [self.append_events, self.current_policy, self.current_policy_reference]
+        return [self.append_events, self.current_policy, self.current_policy_reference, self.pin_policy]
 
 
 def _as_sent(recorded: list[RecordedEvent], sent: list[NewEvent]) -> bool:

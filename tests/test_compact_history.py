@@ -23,9 +23,11 @@ from events.store import EventStore
 from samples.cases import command, open_command
 from tests.factories import opening_events
 from tests.temporal_fixtures import running_worker
-from workflows.client import send_command
-from workflows.core.commands import Acknowledge
+from workflows.client import case_state, send_command
+from workflows.core.case_view import case_view
+from workflows.core.commands import Acknowledge, AddNote
 from workflows.core.events import Opened, stream_id_for
+from workflows.core.evolve import fold
 from workflows.core.policy import Policy
 from workflows.data_converter import data_converter
 from workflows.escalation_workflow import EscalationWorkflow
@@ -77,6 +79,26 @@ async def test_a_case_history_names_its_policy_by_hash_and_holds_no_copy_of_it(
     assert isinstance(opened, Opened) and Policy.model_validate(opened.policy).content_hash() == content_hash
     found = await PostgresPins(pool).find(content_hash)
     assert found is not None and found.content_hash() == content_hash
+
+
+async def test_continue_as_new_carries_the_case_by_its_policy_hash(
+    dev_env: WorkflowEnvironment, pool: asyncpg.Pool, policy: Policy, store: EventStore
+) -> None:
+    async with running_worker(dev_env.client, pool, policy) as cases:
+        opening = open_command()
+        handle = await cases.open(opening, max_events_per_run=2)
+        first_run = (await handle.describe()).run_id
+        for n in range(3):
+            await send_command(dev_env.client, opening.case_id, command(AddNote, text=f"note {n}"))
+        latest = dev_env.client.get_workflow_handle(handle.id)
+        assert (await latest.describe()).run_id != first_run
+        for run in (dev_env.client.get_workflow_handle(handle.id, run_id=first_run), latest):
+            texts = _payload_texts(await run.fetch_history())
+            assert not [t for t in texts if '"reopen_window"' in t], "a run's history holds the policy"
+        # The next run took the policy by its hash, and its state is the record's fold.
+        assert await case_state(dev_env.client, opening.case_id) == case_view(
+            fold(await store.read_stream(stream_id_for(opening.case_id)))
+        )
 
 
 async def test_a_worker_that_never_saw_the_policy_replays_the_case_from_the_pinned_table(
