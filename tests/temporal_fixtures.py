@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import shutil
 import sys
 import uuid
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -134,3 +136,22 @@ async def running_worker(
             yield cases
     finally:
         await cases.terminate_all()
+
+
+def history_payload_texts(history: WorkflowHistory) -> list[str]:
+    """Every payload the history holds, decoded (the JSON our data converter wrote)."""
+    texts: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if "metadata" in node and isinstance(node.get("data"), str):
+                texts.append(base64.b64decode(node["data"]).decode("utf-8", "replace"))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(json.loads(history.to_json()))
+    assert texts, "a history always holds payloads (the opening's input)"
+    return texts

@@ -5,7 +5,6 @@ naming the hash, never the case)."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import uuid
 from datetime import UTC, datetime
@@ -22,34 +21,13 @@ from events.pinned_policies import InMemoryPins, PostgresPins, blocking_finder
 from events.store import EventStore
 from samples.cases import command, open_command
 from tests.factories import opening_events
-from tests.temporal_fixtures import running_worker
-from workflows.client import case_state, send_command
-from workflows.core.case_view import case_view
-from workflows.core.commands import Acknowledge, AddNote
+from tests.temporal_fixtures import history_payload_texts, running_worker
+from workflows.client import send_command
+from workflows.core.commands import Acknowledge
 from workflows.core.events import Opened, stream_id_for
-from workflows.core.evolve import fold
 from workflows.core.policy import Policy
 from workflows.data_converter import data_converter
 from workflows.escalation_workflow import EscalationWorkflow
-
-
-def _payload_texts(history: WorkflowHistory) -> list[str]:
-    """Every payload the history holds, decoded (the JSON our data converter wrote)."""
-    texts: list[str] = []
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            if "metadata" in node and isinstance(node.get("data"), str):
-                texts.append(base64.b64decode(node["data"]).decode("utf-8", "replace"))
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(json.loads(history.to_json()))
-    assert texts, "a history always holds payloads (the opening's input)"
-    return texts
 
 
 async def _acknowledged_case(dev_env: WorkflowEnvironment, pool: asyncpg.Pool, policy: Policy) -> WorkflowHistory:
@@ -64,7 +42,7 @@ async def test_a_case_history_names_its_policy_by_hash_and_holds_no_copy_of_it(
     dev_env: WorkflowEnvironment, pool: asyncpg.Pool, policy: Policy, store: EventStore
 ) -> None:
     history = await _acknowledged_case(dev_env, pool, policy)
-    texts = _payload_texts(history)
+    texts = history_payload_texts(history)
     content_hash = policy.content_hash()
     assert any(content_hash in text for text in texts), "the opening's reference names the policy's hash"
     # The policy's own sections appear nowhere: not in a local activity's result, not in an echoed event.
@@ -79,26 +57,6 @@ async def test_a_case_history_names_its_policy_by_hash_and_holds_no_copy_of_it(
     assert isinstance(opened, Opened) and Policy.model_validate(opened.policy).content_hash() == content_hash
     found = await PostgresPins(pool).find(content_hash)
     assert found is not None and found.content_hash() == content_hash
-
-
-async def test_continue_as_new_carries_the_case_by_its_policy_hash(
-    dev_env: WorkflowEnvironment, pool: asyncpg.Pool, policy: Policy, store: EventStore
-) -> None:
-    async with running_worker(dev_env.client, pool, policy) as cases:
-        opening = open_command()
-        handle = await cases.open(opening, max_events_per_run=2)
-        first_run = (await handle.describe()).run_id
-        for n in range(3):
-            await send_command(dev_env.client, opening.case_id, command(AddNote, text=f"note {n}"))
-        latest = dev_env.client.get_workflow_handle(handle.id)
-        assert (await latest.describe()).run_id != first_run
-        for run in (dev_env.client.get_workflow_handle(handle.id, run_id=first_run), latest):
-            texts = _payload_texts(await run.fetch_history())
-            assert not [t for t in texts if '"reopen_window"' in t], "a run's history holds the policy"
-        # The next run took the policy by its hash, and its state is the record's fold.
-        assert await case_state(dev_env.client, opening.case_id) == case_view(
-            fold(await store.read_stream(stream_id_for(opening.case_id)))
-        )
 
 
 async def test_a_worker_that_never_saw_the_policy_replays_the_case_from_the_pinned_table(
