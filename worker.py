@@ -255,6 +255,9 @@ def build_worker(
     fails there; production runs unsandboxed by default, because the sandbox
     costs about 100 KiB and a module import per cached workflow (README "Tuning").
 
+    Built on a running event loop: it installs, for the whole process, the lookup that workflow code uses
+    to find a case's policy by hash in ``store``'s pinned policies (``activities/policy_library.py``).
+
     ``directory`` routes new cases and names responders; by default the directory in the event store's
     database (none for an in-memory store). The executive digest's activity works on that database too,
     and emails executives when ``channels`` configures SMTP.
@@ -329,6 +332,9 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         )
         if settings.digest_every is not None:
             await ensure_digest_schedule(client, settings.task_queue, settings.digest_every)
+        # Every policy a case is pinned to, known before the first replay (no query on a workflow task's thread).
+        for content_hash, known in (await PostgresPins(pool).all()).items():
+            policy_library.remember(known, content_hash)
         async with worker:
             # Logged once the worker runs, its pollers started with it (scripts and tests wait for this line).
             log.info(
@@ -341,6 +347,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
             await stop.wait()
         log.info("worker stopped")
     finally:
+        policy_library.install_loader(None)  # its pool closes now
         await pool.close()
 
 

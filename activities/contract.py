@@ -20,8 +20,6 @@ APPEND_EVENTS = "append_events"
 CURRENT_POLICY = "current_policy"
 # The policy in force as a reference (label and content hash), pinned first where every worker finds it.
 CURRENT_POLICY_REFERENCE = "current_policy_reference"
-# Pin a case's policy (as at continue-as-new, which then carries the case by reference); its content hash.
-PIN_POLICY = "pin_policy"
 # What the directory says when a case opens (its account, the matched team's candidates, level-1 responders).
 OPENING_CONTEXT = "opening_context"
 # Who answers at levels a case is moving to, as the directory says now.
@@ -60,7 +58,7 @@ class AppendReply(BaseModel):
 
     ``receipts``, one per sent event in order, when the store holds exactly the events sent (the usual
     case); otherwise ``events``: what the store holds at those versions (the record, which the workflow
-    folds instead of what it sent). Exactly one of the two is non-empty.
+    folds instead of what it sent). At most one of the two is non-empty (both are empty for an empty append).
     """
 
     model_config = ConfigDict(frozen=True)

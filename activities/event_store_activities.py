@@ -23,7 +23,6 @@ from activities.contract import (
     APPEND_EVENTS,
     CURRENT_POLICY,
     CURRENT_POLICY_REFERENCE,
-    PIN_POLICY,
     AppendReply,
     AppendRequest,
     PolicyReference,
@@ -143,11 +142,10 @@ class EscalationActivities:
         known to this process's policy library, where the workflow takes it from by hash.
         """
         policy = await self.current_policy()
-        return PolicyReference(label=policy.label, content_hash=await self.pin_policy(policy))
+        return PolicyReference(label=policy.label, content_hash=await self._pin(policy))
 
-    @activity.defn(name=PIN_POLICY)
-    async def pin_policy(self, policy: Policy) -> str:
-        """Pin ``policy`` (see ``current_policy_reference``); its content hash."""
+    async def _pin(self, policy: Policy) -> str:
+        """Pin ``policy`` where every worker finds it, and know it in this process; its content hash."""
         known = self._hashes.get(id(policy))
         if known is None or known[0] is not policy:
             # Hashing the canonical content costs a few hundred microseconds; the policy in force is one object
@@ -163,7 +161,7 @@ class EscalationActivities:
         return content_hash
 
     def all(self) -> list:
-        return [self.append_events, self.current_policy, self.current_policy_reference, self.pin_policy]
+        return [self.append_events, self.current_policy, self.current_policy_reference]
 
 
 def _as_sent(recorded: list[RecordedEvent], sent: list[NewEvent]) -> bool:

@@ -6,13 +6,14 @@ activity that fetched it, and the opening event echoed back by the append), abou
 13 KiB. Now the opening's local activity returns a reference (label and sha256 of the canonical content)
 and puts the policy here and in the ``pinned_policies`` table first; the workflow takes the policy from
 here by hash. That is deterministic because the content is addressed by its hash: whatever worker replays
-the case, whenever, finds the same bytes or nothing (and nothing fails the workflow task, which Temporal
-retries; it never fails the case).
+the case, whenever, finds the same bytes or nothing. Nothing raises ``PolicyNotFound``, which fails the
+workflow task; Temporal retries the task, and the case waits, unless the worker was built to fail workflows
+on any exception (the tests' workers are, so that a bug fails its test).
 
-A worker that replays a case it did not open (its own opener died, or it restarted) has not seen the
-policy: ``policy_for`` then asks the installed loader, which reads the ``pinned_policies`` table (one
-short query per policy version and process, on the workflow task's thread). The library never forgets:
-a process sees a handful of policy versions in its life.
+A worker loads every pinned policy when it starts. One pinned later by another worker, for a case this
+worker then replays (its opener died), is read by the installed loader from the ``pinned_policies`` table,
+on the workflow task's thread, and kept. The library never forgets: a process sees a handful of policy
+versions in its life.
 
 Imported through the sandbox's pass-through, so every workflow of the process shares the one library.
 """
@@ -60,7 +61,10 @@ def policy_for(content_hash: str) -> Policy:
         return known
     if _loader is None:
         raise PolicyNotFound(f"policy {content_hash} is not known to this worker and it has no store to ask")
-    loaded = _loader(content_hash)
+    try:
+        loaded = _loader(content_hash)
+    except Exception as exc:  # noqa: BLE001 - whatever the store says, the task fails naming the policy
+        raise PolicyNotFound(f"policy {content_hash} could not be read from the pinned_policies table: {exc}") from exc
     if loaded is None:
         raise PolicyNotFound(f"policy {content_hash} is in neither this worker nor the pinned_policies table")
     found = loaded.content_hash()

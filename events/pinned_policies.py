@@ -1,13 +1,15 @@
 """The ``pinned_policies`` table: every policy a case was opened under, by content hash (migration 0020).
 
-Written by the opening's local activity before the workflow records the policy's hash, read by a worker
-that replays a case whose policy it has not seen (``activities/policy_library.py``). ``InMemoryPins``
+Written by the opening's local activity before the workflow records the policy's hash; read whole when a
+worker starts, and by hash when a worker replays a case whose policy it has not seen since
+(``activities/policy_library.py``). ``InMemoryPins``
 stands in for it beside the in-memory event store.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import threading
 from collections.abc import Callable
@@ -49,6 +51,14 @@ class PostgresPins:
             content = await conn.fetchval("SELECT content FROM pinned_policies WHERE content_hash = $1", content_hash)
         return None if content is None else Policy.model_validate(json.loads(content))
 
+    async def all(self) -> dict[str, Policy]:
+        """Every pinned policy whose content hashes to its key (a worker's start loads them); a row that does
+        not is left out here and refused, named, when a case asks for it."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch("SELECT content_hash, content FROM pinned_policies")
+        policies = {row["content_hash"]: Policy.model_validate(json.loads(row["content"])) for row in rows}
+        return {content_hash: p for content_hash, p in policies.items() if p.content_hash() == content_hash}
+
 
 class InMemoryPins:
     def __init__(self) -> None:
@@ -72,6 +82,11 @@ def blocking_finder(pins: PolicyPins, loop: asyncio.AbstractEventLoop) -> Callab
     def find(content_hash: str) -> Policy | None:
         if threading.get_ident() == loop_thread:
             raise RuntimeError("a pinned policy cannot be loaded from the event loop's own thread")
-        return asyncio.run_coroutine_threadsafe(pins.find(content_hash), loop).result(LOAD_TIMEOUT_SECONDS)
+        future = asyncio.run_coroutine_threadsafe(pins.find(content_hash), loop)
+        try:
+            return future.result(LOAD_TIMEOUT_SECONDS)
+        except concurrent.futures.TimeoutError:
+            future.cancel()  # not left waiting for a connection while the task is retried
+            raise TimeoutError(f"the pinned_policies table did not answer within {LOAD_TIMEOUT_SECONDS} s") from None
 
     return find

@@ -87,6 +87,10 @@ async def test_a_pinned_row_whose_content_is_not_its_hash_is_refused(pool: async
     other = Policy.model_validate({**policy.content(), "label": "tampered"})
     wrong_hash = uuid.uuid4().hex * 2  # a row filed under a hash its content does not have
     await PostgresPins(pool).pin(other, wrong_hash)
+    await PostgresPins(pool).pin(policy, policy.content_hash())
+    # What a worker loads when it starts: every row but the one that is not what it claims.
+    pinned = await PostgresPins(pool).all()
+    assert wrong_hash not in pinned and pinned[policy.content_hash()].content_hash() == policy.content_hash()
     saved = policy_library.known()
     try:
         policy_library.forget_all()
@@ -95,7 +99,7 @@ async def test_a_pinned_row_whose_content_is_not_its_hash_is_refused(pool: async
         with pytest.raises(policy_library.PolicyNotFound, match=f"holds a policy whose hash is {other.content_hash()}"):
             await asyncio.to_thread(policy_library.policy_for, wrong_hash)
         assert wrong_hash not in policy_library.known()
-        with pytest.raises(RuntimeError, match="event loop's own thread"):
+        with pytest.raises(policy_library.PolicyNotFound, match="event loop's own thread"):
             policy_library.policy_for(wrong_hash)
     finally:
         policy_library.install_loader(None)

@@ -30,7 +30,6 @@ with workflow.unsafe.imports_passed_through():
         CURRENT_POLICY_REFERENCE,
         NON_RETRYABLE_APPEND_ERRORS,
         OPENING_CONTEXT,
-        PIN_POLICY,
         RESOLVE_RESPONDERS,
         AppendReply,
         AppendRequest,
@@ -93,8 +92,7 @@ DIRECTORY_PATCH = "directory-lookups"
 ENFORCE_UNTIL_NONE_DUE_PATCH = "enforce-until-none-due"
 # The case's policy is fetched as a reference (its content hash) and taken from the worker's policy library,
 # and an append answers with receipts instead of echoing the events sent: Temporal's history no longer keeps
-# the policy twice in full; continue-as-new carries the state with its policy's hash instead of the policy.
-# Histories recorded before fetched the policy whole, kept the echoed events and carried the whole state.
+# the policy twice in full. Histories recorded before fetched the policy whole and kept the echoed events.
 COMPACT_HISTORY_PATCH = "compact-history"
 _LOOKUP_TIMEOUT = timedelta(seconds=10)
 _APPEND_TIMEOUT = timedelta(seconds=30)
@@ -111,11 +109,6 @@ class EscalationWorkflow:
     @workflow.init
     def __init__(self, input: WorkflowInput) -> None:
         self._state: EscalationState | None = input.carried
-        if input.carried_facts is not None and input.carried_policy is not None:
-            # Carried by reference (compact history). The policy not found fails this task (Temporal retries it).
-            self._state = EscalationState.model_validate(
-                {**input.carried_facts, "policy": policy_for(input.carried_policy)}
-            )
         # One append at a time: versions are assigned from the state, so two
         # concurrent handlers must not both decide against the same version.
         self._lock = asyncio.Lock()
@@ -131,8 +124,13 @@ class EscalationWorkflow:
             await self._open(input)
         while not self._finished():
             if self._should_continue_as_new():
+                await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(
-                    await self._carried_over(),
+                    WorkflowInput(
+                        carried=self._state,
+                        # A case opened when runs were longer (2,000 events) takes today's bound from here.
+                        max_events_per_run=min(self._max_events_per_run, MAX_EVENTS_PER_RUN),
+                    ),
                     # Set, not inherited: a case opened under an older (longer) timeout takes today's here.
                     task_timeout=WORKFLOW_TASK_TIMEOUT,
                 )
@@ -160,28 +158,6 @@ class EscalationWorkflow:
                 await workflow.sleep(1)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.state()
-
-    async def _carried_over(self) -> WorkflowInput:
-        """The next run's input, once every handler has finished: the state, whole or (compact history) by its
-        policy's hash, the policy pinned first where the next run's worker finds it."""
-        # A case opened when runs were longer (2,000 events) takes today's bound from here.
-        max_events_per_run = min(self._max_events_per_run, MAX_EVENTS_PER_RUN)
-        if not workflow.patched(COMPACT_HISTORY_PATCH):
-            await workflow.wait_condition(workflow.all_handlers_finished)
-            return WorkflowInput(carried=self._current(), max_events_per_run=max_events_per_run)
-        while True:
-            policy = self._current().policy
-            content_hash = await workflow.execute_local_activity(
-                PIN_POLICY, policy, result_type=str, start_to_close_timeout=_LOOKUP_TIMEOUT, retry_policy=_APPEND_RETRY
-            )
-            await workflow.wait_condition(workflow.all_handlers_finished)
-            state = self._current()
-            if state.policy is policy:  # else a command changed the policy meanwhile: pin the new one
-                return WorkflowInput(
-                    carried_facts=state.model_dump(mode="json", exclude={"policy"}),
-                    carried_policy=content_hash,
-                    max_events_per_run=max_events_per_run,
-                )
 
     async def _open(self, input: WorkflowInput) -> None:
         if input.open is None:

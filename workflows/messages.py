@@ -8,8 +8,6 @@ Imported through the sandbox's pass-through, they are built once per process.
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict
 
 from workflows.core.case_view import CaseView
@@ -22,16 +20,12 @@ MAX_EVENTS_PER_RUN = 200
 
 
 class WorkflowInput(BaseModel):
-    """Either a case to open, or the state carried over by continue-as-new (whole, or by policy reference)."""
+    """Either a case to open, or the state carried over by continue-as-new."""
 
     model_config = ConfigDict(frozen=True)
 
     open: OpenEscalation | None = None
     carried: EscalationState | None = None
-    # The state carried over without its policy (the compact history): ``carried_facts`` is the state's JSON
-    # but its policy, which is the policy whose content hash is ``carried_policy`` (the policy library's).
-    carried_facts: dict[str, Any] | None = None
-    carried_policy: str | None = None
     # Continue-as-new after this many events in one run (in addition to Temporal's own suggestion, which
     # comes at about 450 commands); small values let tests force it. A worker that takes a case over
     # (its own died) replays the whole run inside one workflow task, which times out after 4 s: a run of

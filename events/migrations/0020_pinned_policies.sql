@@ -1,5 +1,5 @@
 -- Every policy a case was opened under, by the sha256 of its canonical content. A case's workflow history
--- names its policy by that hash only (the opening's reference, workflows/policy_library.py), so a worker that
+-- names its policy by that hash only (the opening's reference, activities/policy_library.py), so a worker that
 -- replays a case it did not open finds the content here. Content-addressed: a row is written once, by the
 -- first opening under that policy, and never changes; the case's opening event keeps the full content too
 -- (the record), so the event store alone still replays and audits every case.
