@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import os
 import random
+import shlex
 import sys
 import tempfile
 import time
@@ -155,7 +156,7 @@ async def run(args: argparse.Namespace) -> list[Row]:
             metrics_port = free_port()
             metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
             env = await WorkflowEnvironment.start_local(
-                dev_server_extra_args=["--metrics-port", str(metrics_port)],
+                dev_server_extra_args=["--metrics-port", str(metrics_port), *shlex.split(args.server_args)],
                 data_converter=data_converter,
                 dev_server_existing_path=temporal_binary(),
                 # The SDK's 5 s default is too short for a busy machine; a healthy server answers in under 1 s.
@@ -271,6 +272,13 @@ def main() -> None:
     )
     parser.add_argument(
         "--scale-open", type=int, default=100_000, help="open cases with distant deadlines in the scale scenario"
+    )
+    parser.add_argument(
+        "--server-args",
+        default="",
+        help="more arguments for the Temporal dev server the benchmark starts (one string), e.g. "
+        "'--dynamic-config-value history.hostLevelCacheMaxSize=131072' or '--db-filename /tmp/t.db "
+        "--sqlite-pragma journal_mode=WAL'; by default its state is in memory and its caches are start-dev's",
     )
     parser.add_argument(
         "--capacity-rates",
