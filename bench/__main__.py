@@ -25,6 +25,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
+from bench import profile as profiler
 from bench.api_bench import api_scenarios
 from bench.baseline_workflows import BareUpdateWorkflow
 from bench.capacity_bench import capacity
@@ -181,70 +182,90 @@ async def run(args: argparse.Namespace) -> list[Row]:
         rows: list[Row] = []
         try:
             if "round-trip" in wanted:
-                rows += await command_round_trip(client, EventStore(pool), cases, rounds)
+                with profiler.profiled(args.profile, "round-trip"):
+                    rows += await command_round_trip(client, EventStore(pool), cases, rounds)
             if "projection" in wanted:
-                rng = random.Random(5)  # one generator for all, so the cases differ
-                histories = [generate_case(rng, i) for i in range(60 if quick else 400)]
-                rows += await projection_lag(pool, histories, rate=20 if quick else 50, seconds=2 if quick else 20)
-                if not quick:
-                    rng = random.Random(6)
-                    await append_history(EventStore(pool), [generate_case(rng, i) for i in range(2000)])
-                rows += await rebuild_throughput(pool)
+                with profiler.profiled(args.profile, "projection"):
+                    rng = random.Random(5)  # one generator for all, so the cases differ
+                    histories = [generate_case(rng, i) for i in range(60 if quick else 400)]
+                    rows += await projection_lag(pool, histories, rate=20 if quick else 50, seconds=2 if quick else 20)
+                    if not quick:
+                        rng = random.Random(6)
+                        await append_history(EventStore(pool), [generate_case(rng, i) for i in range(2000)])
+                    rows += await rebuild_throughput(pool)
             if "api" in wanted:
-                rows += await api_scenarios(client, pool, dsn, load_policy(DEFAULT_POLICY_PATH), quick)
+                with profiler.profiled(args.profile, "api"):
+                    rows += await api_scenarios(client, pool, dsn, load_policy(DEFAULT_POLICY_PATH), quick)
             if "observability" in wanted:
-                rows += await observability_cost(
-                    client, pool, dsn, load_policy(DEFAULT_POLICY_PATH), 20 if quick else 1000
-                )
+                with profiler.profiled(args.profile, "observability"):
+                    rows += await observability_cost(
+                        client, pool, dsn, load_policy(DEFAULT_POLICY_PATH), 20 if quick else 1000
+                    )
             if "open" in wanted:
-                rows += await open_throughput(client, pool, 20 if quick else 1000)
+                with profiler.profiled(args.profile, "open"):
+                    rows += await open_throughput(client, pool, 20 if quick else 1000)
             if "append" in wanted:
-                rows += await event_append(pool, 50 if quick else 2000)
+                with profiler.profiled(args.profile, "append"):
+                    rows += await event_append(pool, 50 if quick else 2000)
             if "burst" in wanted:
-                rows += await burst(client, pool, 50 if quick else 1000, lead=8 if quick else 90)
+                with profiler.profiled(args.profile, "burst"):
+                    rows += await burst(client, pool, 50 if quick else 1000, lead=8 if quick else 90)
             if "notify" in wanted:
-                rows += await notify_latency(pool, 50 if quick else 1000, rate=25 if quick else 50)
+                with profiler.profiled(args.profile, "notify"):
+                    rows += await notify_latency(pool, 50 if quick else 1000, rate=25 if quick else 50)
             if "log" in wanted:
-                rows += await append_with_and_without_the_log(pool, dsn, 50 if quick else 2000)
-                rows += await proofs_and_bundles(server_dsn, 5000 if quick else 1_000_000, 100 if quick else 1000)
+                with profiler.profiled(args.profile, "log"):
+                    rows += await append_with_and_without_the_log(pool, dsn, 50 if quick else 2000)
+                    rows += await proofs_and_bundles(server_dsn, 5000 if quick else 1_000_000, 100 if quick else 1000)
             if "simulate" in wanted:
-                rows += await shadow_run(server_dsn, 200 if quick else 5000)
+                with profiler.profiled(args.profile, "simulate"):
+                    rows += await shadow_run(server_dsn, 200 if quick else 5000)
             if "chaos" in wanted:
-                rows += await chaos(30 if quick else 300, 6 if quick else 40)
+                with profiler.profiled(args.profile, "chaos"):
+                    rows += await chaos(30 if quick else 300, 6 if quick else 40)
             if "scale" in wanted:
-                # Many open cases whose deadlines are a day away, and a steady 10 deadlines/s falling due (each
-                # measured workflow has two) for the span; the workers keep production's cache, not all of them.
-                quiet, n, span = (50, 20, 3.0) if quick else (args.scale_open, 3000, 600.0)
-                rows += await spread_each_alone(
-                    client,
-                    pool,
-                    dsn,
-                    n,
-                    span=span,
-                    lead=3 if quick else 60,
-                    metrics_url=metrics_url,
-                    background=quiet,
-                    cache=Settings.max_cached_workflows,
-                )
+                with profiler.profiled(args.profile, "scale"):
+                    # Many open cases whose deadlines are a day away, and a steady 10 deadlines/s falling due (each
+                    # measured workflow has two) for the span; the workers keep production's cache, not all of them.
+                    quiet, n, span = (50, 20, 3.0) if quick else (args.scale_open, 3000, 600.0)
+                    rows += await spread_each_alone(
+                        client,
+                        pool,
+                        dsn,
+                        n,
+                        span=span,
+                        lead=3 if quick else 60,
+                        metrics_url=metrics_url,
+                        background=quiet,
+                        cache=Settings.max_cached_workflows,
+                    )
             if "capacity" in wanted:
-                rates = [20.0] if quick else args.capacity_rates
-                rows += await capacity(
-                    client, pool, dsn, rates, span=3 if quick else 60, lead=3 if quick else 30, metrics_url=metrics_url
-                )
+                with profiler.profiled(args.profile, "capacity"):
+                    rates = [20.0] if quick else args.capacity_rates
+                    rows += await capacity(
+                        client,
+                        pool,
+                        dsn,
+                        rates,
+                        span=3 if quick else 60,
+                        lead=3 if quick else 30,
+                        metrics_url=metrics_url,
+                    )
             if "spread" in wanted:
-                # Quick: only long enough to prove every step runs (the suite waits for it).
-                n, span, lead = (60, 4, 4) if quick else (args.spread_cases, args.spread_span, 60)
-                rows += await spread_each_alone(
-                    client,
-                    pool,
-                    dsn,
-                    n,
-                    span=span,
-                    lead=lead,
-                    metrics_url=metrics_url,
-                    workers=args.spread_workers,
-                    profile=args.spread_profile,
-                )
+                with profiler.profiled(args.profile, "spread"):
+                    # Quick: only long enough to prove every step runs (the suite waits for it).
+                    n, span, lead = (60, 4, 4) if quick else (args.spread_cases, args.spread_span, 60)
+                    rows += await spread_each_alone(
+                        client,
+                        pool,
+                        dsn,
+                        n,
+                        span=span,
+                        lead=lead,
+                        metrics_url=metrics_url,
+                        workers=args.spread_workers,
+                        profile=args.spread_profile,
+                    )
         finally:
             await pool.close()
             await drop_database(server_dsn, database)
@@ -272,6 +293,13 @@ def main() -> None:
     )
     parser.add_argument(
         "--scale-open", type=int, default=100_000, help="open cases with distant deadlines in the scale scenario"
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="py-spy this process during each scenario into DIR/<scenario>.txt and print where it spent its time "
+        "(the in-process scenarios run worker, API and client here; spread's workers: --spread-profile)",
     )
     parser.add_argument(
         "--server-args",

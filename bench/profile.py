@@ -1,17 +1,21 @@
 """A sampling profile of a worker process during a scenario (py-spy), and what it spent its time in.
 
-``record(pid, path)`` starts ``py-spy record`` on the process without pausing it (``--nonblocking``), in
+``profiled(folder, name)`` profiles the benchmark's own process (where the in-process scenarios run their
+workers, API and client) for the length of a ``with`` block and prints the summary. ``record(pid, path)`` starts ``py-spy record`` on the process without pausing it (``--nonblocking``), in
 py-spy's collapsed-stack format; ``stop`` ends it (py-spy writes its file on SIGINT); ``top`` sums the
 samples per innermost frame (self time) and per frame anywhere on the stack (inclusive time).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import signal
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -57,3 +61,20 @@ def top(path: Path, n: int = 12) -> str:
     lines.append("inclusive time:")
     lines += [f"  {100 * c / total:5.1f}%  {frame}" for frame, c in anywhere.most_common(n)]
     return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def profiled(folder: Path | None, name: str) -> Iterator[None]:
+    """Profile this process into ``folder/name.txt`` while the block runs, then print ``top``; nothing when
+    ``folder`` is None."""
+    if folder is None:
+        yield
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.txt"
+    profiler = record(os.getpid(), path)
+    try:
+        yield
+    finally:
+        stop(profiler)
+        print(f"profile of the benchmark process during {name} ({path}):\n{top(path)}", flush=True)
