@@ -34,7 +34,7 @@ from events.directory_store import DirectoryStore
 from events.pinned_policies import InMemoryPins, PostgresPins, blocking_finder
 from events.port import EventStorePort
 from events.store import EventStore
-from observability import metrics, tracing
+from observability import gc_pauses, metrics, tracing
 from projections.channels import ChannelsConfig
 from workflows.core.durations import parse_duration
 from workflows.core.policy import Policy
@@ -311,6 +311,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
 
     try:
         tracing.configure_from_env("worker")
+        gc_pauses.watch()
         if settings.metrics_address:
             metrics.serve_once(settings.metrics_address)
         runtime = sdk_metrics_runtime(settings.temporal_metrics_address) if settings.temporal_metrics_address else None

@@ -19,6 +19,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 # The workflow lives in an asyncpg-free module: a workflow module that imports asyncpg makes
 # the sandbox load asyncpg's C extension a second time, which crashed this process (invariant 7 of docs/architecture.md).
 from bench.baseline_workflows import RECORD, BareDeadlineWorkflow, BareRecord
+from observability import gc_pauses, metrics
 
 TABLE_SQL = """CREATE TABLE IF NOT EXISTS bench_bare_deadlines (
     workflow_id text NOT NULL, seq int NOT NULL, due_at timestamptz NOT NULL, detected_at timestamptz NOT NULL,
@@ -62,6 +63,11 @@ def bare_worker(client, pool: asyncpg.Pool, task_queue: str) -> Worker:  # noqa:
 
 async def _main() -> None:
     from worker import connect_client
+
+    # Its full garbage collections, timed and served as our worker's are (the spread scenario reads both).
+    gc_pauses.watch()
+    if address := os.environ.get("ESCALATIONS_METRICS_ADDRESS"):
+        metrics.serve_once(address)
 
     pool = await asyncpg.create_pool(os.environ["DATABASE_URL"], min_size=1, max_size=10)
     async with pool.acquire() as conn:

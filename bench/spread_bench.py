@@ -39,6 +39,7 @@ from bench import profile as profiler
 from bench.bare_worker import TABLE_SQL
 from bench.baseline_workflows import BareDeadlineWorkflow, BareSpec
 from bench.deadline_bench import GATE, CpuMeter, bench_opening, finish_workflows, with_p3_acknowledge
+from bench.net import free_port
 from bench.report import Row, percentile
 from workflows.client import open_case
 from workflows.core.events import stream_id_for
@@ -86,6 +87,25 @@ class ServerMetrics:
         return found
 
 
+async def _worker_gc(addresses: list[str]) -> Counter[str]:
+    """The workers' full garbage collections so far (``escalations_gc_pause_seconds`` on each one's metrics
+    endpoint), summed: how many, their seconds, and how many took more than 100 ms."""
+    found: Counter[str] = Counter()
+    async with httpx.AsyncClient(timeout=10) as http:
+        for address in addresses:
+            text = (await http.get(f"http://{address}/metrics")).text
+            for family in text_string_to_metric_families(text):
+                for sample in family.samples:
+                    if sample.name == "escalations_gc_pause_seconds_count":
+                        found["collections"] += sample.value
+                        found["over 100 ms"] += sample.value
+                    elif sample.name == "escalations_gc_pause_seconds_sum":
+                        found["seconds"] += sample.value
+                    elif sample.name == "escalations_gc_pause_seconds_bucket" and float(sample.labels["le"]) == 0.1:
+                        found["over 100 ms"] -= sample.value
+    return found
+
+
 @dataclass
 class TaskTimes:
     """Where a wake-up's time goes, from a sample of histories (milliseconds): the server firing the timer
@@ -130,6 +150,7 @@ class Side:
     history_bytes: float = 0.0
     task_timeouts: float = 0.0  # workflow task timeouts (sticky schedule-to-start or start-to-close) per workflow
     task_times: TaskTimes = field(default_factory=TaskTimes)
+    gc: Counter[str] = field(default_factory=Counter)  # the workers' full garbage collections (_worker_gc)
 
 
 def _worker_process(argv: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
@@ -211,6 +232,7 @@ async def _run_side(
     server: ServerMetrics,
     profile: Path | None = None,
     prepare: Callable[[], Awaitable[object]] | None = None,
+    metrics_addresses: list[str] | None = None,
 ) -> Side:
     """Run ``prepare`` (the scale scenario's background workflows), then open ``n`` workflows evenly over
     ``span`` with ``start_one``; wait for their ``2n`` deadlines (or until 60 s after the last is due);
@@ -264,6 +286,8 @@ async def _run_side(
         print(f"profile of worker {i + 1} ({profile.with_suffix(f'.{i}.txt')}):")
         print(profiler.top(profile.with_suffix(f".{i}.txt")))
     side.cpu = cpu.used()
+    if metrics_addresses:
+        side.gc = await _worker_gc(metrics_addresses)
     after = await server.snapshot()
     if before is not None and after is not None:
         side.server = after - before
@@ -373,9 +397,15 @@ async def spread_each_alone(
         spec = BareSpec(wake_seconds=[lead - warning_lead, lead])
         await client.start_workflow(BareDeadlineWorkflow.run, spec, id=bare_ids[i], task_queue=queue + "-bare")
 
+    # Each worker serves its metrics (its full garbage collections, both sides) on a port of its own.
+    ours_metrics = [f"127.0.0.1:{free_port()}" for _ in range(workers)]
     ours_processes = [
-        _worker_process([sys.executable, str(ROOT / "worker.py")], env, folder / f"ours-{i}.log")
-        for i in range(workers)
+        _worker_process(
+            [sys.executable, str(ROOT / "worker.py")],
+            {**env, "ESCALATIONS_METRICS_ADDRESS": address},
+            folder / f"ours-{i}.log",
+        )
+        for i, address in enumerate(ours_metrics)
     ]
     try:
         ours = await _run_side(
@@ -390,13 +420,19 @@ async def spread_each_alone(
             server,
             profile.with_name(profile.name + "-ours") if profile else None,
             open_quiet_ours if background else None,
+            ours_metrics,
         )
     finally:
         await finish_workflows(client, case_ids + quiet_case_ids, [])
         _stop(ours_processes)
+    bare_metrics = [f"127.0.0.1:{free_port()}" for _ in range(workers)]
     bare_processes = [
-        _worker_process([sys.executable, "-m", "bench.bare_worker"], env, folder / f"bare-{i}.log")
-        for i in range(workers)
+        _worker_process(
+            [sys.executable, "-m", "bench.bare_worker"],
+            {**env, "ESCALATIONS_METRICS_ADDRESS": address},
+            folder / f"bare-{i}.log",
+        )
+        for i, address in enumerate(bare_metrics)
     ]
     try:
         bare_profile = profile.with_name(profile.name + "-bare") if profile else None
@@ -412,6 +448,7 @@ async def spread_each_alone(
             server,
             bare_profile,
             start_quiet_bare if background else None,
+            bare_metrics,
         )
     finally:
         await finish_workflows(client, [], bare_ids + quiet_bare_ids)
@@ -475,6 +512,14 @@ def _rows(n: int, span: float, workers: int, ours: Side, bare: Side, background:
                 ("start_to_complete", "wake-up task start-to-complete"),
                 ("start_to_stamp", "wake-up task start to the append's stamp"),
                 ("stamp_to_complete", "wake-up task append's stamp to complete"),
+            )
+        ),
+        *(
+            Row(f"worker full garbage collections: {what}", unit, ours.gc[name], bare.gc[name], base)
+            for name, what, unit in (
+                ("collections", "how many", "count"),
+                ("seconds", "time stopped", "s"),
+                ("over 100 ms", "those over 100 ms", "count"),
             )
         ),
         Row(

@@ -101,6 +101,11 @@ HTTP_REQUESTS = Counter(
     "API requests by method, route template and status.",
     ["method", "route", "status"],
 )
+GC_PAUSE_SECONDS = Histogram(
+    "escalations_gc_pause_seconds",
+    "Full (generation 2) garbage collections and how long each stopped the process (gc_pauses.py).",
+    buckets=FAST_BUCKETS,
+)
 HTTP_SECONDS = Histogram(
     "escalations_http_request_seconds",
     "API request duration by method and route template.",
@@ -149,6 +154,11 @@ def record_command(command: str, rule: str | None) -> None:
 def record_append(seconds: float) -> None:
     if _enabled:
         APPEND_SECONDS.observe(seconds)
+
+
+def record_gc_pause(seconds: float) -> None:
+    if _enabled:
+        GC_PAUSE_SECONDS.observe(seconds)
 
 
 def record_append_batch(appends: int) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import re
 import types
 import uuid
@@ -141,6 +142,10 @@ async def test_the_worker_counts_a_breach_in_its_lateness_histogram_by_kind_and_
             >= value(before, "escalations_deadline_lateness_seconds_bucket", **labels, stage="stored", le=str(bound))
             + 1
         )
+        # Full garbage collections are timed once a worker runs in the process (observability/gc_pauses.py).
+        collections_before = value(after, "escalations_gc_pause_seconds_count")
+        gc.collect()
+        assert value(await scrape(metrics_address), "escalations_gc_pause_seconds_count") >= collections_before + 1
         # Temporal's own metrics, from the worker's SDK runtime: workflow tasks of this queue, its pollers.
         sdk = await scrape(sdk_address)
         names = {name for name, _ in sdk}
