@@ -150,6 +150,8 @@ async def run(args: argparse.Namespace) -> list[Row]:
     server_dsn = os.environ.get("DATABASE_URL")
     # The Temporal server's Prometheus endpoint (persistence writes, cache misses): ours when we start it.
     metrics_url = os.environ.get("TEMPORAL_METRICS_URL")
+    if address and args.server_args:
+        raise SystemExit("--server-args configures the server the benchmark starts; TEMPORAL_ADDRESS names another")
     try:
         if address:
             client = await connect_client(address)

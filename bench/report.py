@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -23,6 +24,9 @@ class Row:
 
 
 def percentile(samples: list[float], q: float) -> float:
+    """The ``q``-th percentile (nearest rank); nan for no samples (the row shows it, the run goes on)."""
+    if not samples:
+        return math.nan
     ordered = sorted(samples)
     index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
     return ordered[index]

@@ -93,7 +93,11 @@ async def _worker_gc(addresses: list[str]) -> Counter[str]:
     found: Counter[str] = Counter()
     async with httpx.AsyncClient(timeout=10) as http:
         for address in addresses:
-            text = (await http.get(f"http://{address}/metrics")).text
+            try:
+                text = (await http.get(f"http://{address}/metrics")).text
+            except httpx.HTTPError as exc:  # a worker gone: its rows read 0, the run's other rows stand
+                print(f"worker metrics at {address} unreadable ({exc!r}); its garbage collections are not counted")
+                continue
             for family in text_string_to_metric_families(text):
                 for sample in family.samples:
                     if sample.name == "escalations_gc_pause_seconds_count":
@@ -150,7 +154,7 @@ class Side:
     history_bytes: float = 0.0
     task_timeouts: float = 0.0  # workflow task timeouts (sticky schedule-to-start or start-to-close) per workflow
     task_times: TaskTimes = field(default_factory=TaskTimes)
-    gc: Counter[str] = field(default_factory=Counter)  # the workers' full garbage collections (_worker_gc)
+    gc: Counter[str] = field(default_factory=Counter)  # the workers' full garbage collections in the run
 
 
 def _worker_process(argv: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
@@ -259,6 +263,7 @@ async def _run_side(
         [profiler.record(p.pid, profile.with_suffix(f".{i}.txt")) for i, p in enumerate(processes)] if profile else []
     )
     before = await server.snapshot()
+    gc_before = await _worker_gc(metrics_addresses) if metrics_addresses else Counter()
     t0 = time.monotonic()
 
     async def start(i: int) -> None:
@@ -286,8 +291,9 @@ async def _run_side(
         print(f"profile of worker {i + 1} ({profile.with_suffix(f'.{i}.txt')}):")
         print(profiler.top(profile.with_suffix(f".{i}.txt")))
     side.cpu = cpu.used()
-    if metrics_addresses:
+    if metrics_addresses:  # during the measured openings and deadlines only, as the server's counters
         side.gc = await _worker_gc(metrics_addresses)
+        side.gc.subtract(gc_before)
     after = await server.snapshot()
     if before is not None and after is not None:
         side.server = after - before
@@ -515,7 +521,7 @@ def _rows(n: int, span: float, workers: int, ours: Side, bare: Side, background:
             )
         ),
         *(
-            Row(f"worker full garbage collections: {what}", unit, ours.gc[name], bare.gc[name], base)
+            Row(f"{label}: worker full garbage collections, {what}", unit, ours.gc[name], bare.gc[name], base)
             for name, what, unit in (
                 ("collections", "how many", "count"),
                 ("seconds", "time stopped", "s"),

@@ -19,8 +19,9 @@ _started: float | None = None
 
 
 def _on_collection(phase: str, info: dict[str, Any]) -> None:
-    """``gc.callbacks`` hook: time each full collection (it runs on the thread that triggered it, holding
-    the GIL, so one collection at a time)."""
+    """``gc.callbacks`` hook: time each full collection. It runs on the thread that triggered the collection,
+    and the interpreter runs one collection at a time, so one start pairs with the next stop. The time
+    includes finalizers run by the collection, during which other threads may run."""
     global _started
     if info.get("generation") != 2:
         return
