@@ -6,9 +6,9 @@ activity that fetched it, and the opening event echoed back by the append), abou
 13 KiB. Now the opening's local activity returns a reference (label and sha256 of the canonical content)
 and puts the policy here and in the ``pinned_policies`` table first; the workflow takes the policy from
 here by hash. That is deterministic because the content is addressed by its hash: whatever worker replays
-the case, whenever, finds the same bytes or nothing. Nothing raises ``PolicyNotFound``, which fails the
-workflow task; Temporal retries the task, and the case waits, unless the worker was built to fail workflows
-on any exception (the tests' workers are, so that a bug fails its test).
+the case, whenever, finds the same bytes or nothing. Finding nothing raises ``PolicyNotFound``, which fails
+the workflow task; Temporal retries the task and the case waits, unless the worker was built to fail
+workflows on any exception (the tests' workers are, so that a bug fails its test).
 
 A worker loads every pinned policy when it starts. One pinned later by another worker, for a case this
 worker then replays (its opener died), is read by the installed loader from the ``pinned_policies`` table,
@@ -33,7 +33,7 @@ class PolicyNotFound(RuntimeError):
     """No policy with this content hash is known to the process or its loader.
 
     Deliberately not a Temporal ``ApplicationError``: raised in workflow code, it fails the workflow
-    task (retried by Temporal), never the case.
+    task (retried by Temporal), not the case (see the module's doc for the tests' workers).
     """
 
 

@@ -209,7 +209,7 @@ class EscalationWorkflow:
             retry_policy=_APPEND_RETRY,
         )
         # Not found (a worker that never saw it, its store unreachable) fails this workflow task, which
-        # Temporal retries; the case itself never fails for it.
+        # Temporal retries; the case waits, it does not fail (activities/policy_library.py).
         return policy_for(reference.content_hash)
 
     async def _tick(self) -> bool:
