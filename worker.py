@@ -7,6 +7,7 @@ Nothing is created at import time; ``run_worker`` builds everything from
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -29,7 +30,7 @@ from activities.digest_activities import DigestActivities
 from activities.directory_activities import DirectoryActivities
 from activities.event_store_activities import EscalationActivities
 from events import policy_versions
-from events.database import APP_ROLE, SERVICE_PATIENCE, create_pool
+from events.database import APP_ROLE, DATABASE_UNAVAILABLE, SERVICE_PATIENCE, create_pool
 from events.directory_store import DirectoryStore
 from events.pinned_policies import InMemoryPins, PostgresPins, blocking_finder
 from events.port import EventStorePort
@@ -308,7 +309,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     pool: asyncpg.Pool = await create_pool(
         settings.database_url, max_size=settings.db_pool_size, role=settings.db_role or None, patience=SERVICE_PATIENCE
     )
-
+    keeping_policies: asyncio.Task[None] | None = None
     try:
         tracing.configure_from_env("worker")
         gc_pauses.watch()
@@ -333,9 +334,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         )
         if settings.digest_every is not None:
             await ensure_digest_schedule(client, settings.task_queue, settings.digest_every)
-        # Every policy a case is pinned to, known before the first replay (no query on a workflow task's thread).
-        for content_hash, known in (await PostgresPins(pool).all()).items():
-            policy_library.remember(known, content_hash)
+        keeping_policies = asyncio.create_task(_keep_pinned_policies_known(pool, stop))
         async with worker:
             # Logged once the worker runs, its pollers started with it (scripts and tests wait for this line).
             log.info(
@@ -348,8 +347,31 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
             await stop.wait()
         log.info("worker stopped")
     finally:
+        if keeping_policies is not None:
+            keeping_policies.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeping_policies
         policy_library.install_loader(None)  # its pool closes now
         await pool.close()
+
+
+# How often a worker looks for policies other workers pinned since (a handful of rows, read when new).
+PINNED_POLICIES_EVERY = 5.0
+
+
+async def _keep_pinned_policies_known(pool: asyncpg.Pool, stop: asyncio.Event) -> None:
+    """Know every pinned policy before a replay needs it: at start, then every ``PINNED_POLICIES_EVERY``
+    seconds, so that a workflow task rarely has to read one (on its own thread, bounded, failing the task
+    and waiting for Temporal's retry if the database is away then). A round that cannot reach the database
+    is skipped; the next one tries again."""
+    while not stop.is_set():
+        try:
+            for content_hash, pinned in (await PostgresPins(pool).all_but(policy_library.known())).items():
+                policy_library.remember(pinned, content_hash)
+        except DATABASE_UNAVAILABLE as exc:
+            log.warning("pinned policies not read this round", error=str(exc) or type(exc).__name__)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), PINNED_POLICIES_EVERY)
 
 
 def _stop_on_signals() -> asyncio.Event:

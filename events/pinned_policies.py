@@ -12,7 +12,7 @@ import asyncio
 import concurrent.futures
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Protocol
 
 import asyncpg
@@ -51,11 +51,14 @@ class PostgresPins:
             content = await conn.fetchval("SELECT content FROM pinned_policies WHERE content_hash = $1", content_hash)
         return None if content is None else Policy.model_validate(json.loads(content))
 
-    async def all(self) -> dict[str, Policy]:
-        """Every pinned policy whose content hashes to its key (a worker's start loads them); a row that does
-        not is left out here and refused, named, when a case asks for it."""
+    async def all_but(self, known: Collection[str]) -> dict[str, Policy]:
+        """Every pinned policy but those ``known`` whose content hashes to its key (a worker keeps up with
+        them); a row that does not is left out here and refused, named, when a case asks for it."""
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch("SELECT content_hash, content FROM pinned_policies")
+            rows = await conn.fetch(
+                "SELECT content_hash, content FROM pinned_policies WHERE NOT (content_hash = ANY($1::text[]))",
+                list(known),
+            )
         policies = {row["content_hash"]: Policy.model_validate(json.loads(row["content"])) for row in rows}
         return {content_hash: p for content_hash, p in policies.items() if p.content_hash() == content_hash}
 

@@ -5,6 +5,7 @@ naming the hash, never the case)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import uuid
 from datetime import UTC, datetime
@@ -15,11 +16,13 @@ from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
+import worker as worker_module
 from activities import policy_library
 from activities.contract import AppendReply, Receipt
 from events.pinned_policies import InMemoryPins, PostgresPins, blocking_finder
 from events.store import EventStore
 from samples.cases import command, open_command
+from tests.eventually import assert_eventually
 from tests.factories import opening_events
 from tests.temporal_fixtures import history_payload_texts, running_worker
 from workflows.client import send_command
@@ -89,8 +92,9 @@ async def test_a_pinned_row_whose_content_is_not_its_hash_is_refused(pool: async
     await PostgresPins(pool).pin(other, wrong_hash)
     await PostgresPins(pool).pin(policy, policy.content_hash())
     # What a worker loads when it starts: every row but the one that is not what it claims.
-    pinned = await PostgresPins(pool).all()
+    pinned = await PostgresPins(pool).all_but(())
     assert wrong_hash not in pinned and pinned[policy.content_hash()].content_hash() == policy.content_hash()
+    assert policy.content_hash() not in await PostgresPins(pool).all_but([policy.content_hash()])
     saved = policy_library.known()
     try:
         policy_library.forget_all()
@@ -105,6 +109,35 @@ async def test_a_pinned_row_whose_content_is_not_its_hash_is_refused(pool: async
         policy_library.install_loader(None)
         for known in saved.values():
             policy_library.remember(known)
+
+
+async def test_a_running_worker_learns_the_policies_other_workers_pin(
+    dev_env: WorkflowEnvironment, database_url: str, pool: asyncpg.Pool, policy: Policy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before a replay needs it: a policy another worker pinned is in this worker's library within a round."""
+    monkeypatch.setattr(worker_module, "PINNED_POLICIES_EVERY", 0.05)
+    settings = dataclasses.replace(
+        worker_module.Settings.from_env({}),
+        database_url=database_url,
+        temporal_address=dev_env.client.service_client.config.target_host,
+        task_queue=f"pins-{uuid.uuid4().hex[:8]}",
+        digest_every=None,
+    )
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker_module.run_worker(settings, stop))
+    other = Policy.model_validate({**policy.content(), "label": f"pinned elsewhere {uuid.uuid4().hex[:6]}"})
+    try:
+        await asyncio.sleep(0.5)  # the worker is up, its first round done
+        assert other.content_hash() not in policy_library.known()
+        await PostgresPins(pool).pin(other, other.content_hash())  # as another worker's opening does
+
+        async def known() -> dict[str, Policy]:
+            return policy_library.known()
+
+        await assert_eventually(known, lambda found: other.content_hash() in found, timeout=10)
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, timeout=30)
 
 
 def test_receipts_answer_exactly_the_append_they_were_given_for(policy: Policy) -> None:
