@@ -31,7 +31,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from events.store import EventStore
 from samples.cases import AGENT, MANAGER, command, open_command
 from tests.eventually import assert_eventually
-from tests.faults.invariants import breach_delays, breach_lateness, check_invariants, streams
+from tests.faults.invariants import breach_delays, breach_lateness, case_states, check_invariants, streams
 from tests.faults.processes import ManagedProcess, app_env, projector_process, worker_process
 from tests.faults.proxy import TcpProxy
 from tests.faults.workload import (
@@ -40,7 +40,7 @@ from tests.faults.workload import (
     terminate_all,
     wait_for_top_level_breach,
 )
-from workflows.client import CommandRefused, case_handle, case_state, open_case, send_command
+from workflows.client import CommandRefused, case_handle, open_case, send_command
 from workflows.core.commands import COMMAND_CLASSES, Acknowledge
 from workflows.core.decide import available_commands
 from workflows.core.events import Compensation, DeadlineBreached, stream_id_for
@@ -268,15 +268,22 @@ class Soak:
         if state is not None and "acknowledge" in available_commands(state, AGENT.role, datetime.now(UTC)):
             await self._send(case_id, "acknowledge", command(Acknowledge))
 
-    async def _settled(self, case_ids: list[str], timeout: float = 120) -> None:
+    async def _settled(self, case_ids: list[str]) -> None:
         """Until every case's workflow holds what its stream holds: a command sent as a signal is not awaited,
-        and one still in flight would make the fold and the workflow's state differ for a moment."""
+        and one still in flight would make the fold and the workflow's state differ for a moment. Each round
+        asks again only the cases still behind; the patience grows with the cases (a query may replay one)."""
+        pending = list(case_ids)
 
         async def behind() -> list[str]:
-            stored = await streams(self.pool, case_ids)
-            states = await asyncio.gather(*(case_state(self.client, c) for c in case_ids))
-            return [c for c, events, view in zip(case_ids, stored, states, strict=True) if view.version != len(events)]
+            nonlocal pending
+            stored = await streams(self.pool, pending)
+            states = await case_states(self.client, pending)
+            pending = [
+                c for c, events, view in zip(pending, stored, states, strict=True) if view.version != len(events)
+            ]
+            return pending
 
+        timeout = max(120.0, 0.1 * len(case_ids))
         await assert_eventually(behind, lambda late: not late, timeout=timeout, interval=1.0)
 
     # ------------------------------------------------------------------ the faults
