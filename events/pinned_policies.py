@@ -1,9 +1,8 @@
 """The ``pinned_policies`` table: every policy a case was opened under, by content hash (migration 0020).
 
-Written by the opening's local activity before the workflow records the policy's hash; read whole when a
-worker starts, and by hash when a worker replays a case whose policy it has not seen since
-(``activities/policy_library.py``). ``InMemoryPins``
-stands in for it beside the in-memory event store.
+Written by the opening's local activity before the workflow records the policy's hash; read by every worker
+at start and every few seconds, and by hash when a worker replays a case whose policy it still has not seen
+(``activities/policy_library.py``). ``InMemoryPins`` stands in for it beside the in-memory event store.
 """
 
 from __future__ import annotations
@@ -52,15 +51,22 @@ class PostgresPins:
         return None if content is None else Policy.model_validate(json.loads(content))
 
     async def all_but(self, known: Collection[str]) -> dict[str, Policy]:
-        """Every pinned policy but those ``known`` whose content hashes to its key (a worker keeps up with
-        them); a row that does not is left out here and refused, named, when a case asks for it."""
+        """Every pinned policy but those ``known`` whose content parses and hashes to its key (a worker keeps
+        up with them); a row that does not is left out here and refused, named, when a case asks for it."""
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
                 "SELECT content_hash, content FROM pinned_policies WHERE NOT (content_hash = ANY($1::text[]))",
                 list(known),
             )
-        policies = {row["content_hash"]: Policy.model_validate(json.loads(row["content"])) for row in rows}
-        return {content_hash: p for content_hash, p in policies.items() if p.content_hash() == content_hash}
+        found = {}
+        for row in rows:
+            try:
+                policy = Policy.model_validate(json.loads(row["content"]))
+            except ValueError:  # corrupt content (pydantic's ValidationError is a ValueError)
+                continue
+            if policy.content_hash() == row["content_hash"]:
+                found[row["content_hash"]] = policy
+        return found
 
 
 class InMemoryPins:

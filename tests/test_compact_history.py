@@ -92,8 +92,15 @@ async def test_a_pinned_row_whose_content_is_not_its_hash_is_refused(pool: async
     await PostgresPins(pool).pin(other, wrong_hash)
     await PostgresPins(pool).pin(policy, policy.content_hash())
     # What a worker loads when it starts: every row but the one that is not what it claims.
+    corrupt_hash = uuid.uuid4().hex * 2
+    async with pool.acquire() as conn:  # bytes that are no policy at all
+        await conn.execute("INSERT INTO pinned_policies (content_hash, content) VALUES ($1, '{\"x\": 1')", corrupt_hash)
     pinned = await PostgresPins(pool).all_but(())
-    assert wrong_hash not in pinned and pinned[policy.content_hash()].content_hash() == policy.content_hash()
+    assert (
+        corrupt_hash not in pinned
+        and wrong_hash not in pinned
+        and pinned[policy.content_hash()].content_hash() == policy.content_hash()
+    )
     assert policy.content_hash() not in await PostgresPins(pool).all_but([policy.content_hash()])
     saved = policy_library.known()
     try:
