@@ -37,7 +37,6 @@ if TYPE_CHECKING:  # the store (and asyncpg) must never be imported by workflow 
     from events.port import EventStorePort
 
 _log = structlog.get_logger("escalations.activities")
-_HASHES_KEPT = 64  # policy objects whose hash is remembered (a worker sees a handful of versions)
 
 
 class EscalationActivities:
@@ -53,7 +52,6 @@ class EscalationActivities:
         self._policy = policy
         self._pins = pins
         self._pinned: set[str] = set()  # hashes this process has pinned already
-        self._hashes: dict[int, tuple[Policy, str]] = {}  # id(policy) -> (the policy, kept alive; its hash)
 
     @activity.defn(name=APPEND_EVENTS)
     async def append_events(self, request: AppendRequest) -> list[RecordedEvent] | AppendReply:
@@ -146,15 +144,7 @@ class EscalationActivities:
 
     async def _pin(self, policy: Policy) -> str:
         """Pin ``policy`` where every worker finds it, and know it in this process; its content hash."""
-        known = self._hashes.get(id(policy))
-        if known is None or known[0] is not policy:
-            # Hashing the canonical content costs a few hundred microseconds; the policy in force is one object
-            # from opening to opening (until a new version is published), so each object is hashed once.
-            known = self._hashes[id(policy)] = (policy, policy.content_hash())
-            if len(self._hashes) > _HASHES_KEPT:
-                self._hashes.clear()
-                self._hashes[id(policy)] = known
-        content_hash = policy_library.remember(policy, known[1])
+        content_hash = policy_library.remember(policy)
         if content_hash not in self._pinned:
             await self._pins.pin(policy, content_hash)
             self._pinned.add(content_hash)

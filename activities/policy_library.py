@@ -45,7 +45,8 @@ def remember(policy: Policy, content_hash: str | None = None) -> str:
 
 
 def install_loader(loader: Callable[[str], Policy | None] | None) -> None:
-    """Where ``policy_for`` looks for a hash it does not know (the worker installs the store's); None: nowhere."""
+    """Where ``policy_for`` looks for a hash it does not know (the worker installs the store's): it returns the
+    policy pinned under the hash, verified, or None, and raises naming what is wrong; None: nowhere to look."""
     global _loader
     _loader = loader
 
@@ -53,8 +54,8 @@ def install_loader(loader: Callable[[str], Policy | None] | None) -> None:
 def policy_for(content_hash: str) -> Policy:
     """The policy whose canonical content hashes to ``content_hash``, or ``PolicyNotFound``.
 
-    A loaded policy whose content does not hash to what was asked (a tampered or corrupt row) is refused
-    the same way, with what was found, never used.
+    A row whose content does not hash to what was asked (a tampered or corrupt row) is refused by the loader
+    (``events.pinned_policies.verified``) and so here the same way, naming what was found, never used.
     """
     known = _KNOWN.get(content_hash)
     if known is not None:
@@ -67,9 +68,6 @@ def policy_for(content_hash: str) -> Policy:
         raise PolicyNotFound(f"policy {content_hash} could not be read from the pinned_policies table: {exc}") from exc
     if loaded is None:
         raise PolicyNotFound(f"policy {content_hash} is in neither this worker nor the pinned_policies table")
-    found = loaded.content_hash()
-    if found != content_hash:
-        raise PolicyNotFound(f"the pinned_policies row for {content_hash} holds a policy whose hash is {found}")
     return _KNOWN.setdefault(content_hash, loaded)
 
 

@@ -33,6 +33,7 @@ import asyncpg
 import httpx
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 from temporalio.client import Client
 
 from bench import profile as profiler
@@ -61,6 +62,12 @@ def one_level_policy(lead: timedelta) -> Policy:
     return Policy.model_validate({**policy.content(), "escalation": json.loads(escalation.model_dump_json())})
 
 
+async def _samples(http: httpx.AsyncClient, url: str) -> list[Sample]:
+    """Every sample a Prometheus endpoint exposes now; ``httpx.HTTPError`` when it cannot be read."""
+    text = (await http.get(url)).text
+    return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
+
+
 class ServerMetrics:
     """Counters from the Temporal server's Prometheus endpoint (``None``: not reachable, rows left out)."""
 
@@ -72,18 +79,17 @@ class ServerMetrics:
             return None
         try:
             async with httpx.AsyncClient(timeout=10) as http:
-                text = (await http.get(self.url)).text
+                samples = await _samples(http, self.url)
         except httpx.HTTPError:
             return None
         found: Counter[str] = Counter()
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name in ("persistence_requests", "persistence_requests_total"):
-                    found["persistence requests"] += sample.value
-                    if sample.labels.get("operation", "").startswith(WRITE_OPERATIONS):
-                        found["persistence writes"] += sample.value
-                elif sample.name in ("cache_miss", "cache_miss_total"):
-                    found[f"{sample.labels.get('cache_type', 'other')} cache misses"] += sample.value
+        for sample in samples:
+            if sample.name in ("persistence_requests", "persistence_requests_total"):
+                found["persistence requests"] += sample.value
+                if sample.labels.get("operation", "").startswith(WRITE_OPERATIONS):
+                    found["persistence writes"] += sample.value
+            elif sample.name in ("cache_miss", "cache_miss_total"):
+                found[f"{sample.labels.get('cache_type', 'other')} cache misses"] += sample.value
         return found
 
 
@@ -94,19 +100,18 @@ async def _worker_gc(addresses: list[str]) -> Counter[str]:
     async with httpx.AsyncClient(timeout=10) as http:
         for address in addresses:
             try:
-                text = (await http.get(f"http://{address}/metrics")).text
+                samples = await _samples(http, f"http://{address}/metrics")
             except httpx.HTTPError as exc:  # a worker gone: its rows read 0, the run's other rows stand
                 print(f"worker metrics at {address} unreadable ({exc!r}); its garbage collections are not counted")
                 continue
-            for family in text_string_to_metric_families(text):
-                for sample in family.samples:
-                    if sample.name == "escalations_gc_pause_seconds_count":
-                        found["collections"] += sample.value
-                        found["over 100 ms"] += sample.value
-                    elif sample.name == "escalations_gc_pause_seconds_sum":
-                        found["seconds"] += sample.value
-                    elif sample.name == "escalations_gc_pause_seconds_bucket" and float(sample.labels["le"]) == 0.1:
-                        found["over 100 ms"] -= sample.value
+            for sample in samples:
+                if sample.name == "escalations_gc_pause_seconds_count":
+                    found["collections"] += sample.value
+                    found["over 100 ms"] += sample.value
+                elif sample.name == "escalations_gc_pause_seconds_sum":
+                    found["seconds"] += sample.value
+                elif sample.name == "escalations_gc_pause_seconds_bucket" and float(sample.labels["le"]) == 0.1:
+                    found["over 100 ms"] -= sample.value
     return found
 
 

@@ -29,8 +29,19 @@ class PolicyPins(Protocol):
         ...
 
     async def find(self, content_hash: str) -> Policy | None:
-        """The policy pinned under ``content_hash``, parsed as stored (the caller checks its hash)."""
+        """The policy pinned under ``content_hash`` (None: none is); ``ValueError`` naming what is wrong when what
+        is pinned there is not a policy whose content hashes to ``content_hash``."""
         ...
+
+
+def verified(content_hash: str, content: str) -> Policy:
+    """The policy in a pinned row, or ``ValueError`` naming what is wrong with it: content that does not parse
+    as a policy, or a policy whose hash is not the row's key (a tampered or corrupt row)."""
+    policy = Policy.model_validate(json.loads(content))  # pydantic's ValidationError is a ValueError, as is JSON's
+    found = policy.content_hash()
+    if found != content_hash:
+        raise ValueError(f"the pinned_policies row for {content_hash} holds a policy whose hash is {found}")
+    return policy
 
 
 class PostgresPins:
@@ -48,7 +59,7 @@ class PostgresPins:
     async def find(self, content_hash: str) -> Policy | None:
         async with self._pool.acquire() as conn:
             content = await conn.fetchval("SELECT content FROM pinned_policies WHERE content_hash = $1", content_hash)
-        return None if content is None else Policy.model_validate(json.loads(content))
+        return None if content is None else verified(content_hash, content)
 
     async def all_but(self, known: Collection[str]) -> dict[str, Policy]:
         """Every pinned policy but those ``known`` whose content parses and hashes to its key (a worker keeps
@@ -61,11 +72,9 @@ class PostgresPins:
         found = {}
         for row in rows:
             try:
-                policy = Policy.model_validate(json.loads(row["content"]))
-            except ValueError:  # corrupt content (pydantic's ValidationError is a ValueError)
+                found[row["content_hash"]] = verified(row["content_hash"], row["content"])
+            except ValueError:
                 continue
-            if policy.content_hash() == row["content_hash"]:
-                found[row["content_hash"]] = policy
         return found
 
 
@@ -77,7 +86,10 @@ class InMemoryPins:
         self._policies.setdefault(content_hash, policy)
 
     async def find(self, content_hash: str) -> Policy | None:
-        return self._policies.get(content_hash)
+        policy = self._policies.get(content_hash)
+        if policy is not None and policy.content_hash() != content_hash:
+            raise ValueError(f"the policy pinned under {content_hash} hashes to {policy.content_hash()}")
+        return policy
 
 
 def blocking_finder(pins: PolicyPins, loop: asyncio.AbstractEventLoop) -> Callable[[str], Policy | None]:

@@ -297,9 +297,25 @@ class Policy(_Frozen):
         return self.model_dump(mode="json")
 
     def content_hash(self) -> str:
-        return sha256_hex(canonical_json(self.content()))
+        """The sha256 of the canonical JSON content: the policy version's identity.
+
+        Hashing costs a model dump and a canonical encoding (hundreds of microseconds); the policy in force is
+        one object from opening to opening, so each object is hashed once. A policy is frozen and never changed
+        in place, so an object's hash cannot go stale; ``model_copy`` makes a new object with a hash of its own.
+        """
+        known = _HASHED.get(id(self))
+        if known is not None and known[0] is self:
+            return known[1]
+        content_hash = sha256_hex(canonical_json(self.content()))
+        if len(_HASHED) >= _HASHED_LIMIT:
+            _HASHED.clear()
+        # The entry holds the object, so its id cannot be reused by another object while the entry stands.
+        _HASHED[id(self)] = (self, content_hash)
+        return content_hash
 
 
+_HASHED: dict[int, tuple[Policy, str]] = {}  # id(policy) -> (the policy, kept alive; its content hash)
+_HASHED_LIMIT = 64  # policy objects whose hash is remembered (a process sees a handful of versions)
 _PINNED: dict[str, Policy] = {}
 _PINNED_LIMIT = 64  # distinct policy versions kept parsed; a worker sees a handful
 
