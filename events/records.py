@@ -74,9 +74,18 @@ def parse_row(row: Mapping[str, Any], keys: Mapping[str, bytes | None] | None = 
     """The event a stored row holds, its sealed fields opened with ``keys`` (key id -> key, None: erased; a
     sealed field whose key is not given reads as erased); ``CorruptEvent`` if its bytes no longer parse into
     one, or a sealed field does not open under its key."""
+    body = row["body"]
     try:
-        content = json.loads(row["body"])
-        if '{"sealed":' in row["body"]:
+        if body.endswith("}") and '{"sealed":' not in body:
+            # Nothing to open: the row's own fields are spliced onto the object's end (after the body's, so
+            # they win over any the bytes claim, as ``update`` does below) and pydantic parses the JSON itself,
+            # about a third faster than ``json.loads`` then validating the dict. Readers and rebuilds parse
+            # every event this way.
+            position, prev_hash, row_hash = int(row["position"]), json.dumps(row["prev_hash"]), json.dumps(row["hash"])
+            own = f',"position":{position},"prev_hash":{prev_hash},"hash":{row_hash}}}'
+            return RecordedEvent.model_validate_json(body[:-1] + own)
+        content = json.loads(body)
+        if '{"sealed":' in body:
             content = open_content(content, keys or {})
         content.update(position=row["position"], prev_hash=row["prev_hash"], hash=row["hash"])
         return RecordedEvent.model_validate(content)

@@ -24,7 +24,7 @@ from events.store import EventStore
 from tests.api_support import ApiStack, api_stack, asgi_client
 from tests.projection_support import fresh_pool
 
-pytest_plugins = ["tests.temporal_fixtures"]
+pytest_plugins = ["tests.temporal_fixtures", "tests.ordering"]
 
 
 @pytest.fixture(scope="session")
