@@ -6,6 +6,7 @@ Used by the API, the CLI and the tests. Never imported by workflow code.
 from __future__ import annotations
 
 import asyncio
+import random
 from datetime import timedelta
 
 from temporalio.client import (
@@ -111,6 +112,7 @@ def case_handle(client: Client, case_id: str) -> WorkflowHandle:
 
 # How long a command waits out a transient refusal (``_transient``) before the error reaches the caller.
 NOT_READY_PATIENCE = timedelta(seconds=30)
+MAX_RESEND_DELAY = 1.0  # seconds: the longest wait between two sendings of a command
 
 
 async def send_command(client: Client, case_id: str, command: Command) -> CommandResult:
@@ -119,21 +121,24 @@ async def send_command(client: Client, case_id: str, command: Command) -> Comman
     Temporal refuses an update while the case's last workflow task is being
     retried (``WorkflowNotReady``: e.g. its worker was killed mid-task), while
     too many updates are in flight on the case, or aborts it under contention;
-    these clear by themselves, so the update is sent again with backoff for
+    these clear by themselves, so the update is sent again, after a jittered backoff, for
     ``NOT_READY_PATIENCE``. The update id makes a resend safe.
     """
     name = command.command  # type: ignore[attr-defined]
     loop = asyncio.get_running_loop()
     give_up = loop.time() + NOT_READY_PATIENCE.total_seconds()
-    delay = 0.2
+    ceiling = 0.2
     while True:
         try:
             return await _update(client, case_id, name, command)
         except RPCError as exc:
+            # Jittered: commands refused together (over the in-flight limit) come back spread out, each as a
+            # slot frees, not in waves a fixed backoff apart with the case's slots idle in between.
+            delay = random.uniform(0.05, ceiling)
             if not _transient(exc) or loop.time() + delay > give_up:
                 raise
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
+            ceiling = min(ceiling * 2, MAX_RESEND_DELAY)
 
 
 def _transient(exc: RPCError) -> bool:
