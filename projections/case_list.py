@@ -6,11 +6,18 @@ acknowledgement and resolution across reopens, requests, paused time by
 reason). The metrics are SQL over these two tables. Readers see columns only:
 the fold itself is kept in ``case_list_folds``, private to this projection, so
 the next batch continues it instead of refolding the case from its first event.
+
+A fold is stored without its policy, which it names by ``policy_hash``: the policy was most of a fold's
+bytes and most of the time spent reading and writing one (a fold of a generated case: 6.5 KB, read in
+~200 us and written in ~75 us with its policy; 2.7 KB, ~35 us and ~12 us without). Each policy is kept
+once in ``case_list_policies``, written in the same transaction as the folds that name it. A fold
+written before that (migration 0021) still carries its policy and is read as it is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -18,9 +25,11 @@ from typing import Any
 import asyncpg
 
 from projections.runner import Projection
+from workflows.core.canonical import canonical_json
 from workflows.core.decide import next_deadline
 from workflows.core.events import DeadlineBreached, EscalationRequested, Paused, RecordedEvent, Resumed
 from workflows.core.evolve import evolve
+from workflows.core.policy import Policy, pinned_policy
 from workflows.core.state import EscalationState, Status, follow_up_due
 from workflows.core.vocabulary import DeadlineKind, PauseReason
 
@@ -39,10 +48,16 @@ _FACT_COLUMNS = (
 
 class CaseListProjection(Projection):
     name = "case_list"
-    tables = ("case_list", "case_breaches", "case_list_folds")
+    tables = ("case_list", "case_breaches", "case_list_folds", "case_list_policies")
     # The fold is this projection's working state, not a read model: a rebuild compares it by stream only
-    # (a fold copied by migration 0007 lacks fields added since, which parse to their defaults).
-    derived_columns = {"case_list_folds": ("stream_id",)}
+    # (a fold copied by migration 0007 lacks fields added since, which parse to their defaults), and the
+    # policies it names by hash (migration 0021 copied them as PostgreSQL rendered them, not canonically).
+    derived_columns = {"case_list_folds": ("stream_id",), "case_list_policies": ("content_hash",)}
+
+    def __init__(self, table_names: Mapping[str, str] | None = None) -> None:
+        super().__init__(table_names)
+        # Policies by hash, read once per process: content-addressed, so never stale, and a handful in all.
+        self._policies: dict[str, Policy] = {}
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
         streams = sorted({e.stream_id for e in events})
@@ -54,8 +69,12 @@ class CaseListProjection(Projection):
         )
         states: dict[str, EscalationState | None] = {}
         facts: dict[str, dict[str, Any]] = {}
-        for row in loaded:
-            state = EscalationState.model_validate_json(row["state"])
+        folds = [json.loads(row["state"]) for row in loaded]
+        await self._know_policies(conn, {f["policy_hash"] for f in folds if "policy" not in f})
+        for row, fold in zip(loaded, folds, strict=True):
+            if "policy" not in fold:
+                fold["policy"] = self._policies[fold["policy_hash"]]
+            state = EscalationState.model_validate(fold)
             states[row["stream_id"]] = state
             facts[row["stream_id"]] = {c: row[c] for c in _FACT_COLUMNS if c != "pause_reason"} | {
                 "pause_reason": state.paused.reason if state.paused else None
@@ -83,10 +102,16 @@ class CaseListProjection(Projection):
             f"ON CONFLICT (case_id) DO UPDATE SET {updates}",
             [tuple(r.values()) for r in rows],
         )
+        written = [states[stream] for stream in last_event_at]
+        await conn.executemany(
+            f"INSERT INTO {self.t['case_list_policies']} (content_hash, content) VALUES ($1, $2) "
+            f"ON CONFLICT (content_hash) DO NOTHING",
+            [(h, canonical_json(p.content())) for h, p in {s.policy_hash: s.policy for s in written if s}.items()],
+        )
         await conn.executemany(
             f"INSERT INTO {self.t['case_list_folds']} (stream_id, state) VALUES ($1, $2) "
             f"ON CONFLICT (stream_id) DO UPDATE SET state = EXCLUDED.state",
-            [(stream, states[stream].model_dump_json()) for stream in last_event_at],  # type: ignore[union-attr]
+            [(s.stream_id, fold_json(s)) for s in written if s],
         )
         if breaches:
             await conn.executemany(
@@ -94,6 +119,28 @@ class CaseListProjection(Projection):
                 f"VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING",
                 breaches,
             )
+
+    async def _know_policies(self, conn: asyncpg.Connection, hashes: set[str]) -> None:
+        """Read the policies named by ``hashes`` that this process has not read yet."""
+        missing = hashes - self._policies.keys()
+        if not missing:
+            return
+        rows = await conn.fetch(
+            f"SELECT content_hash, content FROM {self.t['case_list_policies']} WHERE content_hash = ANY($1::text[])",
+            list(missing),
+        )
+        for row in rows:
+            self._policies[row["content_hash"]] = pinned_policy(json.loads(row["content"]), row["content_hash"])
+        if missing - self._policies.keys():
+            raise LookupError(
+                f"{self.t['case_list_policies']} lacks the policies {sorted(missing - self._policies.keys())} "
+                "that folds name; rebuild the case list (escalations rebuild case_list)"
+            )
+
+
+def fold_json(state: EscalationState) -> str:
+    """What ``case_list_folds`` keeps of ``state``: all but its policy, which the fold names by hash."""
+    return state.model_dump_json(exclude={"policy"})
 
 
 def _initial_facts() -> dict[str, Any]:

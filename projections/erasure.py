@@ -22,6 +22,7 @@ import asyncpg
 from events.personal_data import destroy_keys
 from events.store import parse_rows
 from projections.audit_trail import AuditTrailProjection
+from projections.case_list import fold_json
 from workflows.core.events import Actor, case_id_of
 from workflows.core.evolve import fold
 
@@ -104,9 +105,7 @@ async def redact_read_models(conn: asyncpg.Connection, streams: list[str]) -> No
     for stream in streams:
         state = fold([e for e in events if e.stream_id == stream and e.position <= folded_to])
         if state is not None:
-            await conn.execute(
-                "UPDATE case_list_folds SET state = $2 WHERE stream_id = $1", stream, state.model_dump_json()
-            )
+            await conn.execute("UPDATE case_list_folds SET state = $2 WHERE stream_id = $1", stream, fold_json(state))
     await conn.executemany(
         "UPDATE deliveries SET message = jsonb_set(message, '{event,data}', $2::jsonb) "
         "WHERE event_id = $1 AND message ? 'event'",

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 
 import asyncpg
 import pytest
 
+from events.migrate import available_migrations
 from events.store import EventStore
 from projections import PROJECTIONS, all_projections
+from projections.case_list import CaseListProjection
 from projections.rebuild import rebuild
 from projections.runner import Projector
 from samples.histories import append_history, generate_case
@@ -18,6 +21,7 @@ from tests.projection_support import differences_from_rebuild
 from workflows.core.decide import next_deadline
 from workflows.core.events import stream_id_for
 from workflows.core.evolve import fold
+from workflows.core.policy import Policy
 
 
 async def test_projected_case_rows_equal_the_fold_of_each_stream(own_pool: asyncpg.Pool) -> None:
@@ -127,3 +131,62 @@ async def test_events_of_other_streams_are_passed_over_not_fatal(own_pool: async
         assert await conn.fetchval("SELECT count(*) FROM case_list") == 1
         head = await conn.fetchval("SELECT max(position) FROM events")
         assert {r["position"] for r in await conn.fetch("SELECT position FROM projection_checkpoints")} == {head}
+
+
+async def test_the_case_list_keeps_each_policy_once_and_reads_folds_written_before_that(
+    own_pool: asyncpg.Pool,
+) -> None:
+    """A fold is kept without its policy, which it names by hash; ``case_list_policies`` keeps each policy once.
+    Folds written before migration 0021 (the policy inline) get their policies copied by it, are read as they
+    are by a projector that has read no policy yet, and are rewritten without the policy."""
+    store = EventStore(own_pool)
+    rng = random.Random(23)
+    histories = [generate_case(rng, i) for i in range(30)]
+    halves = [max(1, len(h) // 2) for h in histories]
+    for history, half in zip(histories, halves, strict=True):
+        await store.append(history[0].stream_id, 0, history[:half])
+    await Projector(own_pool, [CaseListProjection()], batch_size=37).catch_up()
+    async with own_pool.acquire() as conn:
+        folds = [json.loads(r["state"]) for r in await conn.fetch("SELECT state FROM case_list_folds")]
+        kept = {r["content_hash"]: r["content"] for r in await conn.fetch("SELECT * FROM case_list_policies")}
+    assert len(folds) == 30 and not any("policy" in f for f in folds)
+    assert {f["policy_hash"] for f in folds} == kept.keys()
+    assert all(Policy.model_validate_json(content).content_hash() == h for h, content in kept.items())
+
+    # The database as migration 0020 left it: every fold with its policy inline, no policy kept apart.
+    async with own_pool.acquire() as conn:
+        await conn.executemany(
+            "UPDATE case_list_folds SET state = $2 WHERE stream_id = $1",
+            [(h[0].stream_id, fold(h[:half]).model_dump_json()) for h, half in zip(histories, halves, strict=True)],
+        )
+        await conn.execute("DELETE FROM case_list_policies")
+        migration = next(m for m in available_migrations() if m.number == 21)
+        await conn.execute(migration.sql[migration.sql.index("INSERT INTO") :])
+        assert {
+            r["content_hash"] for r in await conn.fetch("SELECT content_hash FROM case_list_policies")
+        } == kept.keys()
+
+    for history, half in zip(histories, halves, strict=True):
+        if half < len(history):
+            await store.append(history[0].stream_id, half, history[half:])
+    await Projector(own_pool, [CaseListProjection()], batch_size=37).catch_up()  # a new process's projection
+    assert all(d.identical for d in await rebuild(own_pool, CaseListProjection, swap=False))
+    async with own_pool.acquire() as conn:
+        folds = [json.loads(r["state"]) for r in await conn.fetch("SELECT state FROM case_list_folds")]
+        rows = {r["case_id"]: r for r in await conn.fetch("SELECT case_id, version, status FROM case_list")}
+    assert not any("policy" in f for f in folds)
+    for history in histories:
+        state = fold(history)
+        assert (rows[state.case_id]["version"], rows[state.case_id]["status"]) == (state.version, state.status.value)
+
+
+async def test_a_fold_whose_policy_is_not_kept_is_refused_by_name(own_pool: asyncpg.Pool) -> None:
+    store = EventStore(own_pool)
+    history = generate_case(random.Random(5), 0)
+    await store.append(history[0].stream_id, 0, history[:1])
+    await Projector(own_pool, [CaseListProjection()]).catch_up()
+    async with own_pool.acquire() as conn:
+        await conn.execute("DELETE FROM case_list_policies")
+        with pytest.raises(LookupError, match=f"lacks the policies \\['{fold(history[:1]).policy_hash}'\\]"):
+            async with conn.transaction():
+                await CaseListProjection().apply(conn, await store.read_stream(history[0].stream_id))
