@@ -29,7 +29,7 @@ def test_bench_quick_prints_the_table_with_a_baseline(dev_env: WorkflowEnvironme
     for prefix, count in (
         ("command round trip", 2),
         ("projection lag", 2),
-        ("full rebuild", 1),
+        ("full rebuild", 2),
         ("API command round trip", 2),
         ("observability: command round trip", 4),
         ("POST /v1/escalations sustained", 1),
