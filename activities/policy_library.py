@@ -68,6 +68,9 @@ def policy_for(content_hash: str) -> Policy:
         raise PolicyNotFound(f"policy {content_hash} could not be read from the pinned_policies table: {exc}") from exc
     if loaded is None:
         raise PolicyNotFound(f"policy {content_hash} is in neither this worker nor the pinned_policies table")
+    found = loaded.content_hash()  # the loader verified it; checked again here, for any loader, at no cost
+    if found != content_hash:
+        raise PolicyNotFound(f"the loader's policy for {content_hash} is a policy whose hash is {found}")
     return _KNOWN.setdefault(content_hash, loaded)
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import asyncpg
 
-from projections.runner import Projection
+from projections.runner import Projection, ProjectionCannotContinue
 from workflows.core.canonical import canonical_json
 from workflows.core.decide import next_deadline
 from workflows.core.events import DeadlineBreached, EscalationRequested, Paused, RecordedEvent, Resumed
@@ -50,9 +50,11 @@ class CaseListProjection(Projection):
     name = "case_list"
     tables = ("case_list", "case_breaches", "case_list_folds", "case_list_policies")
     # The fold is this projection's working state, not a read model: a rebuild compares it by stream only
-    # (a fold copied by migration 0007 lacks fields added since, which parse to their defaults), and the
-    # policies it names by hash (migration 0021 copied them as PostgreSQL rendered them, not canonically).
-    derived_columns = {"case_list_folds": ("stream_id",), "case_list_policies": ("content_hash",)}
+    # (a fold copied by migration 0007 lacks fields added since, which parse to their defaults).
+    derived_columns = {"case_list_folds": ("stream_id",)}
+    # Policies by hash for the folds: which rows it holds depends on where batches ended (a policy a case left
+    # within one batch is never written), so a rebuild does not compare it; every fold's policy is in it.
+    uncompared_tables = ("case_list_policies",)
 
     def __init__(self, table_names: Mapping[str, str] | None = None) -> None:
         super().__init__(table_names)
@@ -70,7 +72,7 @@ class CaseListProjection(Projection):
         states: dict[str, EscalationState | None] = {}
         facts: dict[str, dict[str, Any]] = {}
         folds = [json.loads(row["state"]) for row in loaded]
-        await self._know_policies(conn, {f["policy_hash"] for f in folds if "policy" not in f})
+        await self._know_policies(conn, {f["policy_hash"] for f in folds if "policy" not in f}, events[0].position)
         for row, fold in zip(loaded, folds, strict=True):
             if "policy" not in fold:
                 fold["policy"] = self._policies[fold["policy_hash"]]
@@ -102,16 +104,11 @@ class CaseListProjection(Projection):
             f"ON CONFLICT (case_id) DO UPDATE SET {updates}",
             [tuple(r.values()) for r in rows],
         )
-        written = [states[stream] for stream in last_event_at]
-        await conn.executemany(
-            f"INSERT INTO {self.t['case_list_policies']} (content_hash, content) VALUES ($1, $2) "
-            f"ON CONFLICT (content_hash) DO NOTHING",
-            [(h, canonical_json(p.content())) for h, p in {s.policy_hash: s.policy for s in written if s}.items()],
-        )
-        await conn.executemany(
-            f"INSERT INTO {self.t['case_list_folds']} (stream_id, state) VALUES ($1, $2) "
-            f"ON CONFLICT (stream_id) DO UPDATE SET state = EXCLUDED.state",
-            [(s.stream_id, fold_json(s)) for s in written if s],
+        await write_folds(
+            conn,
+            [states[stream] for stream in last_event_at],  # type: ignore[misc]
+            folds_table=self.t["case_list_folds"],
+            policies_table=self.t["case_list_policies"],
         )
         if breaches:
             await conn.executemany(
@@ -120,8 +117,9 @@ class CaseListProjection(Projection):
                 breaches,
             )
 
-    async def _know_policies(self, conn: asyncpg.Connection, hashes: set[str]) -> None:
-        """Read the policies named by ``hashes`` that this process has not read yet."""
+    async def _know_policies(self, conn: asyncpg.Connection, hashes: set[str], position: int) -> None:
+        """Read the policies named by ``hashes`` that this process has not read yet; ``ProjectionCannotContinue``
+        (at ``position``, the batch's first event) when one is not kept, or what is kept is not that policy."""
         missing = hashes - self._policies.keys()
         if not missing:
             return
@@ -130,17 +128,47 @@ class CaseListProjection(Projection):
             list(missing),
         )
         for row in rows:
-            self._policies[row["content_hash"]] = pinned_policy(json.loads(row["content"]), row["content_hash"])
-        if missing - self._policies.keys():
-            raise LookupError(
-                f"{self.t['case_list_policies']} lacks the policies {sorted(missing - self._policies.keys())} "
-                "that folds name; rebuild the case list (escalations rebuild case_list)"
+            try:
+                policy = pinned_policy(json.loads(row["content"]), row["content_hash"])
+            except ValueError:  # not a policy at all (pydantic's ValidationError is a ValueError, as is JSON's)
+                continue
+            if policy.content_hash() == row["content_hash"]:
+                self._policies[row["content_hash"]] = policy
+        if unknown := sorted(missing - self._policies.keys()):
+            raise ProjectionCannotContinue(
+                position,
+                f"{self.t['case_list_policies']} lacks the policies {unknown} that folds name, or holds something "
+                "else under their hashes; rebuild the case list (escalations rebuild case_list)",
             )
 
 
 def fold_json(state: EscalationState) -> str:
-    """What ``case_list_folds`` keeps of ``state``: all but its policy, which the fold names by hash."""
-    return state.model_dump_json(exclude={"policy"})
+    """What ``case_list_folds`` keeps of ``state``: all but its policy, which the fold names by hash, unless the
+    policy does not hash to what the case names (a damaged opening): then the fold keeps it, as it is."""
+    if state.policy.content_hash() == state.policy_hash:
+        return state.model_dump_json(exclude={"policy"})
+    return state.model_dump_json()
+
+
+async def write_folds(
+    conn: asyncpg.Connection,
+    states: Sequence[EscalationState],
+    *,
+    folds_table: str = "case_list_folds",
+    policies_table: str = "case_list_policies",
+) -> None:
+    """Keep each of ``states`` as its case's fold, and the policies the folds name by hash (in the caller's
+    transaction, so no fold names a policy that is not kept)."""
+    named = {s.policy_hash: s.policy for s in states if s.policy.content_hash() == s.policy_hash}
+    await conn.executemany(
+        f"INSERT INTO {policies_table} (content_hash, content) VALUES ($1, $2) ON CONFLICT (content_hash) DO NOTHING",
+        [(content_hash, canonical_json(policy.content())) for content_hash, policy in named.items()],
+    )
+    await conn.executemany(
+        f"INSERT INTO {folds_table} (stream_id, state) VALUES ($1, $2) "
+        f"ON CONFLICT (stream_id) DO UPDATE SET state = EXCLUDED.state",
+        [(s.stream_id, fold_json(s)) for s in states],
+    )
 
 
 def _initial_facts() -> dict[str, Any]:

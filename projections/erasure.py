@@ -22,7 +22,7 @@ import asyncpg
 from events.personal_data import destroy_keys
 from events.store import parse_rows
 from projections.audit_trail import AuditTrailProjection
-from projections.case_list import fold_json
+from projections.case_list import write_folds
 from workflows.core.events import Actor, case_id_of
 from workflows.core.evolve import fold
 
@@ -102,10 +102,8 @@ async def redact_read_models(conn: asyncpg.Connection, streams: list[str]) -> No
     await AuditTrailProjection().apply(conn, [e for e in events if e.position <= projected])
     # The case list keeps each case's fold to continue it: refold it, as far as it had got, from erased reads.
     folded_to = checkpoints.get("case_list", 0)
-    for stream in streams:
-        state = fold([e for e in events if e.stream_id == stream and e.position <= folded_to])
-        if state is not None:
-            await conn.execute("UPDATE case_list_folds SET state = $2 WHERE stream_id = $1", stream, fold_json(state))
+    refolded = [fold([e for e in events if e.stream_id == stream and e.position <= folded_to]) for stream in streams]
+    await write_folds(conn, [state for state in refolded if state is not None])
     await conn.executemany(
         "UPDATE deliveries SET message = jsonb_set(message, '{event,data}', $2::jsonb) "
         "WHERE event_id = $1 AND message ? 'event'",

@@ -75,6 +75,7 @@ async def rebuild(
             diffs = [
                 await _diff(conn, table, new, projection_type.derived_columns.get(table))
                 for table, new in fresh_names.items()
+                if table not in projection_type.uncompared_tables
             ]
             if swap:
                 for table, new in fresh_names.items():

@@ -31,6 +31,16 @@ from workflows.core.events import CASE_STREAM_PREFIX, RecordedEvent
 log = structlog.get_logger("escalations.projector")
 
 
+class ProjectionCannotContinue(Exception):
+    """A projection cannot apply the batch from ``position`` on: its own working state does not read (the
+    message says what and what to do). The projector stops that projection there, as at a corrupt event, says
+    so where ``/readyz`` reads it, and goes on with the others."""
+
+    def __init__(self, position: int, message: str) -> None:
+        super().__init__(message)
+        self.position = position
+
+
 class Projection(ABC):
     """A read model fed by events. Subclasses name their tables and apply batches.
 
@@ -43,6 +53,8 @@ class Projection(ABC):
     rebuildable: ClassVar[bool] = True
     # Columns that a rebuild must reproduce, where not every column is derived from events.
     derived_columns: ClassVar[dict[str, tuple[str, ...]]] = {}
+    # Tables a rebuild makes afresh and swaps in but does not compare (a cache whose rows depend on batching).
+    uncompared_tables: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, table_names: Mapping[str, str] | None = None) -> None:
         names = dict(table_names or {})
@@ -80,7 +92,7 @@ class Projector:
         # Projections stopped at an event whose stored bytes no longer parse: name -> the error.
         self.stopped: dict[str, str] = {}
 
-    async def _stop_projection(self, projection: Projection, exc: CorruptEvent) -> None:
+    async def _stop_projection(self, projection: Projection, exc: CorruptEvent | ProjectionCannotContinue) -> None:
         """Stop ``projection`` at the damaged event, and say so where ``/readyz`` reads it.
 
         The read model stays as it was before the event; the others go on. A restarted projector
@@ -176,7 +188,7 @@ class Projector:
                             while (step := await self.step(projection)) >= self._batch_size:
                                 applied += step
                             applied += step
-                        except CorruptEvent as exc:
+                        except (CorruptEvent, ProjectionCannotContinue) as exc:
                             await self._stop_projection(projection, exc)
                 if applied:
                     log.debug("projected", events=applied)

@@ -16,6 +16,7 @@ from projections.case_list import CaseListProjection
 from projections.rebuild import rebuild
 from projections.runner import Projector
 from samples.histories import append_history, generate_case
+from tests.eventually import assert_eventually
 from tests.factories import note_events, unique_case_id
 from tests.projection_support import differences_from_rebuild
 from workflows.core.decide import next_deadline
@@ -138,13 +139,14 @@ async def test_the_case_list_keeps_each_policy_once_and_reads_folds_written_befo
 ) -> None:
     """A fold is kept without its policy, which it names by hash; ``case_list_policies`` keeps each policy once.
     Folds written before migration 0021 (the policy inline) get their policies copied by it, are read as they
-    are by a projector that has read no policy yet, and are rewritten without the policy."""
+    are by a projector that has read no policy yet, and are rewritten without the policy; the copies (as
+    PostgreSQL renders them, not canonical) serve the next projector that reads those folds."""
     store = EventStore(own_pool)
     rng = random.Random(23)
     histories = [generate_case(rng, i) for i in range(30)]
-    halves = [max(1, len(h) // 2) for h in histories]
-    for history, half in zip(histories, halves, strict=True):
-        await store.append(history[0].stream_id, 0, history[:half])
+    thirds = [(max(1, len(h) // 3), max(1, 2 * len(h) // 3)) for h in histories]
+    for history, (first, _) in zip(histories, thirds, strict=True):
+        await store.append(history[0].stream_id, 0, history[:first])
     await Projector(own_pool, [CaseListProjection()], batch_size=37).catch_up()
     async with own_pool.acquire() as conn:
         folds = [json.loads(r["state"]) for r in await conn.fetch("SELECT state FROM case_list_folds")]
@@ -157,36 +159,78 @@ async def test_the_case_list_keeps_each_policy_once_and_reads_folds_written_befo
     async with own_pool.acquire() as conn:
         await conn.executemany(
             "UPDATE case_list_folds SET state = $2 WHERE stream_id = $1",
-            [(h[0].stream_id, fold(h[:half]).model_dump_json()) for h, half in zip(histories, halves, strict=True)],
+            [
+                (h[0].stream_id, fold(h[:first]).model_dump_json())
+                for h, (first, _) in zip(histories, thirds, strict=True)
+            ],
         )
         await conn.execute("DELETE FROM case_list_policies")
         migration = next(m for m in available_migrations() if m.number == 21)
         await conn.execute(migration.sql[migration.sql.index("INSERT INTO") :])
-        assert {
-            r["content_hash"] for r in await conn.fetch("SELECT content_hash FROM case_list_policies")
-        } == kept.keys()
+        copied = {r["content_hash"]: r["content"] for r in await conn.fetch("SELECT * FROM case_list_policies")}
+    assert copied.keys() == kept.keys() and all(copied[h] != kept[h] for h in kept)  # PostgreSQL's rendering
 
-    for history, half in zip(histories, halves, strict=True):
-        if half < len(history):
-            await store.append(history[0].stream_id, half, history[half:])
+    for history, (first, second) in zip(histories, thirds, strict=True):  # read as written before 0021
+        if first < second:
+            await store.append(history[0].stream_id, first, history[first:second])
     await Projector(own_pool, [CaseListProjection()], batch_size=37).catch_up()  # a new process's projection
+    for history, (_, second) in zip(histories, thirds, strict=True):  # read through the copied policies
+        if second < len(history):
+            await store.append(history[0].stream_id, second, history[second:])
+    await Projector(own_pool, [CaseListProjection()], batch_size=37).catch_up()  # and another's
     assert all(d.identical for d in await rebuild(own_pool, CaseListProjection, swap=False))
     async with own_pool.acquire() as conn:
         folds = [json.loads(r["state"]) for r in await conn.fetch("SELECT state FROM case_list_folds")]
         rows = {r["case_id"]: r for r in await conn.fetch("SELECT case_id, version, status FROM case_list")}
+        assert {r["content_hash"]: r["content"] for r in await conn.fetch("SELECT * FROM case_list_policies")} == copied
     assert not any("policy" in f for f in folds)
     for history in histories:
         state = fold(history)
         assert (rows[state.case_id]["version"], rows[state.case_id]["status"]) == (state.version, state.status.value)
 
 
-async def test_a_fold_whose_policy_is_not_kept_is_refused_by_name(own_pool: asyncpg.Pool) -> None:
+async def test_a_fold_whose_policy_is_not_kept_stops_the_case_list_by_name_and_nothing_else(
+    own_pool: asyncpg.Pool,
+) -> None:
     store = EventStore(own_pool)
     history = generate_case(random.Random(5), 0)
     await store.append(history[0].stream_id, 0, history[:1])
-    await Projector(own_pool, [CaseListProjection()]).catch_up()
+    await Projector(own_pool, all_projections()).catch_up()
     async with own_pool.acquire() as conn:
         await conn.execute("DELETE FROM case_list_policies")
-        with pytest.raises(LookupError, match=f"lacks the policies \\['{fold(history[:1]).policy_hash}'\\]"):
-            async with conn.transaction():
-                await CaseListProjection().apply(conn, await store.read_stream(history[0].stream_id))
+    await store.append(history[0].stream_id, 1, history[1:2])
+    stop = asyncio.Event()
+    projector = Projector(own_pool, all_projections(), poll_interval=0.05)  # a new process: no policy read yet
+    running = asyncio.create_task(projector.run(stop))
+    try:
+        fault = await assert_eventually(
+            lambda: own_pool.fetchrow("SELECT name, error FROM projection_faults"), lambda row: row is not None
+        )
+    finally:
+        stop.set()
+        await running
+    assert fault["name"] == "case_list" and f"lacks the policies ['{history[0].data.policy_hash}']" in fault["error"]
+    assert set(projector.stopped) == {"case_list"}
+    async with own_pool.acquire() as conn:  # the others went on to the head
+        trail = await conn.fetchval("SELECT count(*) FROM audit_trail")
+    assert trail == 2
+
+
+async def test_a_case_whose_policy_is_not_what_its_opening_names_keeps_it_in_its_fold(
+    own_pool: asyncpg.Pool,
+) -> None:
+    """A damaged opening (its policy does not hash to the hash it names) never files a policy under that hash:
+    its fold keeps the policy it was opened with, and is continued from it."""
+    store = EventStore(own_pool)
+    history = generate_case(random.Random(6), 0)
+    claimed = "f" * 64
+    opening = history[0].model_copy(update={"data": history[0].data.model_copy(update={"policy_hash": claimed})})
+    await store.append(opening.stream_id, 0, [opening])
+    await Projector(own_pool, [CaseListProjection()]).catch_up()
+    await store.append(opening.stream_id, 1, history[1:])
+    await Projector(own_pool, [CaseListProjection()]).catch_up()  # a new process's projection
+    async with own_pool.acquire() as conn:
+        kept = await conn.fetchval("SELECT count(*) FROM case_list_policies WHERE content_hash = $1", claimed)
+        state = json.loads(await conn.fetchval("SELECT state FROM case_list_folds"))
+        version = await conn.fetchval("SELECT version FROM case_list")
+    assert kept == 0 and state["policy_hash"] == claimed and "policy" in state and version == len(history)

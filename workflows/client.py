@@ -112,7 +112,8 @@ def case_handle(client: Client, case_id: str) -> WorkflowHandle:
 
 # How long a command waits out a transient refusal (``_transient``) before the error reaches the caller.
 NOT_READY_PATIENCE = timedelta(seconds=30)
-MAX_RESEND_DELAY = 1.0  # seconds: the longest wait between two sendings of a command
+MAX_RESEND_DELAY = 2.0  # seconds: the longest wait between two sendings of a command
+IN_FLIGHT_RESEND_DELAY = 1.0  # the same, when the case had too many updates in flight
 
 
 async def send_command(client: Client, case_id: str, command: Command) -> CommandResult:
@@ -133,12 +134,14 @@ async def send_command(client: Client, case_id: str, command: Command) -> Comman
             return await _update(client, case_id, name, command)
         except RPCError as exc:
             # Jittered: commands refused together (over the in-flight limit) come back spread out, each as a
-            # slot frees, not in waves a fixed backoff apart with the case's slots idle in between.
+            # slot frees, not in waves a fixed backoff apart with the case's slots idle in between. A slot frees
+            # within a command's time, so those are sent again sooner than the refusals that wait on a retried
+            # workflow task (seconds), which would only add calls to the server.
             delay = random.uniform(0.05, ceiling)
             if not _transient(exc) or loop.time() + delay > give_up:
                 raise
             await asyncio.sleep(delay)
-            ceiling = min(ceiling * 2, MAX_RESEND_DELAY)
+            ceiling = min(ceiling * 2, IN_FLIGHT_RESEND_DELAY if _over_in_flight_limit(exc) else MAX_RESEND_DELAY)
 
 
 def _transient(exc: RPCError) -> bool:
@@ -147,9 +150,13 @@ def _transient(exc: RPCError) -> bool:
     update with the workflow task it rode in (contention), after the SDK's own few retries."""
     return (
         (exc.status == RPCStatusCode.FAILED_PRECONDITION and "Workflow Task in failed state" in exc.message)
-        or (exc.status == RPCStatusCode.RESOURCE_EXHAUSTED and "in-flight updates" in exc.message)
+        or _over_in_flight_limit(exc)
         or (exc.status == RPCStatusCode.UNAVAILABLE and "update was aborted" in exc.message)
     )
+
+
+def _over_in_flight_limit(exc: RPCError) -> bool:
+    return exc.status == RPCStatusCode.RESOURCE_EXHAUSTED and "in-flight updates" in exc.message
 
 
 async def _update(client: Client, case_id: str, name: str, command: Command) -> CommandResult:
