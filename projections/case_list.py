@@ -162,13 +162,27 @@ async def write_folds(
     named = {s.policy_hash: s.policy for s in states if s.policy.content_hash() == s.policy_hash}
     await conn.executemany(
         f"INSERT INTO {policies_table} (content_hash, content) VALUES ($1, $2) ON CONFLICT (content_hash) DO NOTHING",
-        [(content_hash, canonical_json(policy.content())) for content_hash, policy in named.items()],
+        [(content_hash, _policy_text(content_hash, policy)) for content_hash, policy in named.items()],
     )
     await conn.executemany(
         f"INSERT INTO {folds_table} (stream_id, state) VALUES ($1, $2) "
         f"ON CONFLICT (stream_id) DO UPDATE SET state = EXCLUDED.state",
         [(s.stream_id, fold_json(s)) for s in states],
     )
+
+
+_POLICY_TEXTS: dict[str, str] = {}  # content hash -> canonical JSON: content-addressed, so never stale
+
+
+def _policy_text(content_hash: str, policy: Policy) -> str:
+    """The canonical JSON of ``policy`` (whose hash is ``content_hash``), encoded once per process and hash:
+    every batch writes the policies its folds name."""
+    text = _POLICY_TEXTS.get(content_hash)
+    if text is None:
+        if len(_POLICY_TEXTS) >= 64:  # a process sees a handful of policy versions
+            _POLICY_TEXTS.clear()
+        text = _POLICY_TEXTS[content_hash] = canonical_json(policy.content())
+    return text
 
 
 def _initial_facts() -> dict[str, Any]:
