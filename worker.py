@@ -334,6 +334,10 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
         )
         if settings.digest_every is not None:
             await ensure_digest_schedule(client, settings.task_queue, settings.digest_every)
+        # Every policy pinned so far is known before the first workflow task is polled: a replay that had to
+        # read one while the database is away would fail its task, and Temporal backs failed tasks off for
+        # longer each time (a 4 s cut kept cases refusing commands for over 30 s).
+        await _learn_pinned_policies(pool, patience=SERVICE_PATIENCE)
         keeping_policies = asyncio.create_task(_keep_pinned_policies_known(pool, stop))
         async with worker:
             # Logged once the worker runs, its pollers started with it (scripts and tests wait for this line).
@@ -359,19 +363,38 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
 PINNED_POLICIES_EVERY = 5.0
 
 
-async def _keep_pinned_policies_known(pool: asyncpg.Pool, stop: asyncio.Event) -> None:
-    """Know every pinned policy before a replay needs it: at start, then every ``PINNED_POLICIES_EVERY``
-    seconds, so that a workflow task rarely has to read one (on its own thread, bounded, failing the task
-    and waiting for Temporal's retry if the database is away then). A round that cannot reach the database
-    is skipped; the next one tries again."""
-    while not stop.is_set():
+async def _learn_pinned_policies(pool: asyncpg.Pool, *, patience: float) -> None:
+    """Know every policy pinned so far, trying again every half second while the database is away, for at most
+    ``patience`` seconds (then the last error is raised: the worker stops, as when the database is away at
+    start)."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + patience
+    while True:
         try:
             for content_hash, pinned in (await PostgresPins(pool).all_but(policy_library.known())).items():
                 policy_library.remember(pinned, content_hash)
+            return
         except DATABASE_UNAVAILABLE as exc:
-            log.warning("pinned policies not read this round", error=str(exc) or type(exc).__name__)
+            if loop.time() >= give_up:
+                raise
+            log.warning("pinned policies not read yet; trying again", error=str(exc) or type(exc).__name__)
+            await asyncio.sleep(0.5)
+
+
+async def _keep_pinned_policies_known(pool: asyncpg.Pool, stop: asyncio.Event) -> None:
+    """Know the policies other workers pin after this one started, before a replay needs them: every
+    ``PINNED_POLICIES_EVERY`` seconds, so that a workflow task rarely has to read one (on its own thread,
+    bounded, failing the task and waiting for Temporal's retry if the database is away then). A round that
+    cannot reach the database is skipped; the next one tries again."""
+    while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), PINNED_POLICIES_EVERY)
+        if stop.is_set():
+            return
+        try:
+            await _learn_pinned_policies(pool, patience=0)
+        except DATABASE_UNAVAILABLE as exc:
+            log.warning("pinned policies not read this round", error=str(exc) or type(exc).__name__)
 
 
 def _stop_on_signals() -> asyncio.Event:
