@@ -35,12 +35,13 @@ class PolicyPins(Protocol):
 
 
 def verified(content_hash: str, content: str) -> Policy:
-    """The policy in a pinned row, or ``ValueError`` naming what is wrong with it: content that does not parse
-    as a policy, or a policy whose hash is not the row's key (a tampered or corrupt row)."""
+    """The policy in a row that keeps one under its hash (here, or the case list's ``case_list_policies``), or
+    ``ValueError`` naming what is wrong with it: content that does not parse as a policy, or a policy whose
+    hash is not the row's key (a tampered or corrupt row)."""
     policy = Policy.model_validate(json.loads(content))  # pydantic's ValidationError is a ValueError, as is JSON's
     found = policy.content_hash()
     if found != content_hash:
-        raise ValueError(f"the pinned_policies row for {content_hash} holds a policy whose hash is {found}")
+        raise ValueError(f"the row for {content_hash} holds a policy whose hash is {found}")
     return policy
 
 

@@ -24,12 +24,13 @@ from typing import Any
 
 import asyncpg
 
+from events.pinned_policies import verified
 from projections.runner import Projection, ProjectionCannotContinue
 from workflows.core.canonical import canonical_json
 from workflows.core.decide import next_deadline
 from workflows.core.events import DeadlineBreached, EscalationRequested, Paused, RecordedEvent, Resumed
 from workflows.core.evolve import evolve
-from workflows.core.policy import Policy, pinned_policy
+from workflows.core.policy import Policy
 from workflows.core.state import EscalationState, Status, follow_up_due
 from workflows.core.vocabulary import DeadlineKind, PauseReason
 
@@ -129,11 +130,9 @@ class CaseListProjection(Projection):
         )
         for row in rows:
             try:
-                policy = pinned_policy(json.loads(row["content"]), row["content_hash"])
-            except ValueError:  # not a policy at all (pydantic's ValidationError is a ValueError, as is JSON's)
+                self._policies[row["content_hash"]] = verified(row["content_hash"], row["content"])
+            except ValueError:  # not that policy: left unknown, and refused below
                 continue
-            if policy.content_hash() == row["content_hash"]:
-                self._policies[row["content_hash"]] = policy
         if unknown := sorted(missing - self._policies.keys()):
             raise ProjectionCannotContinue(
                 position,
