@@ -153,6 +153,10 @@ class Side:
 
     lateness_ms: list[float] = field(default_factory=list)
     peak_rss: int = 0
+    # The Temporal server's resident memory when the side began and at its highest during it: the server keeps
+    # the earlier side's (ended) workflows, so what a side costs it is the growth, not the level.
+    server_rss_at_start: int = 0
+    server_peak_rss: int = 0
     cpu: dict[str, float] = field(default_factory=dict)
     server: Counter[str] | None = None
     history_events: float = 0.0
@@ -165,6 +169,15 @@ class Side:
 def _worker_process(argv: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
     with open(log_path, "ab") as log:
         return subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=log)
+
+
+def _server_rss() -> int:
+    """Resident bytes of the Temporal dev server processes on this machine (0 when none is local)."""
+    total = 0
+    for process in psutil.process_iter(["name", "memory_info"]):
+        if process.info["name"] == "temporal" and process.info["memory_info"] is not None:
+            total += process.info["memory_info"].rss
+    return total
 
 
 def _task_times(events: list, times: TaskTimes) -> None:
@@ -256,6 +269,9 @@ async def _run_side(
             side.peak_rss = max(side.peak_rss, sum(psutil.Process(p.pid).memory_info().rss for p in processes))
         except psutil.Error:
             pass
+        server = _server_rss()
+        side.server_rss_at_start = side.server_rss_at_start or server
+        side.server_peak_rss = max(side.server_peak_rss, server)
 
     await asyncio.sleep(3)  # the worker connects and polls
     if prepare is not None:
@@ -539,6 +555,13 @@ def _rows(n: int, span: float, workers: int, ours: Side, bare: Side, background:
             ours.peak_rss / mib,
             bare.peak_rss / mib,
             f"bare worker, {n + background} open bare workflows",
+        ),
+        Row(
+            f"Temporal server RSS growth during the side ({n + background} workflows)",
+            "MiB",
+            (ours.server_peak_rss - ours.server_rss_at_start) / mib,
+            (bare.server_peak_rss - bare.server_rss_at_start) / mib,
+            base,
         ),
     ]
     if ours.server is not None and bare.server is not None:
