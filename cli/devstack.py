@@ -88,7 +88,7 @@ async def run_up(settings: Settings, data_dir: Path, channels: ChannelsConfig) -
                     "start-dev",
                     "--db-filename",
                     str(data_dir / "temporal.db"),
-                    # Write-ahead logging: 8,000 workflows started in 70 s instead of 132 s with SQLite's
+                    # Write-ahead logging: 8,000 workflows started in 58 s instead of 120 s with SQLite's
                     # rollback journal (docs/benchmarks.md, "The Temporal dev server"); commits stay durable.
                     "--sqlite-pragma",
                     "journal_mode=WAL",
