@@ -41,7 +41,7 @@ bench: install
 	$(BIN)/python -m bench
 
 # make bench plus the long scenarios (capacity: a ramp of the deadline rate, about 20 minutes; scale: 100,000
-# open cases with 10 deadlines/s falling due, about two and a half hours on a 2-core machine).
+# open cases with 10 deadlines/s falling due, about two hours on a 2-core machine).
 bench-long: install
 	$(BIN)/python -m bench --long
 
