@@ -27,6 +27,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from bench.baseline_workflows import BareDeadlineWorkflow, BareSpec
 from cli.devstack import temporal_binary
+from workflows.data_converter import data_converter
 
 DAY = 24 * 3600.0
 IN_FLIGHT = 32
@@ -44,6 +45,7 @@ def server_rss() -> int:
 async def measure(workflows: int, server_args: str) -> None:
     env = await WorkflowEnvironment.start_local(
         dev_server_extra_args=shlex.split(server_args),
+        data_converter=data_converter,  # the bare workflows' input is a pydantic model
         dev_server_existing_path=temporal_binary(),
         dev_server_startup_timeout=timedelta(seconds=60),
     )
