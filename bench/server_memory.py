@@ -16,30 +16,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shlex
+import sys
 import time
 import uuid
 from datetime import timedelta
 
-import psutil
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from bench.baseline_workflows import BareDeadlineWorkflow, BareSpec
+from bench.spread_bench import server_rss
 from cli.devstack import temporal_binary
 from workflows.data_converter import data_converter
 
 DAY = 24 * 3600.0
 IN_FLIGHT = 32
-
-
-def server_rss() -> int:
-    """Resident bytes of the Temporal server processes on this machine."""
-    return sum(
-        p.info["memory_info"].rss
-        for p in psutil.process_iter(["name", "memory_info"])
-        if p.info["name"] == "temporal" and p.info["memory_info"] is not None
-    )
 
 
 async def measure(workflows: int, server_args: str) -> None:
@@ -99,6 +92,9 @@ def main() -> None:
     parser.add_argument("--server-args", default="", help="arguments for temporal server start-dev (one string)")
     args = parser.parse_args()
     asyncio.run(measure(args.workflows, args.server_args))
+    # The Temporal SDK can abort the interpreter at exit (sdk-python#300), as python -m bench does: leave at once.
+    sys.stdout.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

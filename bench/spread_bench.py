@@ -179,7 +179,7 @@ def _worker_process(argv: list[str], env: dict[str, str], log_path: Path) -> sub
         return subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=log)
 
 
-def _server_rss() -> int:
+def server_rss() -> int:
     """Resident bytes of the Temporal dev server processes on this machine (0 when none is local)."""
     total = 0
     for process in psutil.process_iter(["name", "memory_info"]):
@@ -289,7 +289,7 @@ async def _run_side(
             side.peak_rss = max(side.peak_rss, sum(psutil.Process(p.pid).memory_info().rss for p in processes))
         except psutil.Error:
             pass
-        server = _server_rss()
+        server = server_rss()
         side.server_rss_at_start = side.server_rss_at_start or server
         side.server_peak_rss = max(side.server_peak_rss, server)
 
