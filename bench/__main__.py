@@ -46,7 +46,7 @@ from cli.embedded_postgres import start_embedded_postgres, stop_embedded_postgre
 from events.database import create_database, create_pool, drop_database
 from events.store import EventStore
 from samples.histories import append_history, generate_case
-from worker import Settings, build_worker, configure_logging, connect_client
+from worker import build_worker, configure_logging, connect_client
 from workflows.client import case_state, open_case, send_command
 from workflows.core.commands import AddNote, OpenEscalation
 from workflows.core.vocabulary import NoteVisibility
@@ -252,7 +252,7 @@ async def run(args: argparse.Namespace) -> list[Row]:
             if "scale" in wanted:
                 with profiler.profiled(args.profile, "scale"):
                     # Many open cases whose deadlines are a day away, and a steady 10 deadlines/s falling due (each
-                    # measured workflow has two) for the span; the workers keep production's cache, not all of them.
+                    # measured workflow has two) for the span; the workers keep production's cache (as every spread does).
                     quiet, n, span = (50, 20, 3.0) if quick else (args.scale_open, 3000, 600.0)
                     keep(
                         await spread_each_alone(
@@ -264,7 +264,6 @@ async def run(args: argparse.Namespace) -> list[Row]:
                             lead=3 if quick else 60,
                             metrics_url=metrics_url,
                             background=quiet,
-                            cache=Settings.max_cached_workflows,
                         )
                     )
             if "capacity" in wanted:

@@ -45,6 +45,7 @@ from bench.baseline_workflows import BareDeadlineWorkflow, BareSpec
 from bench.deadline_bench import GATE, CpuMeter, bench_opening, finish_workflows, with_p3_acknowledge
 from bench.net import free_port
 from bench.report import Row, percentile
+from worker import Settings
 from workflows.client import open_case
 from workflows.core.events import stream_id_for
 from workflows.core.policy import Policy
@@ -367,7 +368,7 @@ async def spread_each_alone(
 
     ``background``: workflows opened on each side before its measured ones, whose deadlines are a day away
     (the scale scenario: many open cases, a few falling due). ``cache``: the workers' workflow cache (both
-    sides; default: every workflow of the run fits)."""
+    sides; default: production's, ``worker.Settings``, whose size sets the workers' garbage-collection pauses)."""
     async with pool.acquire() as conn:
         await conn.execute(TABLE_SQL)
     policy = one_level_policy(timedelta(seconds=lead))
@@ -384,7 +385,7 @@ async def spread_each_alone(
         "ESCALATIONS_TASK_QUEUE": queue,
         "ESCALATIONS_POLICY": str(policy_file),
         "BARE_TASK_QUEUE": queue + "-bare",
-        "ESCALATIONS_MAX_CACHED_WORKFLOWS": str(cache or max(20_000, 2 * (n + background))),
+        "ESCALATIONS_MAX_CACHED_WORKFLOWS": str(cache or Settings.max_cached_workflows),
     }
     server = ServerMetrics(metrics_url)
     case_ids = [f"spread-{uuid.uuid4().hex[:12]}" for _ in range(n)]
