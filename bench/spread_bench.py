@@ -101,7 +101,7 @@ class ServerMetrics:
         return found
 
 
-async def _worker_gc(addresses: list[str]) -> Counter[str]:
+async def worker_gc(addresses: list[str]) -> Counter[str]:
     """The workers' full garbage collections so far (``escalations_gc_pause_seconds`` on each one's metrics
     endpoint), summed: how many, their seconds, and how many took more than 100 ms."""
     found: Counter[str] = Counter()
@@ -175,7 +175,7 @@ class Side:
     prepare_seconds: float = 0.0  # opening the background workflows until their first tasks were all done
 
 
-def _worker_process(argv: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
+def worker_process(argv: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
     with open(log_path, "ab") as log:
         return subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=log)
 
@@ -307,7 +307,7 @@ async def _run_side(
         [profiler.record(p.pid, profile.with_suffix(f".{i}.txt")) for i, p in enumerate(processes)] if profile else []
     )
     before = await server.snapshot()
-    gc_before = await _worker_gc(metrics_addresses) if metrics_addresses else Counter()
+    gc_before = await worker_gc(metrics_addresses) if metrics_addresses else Counter()
     t0 = time.monotonic()
 
     async def start(i: int) -> None:
@@ -336,7 +336,7 @@ async def _run_side(
         print(profiler.top(profile.with_suffix(f".{i}.txt")))
     side.cpu = cpu.used()
     if metrics_addresses:  # during the measured openings and deadlines only, as the server's counters
-        side.gc = await _worker_gc(metrics_addresses)
+        side.gc = await worker_gc(metrics_addresses)
         side.gc.subtract(gc_before)
     after = await server.snapshot()
     if before is not None and after is not None:
@@ -460,7 +460,7 @@ async def spread_each_alone(
     # Each worker serves its metrics (its full garbage collections, both sides) on a port of its own.
     ours_metrics = [f"127.0.0.1:{free_port()}" for _ in range(workers)]
     ours_processes = [
-        _worker_process(
+        worker_process(
             [sys.executable, str(ROOT / "worker.py")],
             {**env, "ESCALATIONS_METRICS_ADDRESS": address},
             folder / f"ours-{i}.log",
@@ -487,7 +487,7 @@ async def spread_each_alone(
         _stop(ours_processes)
     bare_metrics = [f"127.0.0.1:{free_port()}" for _ in range(workers)]
     bare_processes = [
-        _worker_process(
+        worker_process(
             [sys.executable, "-m", "bench.bare_worker"],
             {**env, "ESCALATIONS_METRICS_ADDRESS": address},
             folder / f"bare-{i}.log",
