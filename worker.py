@@ -367,7 +367,10 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
 def _freeze_startup_heap() -> None:
     """Move every object alive now (modules, classes, schemas, the worker itself: about 90,000, kept for the
     process's life anyway) out of the garbage collector's reach, so no full collection walks them again
-    (the collections' pauses: observability/gc_pauses.py). Objects created later are collected as usual."""
+    (the collections' pauses: observability/gc_pauses.py). Objects created later are collected as usual. The
+    price: a reference cycle among the frozen objects that is dropped later is never collected; in a process
+    that runs more than the worker (``escalations up``, the tests) that is whatever else was alive then.
+    """
     gc.collect()
     gc.freeze()
 
