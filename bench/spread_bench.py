@@ -247,6 +247,35 @@ async def workflow_backlog(client: Client, task_queue: str) -> int:
     return response.stats.approximate_backlog_count
 
 
+async def start_as_fast_as_taken(
+    client: Client,
+    task_queue: str,
+    start: Callable[[int], Awaitable[object]],
+    count: int,
+    after_chunk: Callable[[int], Awaitable[object]] | None = None,
+) -> None:
+    """Run ``start(i)`` for ``i`` in ``range(count)`` (``GATE`` at a time), as fast as the workers on ``task_queue``
+    take the first tasks (the server's backlog for it kept under ``BACKLOG_LIMIT``); return once they have taken
+    them all. ``after_chunk(started)`` runs after each chunk of ``BACKLOG_LIMIT // 2``."""
+    gate = asyncio.Semaphore(GATE)
+
+    async def one(i: int) -> None:
+        async with gate:
+            await start(i)
+
+    chunk = BACKLOG_LIMIT // 2
+    for first in range(0, count, chunk):
+        while await workflow_backlog(client, task_queue) > BACKLOG_LIMIT - chunk:
+            await asyncio.sleep(0.5)
+        await asyncio.gather(*(one(i) for i in range(first, min(count, first + chunk))))
+        if after_chunk is not None:
+            await after_chunk(min(count, first + chunk))
+    settled = 0  # the count is approximate: three readings of an empty backlog in a row
+    while settled < 3:
+        settled = settled + 1 if await workflow_backlog(client, task_queue) == 0 else 0
+        await asyncio.sleep(0.5)
+
+
 async def _histories(client: Client, workflow_ids: list[str]) -> tuple[float, float, float, TaskTimes]:
     """Mean events, bytes and workflow task timeouts of the histories of a sample of ``workflow_ids``, and
     their task times. A timeout is a task that waited for a worker that did not take it (a sticky queue's
@@ -361,14 +390,13 @@ async def spread_each_alone(
     workers: int = 1,
     profile: Path | None = None,
     background: int = 0,
-    cache: int | None = None,
 ) -> list[Row]:
     """Our cases alone, then bare workflows alone, on the same server under the same schedule; each side with
     ``workers`` worker processes, profiled with py-spy into ``profile``-named files when given.
 
     ``background``: workflows opened on each side before its measured ones, whose deadlines are a day away
-    (the scale scenario: many open cases, a few falling due). ``cache``: the workers' workflow cache (both
-    sides; default: production's, ``worker.Settings``, whose size sets the workers' garbage-collection pauses)."""
+    (the scale scenario: many open cases, a few falling due). Both sides' workers keep production's workflow
+    cache (``worker.Settings``), whose size sets their garbage-collection pauses."""
     async with pool.acquire() as conn:
         await conn.execute(TABLE_SQL)
     policy = one_level_policy(timedelta(seconds=lead))
@@ -385,7 +413,7 @@ async def spread_each_alone(
         "ESCALATIONS_TASK_QUEUE": queue,
         "ESCALATIONS_POLICY": str(policy_file),
         "BARE_TASK_QUEUE": queue + "-bare",
-        "ESCALATIONS_MAX_CACHED_WORKFLOWS": str(cache or Settings.max_cached_workflows),
+        "ESCALATIONS_MAX_CACHED_WORKFLOWS": str(Settings.max_cached_workflows),
     }
     server = ServerMetrics(metrics_url)
     case_ids = [f"spread-{uuid.uuid4().hex[:12]}" for _ in range(n)]
@@ -394,32 +422,13 @@ async def spread_each_alone(
     quiet_bare_ids = [f"bare-spread-quiet-{uuid.uuid4().hex[:12]}" for _ in range(background)]
     day = 24 * 3600.0
 
-    async def as_fast_as_taken(start: Callable[[int], Awaitable[object]], count: int, task_queue: str) -> None:
-        """Start ``count`` workflows as fast as the side's worker takes their first tasks (the server's
-        backlog for it kept under ``BACKLOG_LIMIT``), and return once it has taken them all."""
-        gate = asyncio.Semaphore(GATE)
-
-        async def one(i: int) -> None:
-            async with gate:
-                await start(i)
-
-        chunk = BACKLOG_LIMIT // 2
-        for first in range(0, count, chunk):
-            while await workflow_backlog(client, task_queue) > BACKLOG_LIMIT - chunk:
-                await asyncio.sleep(0.5)
-            await asyncio.gather(*(one(i) for i in range(first, min(count, first + chunk))))
-        settled = 0  # the count is approximate: three readings of an empty backlog in a row
-        while settled < 3:
-            settled = settled + 1 if await workflow_backlog(client, task_queue) == 0 else 0
-            await asyncio.sleep(0.5)
-
     async def open_quiet_ours() -> None:
         # sev4 x enterprise: P4, acknowledged within a day; nothing of theirs falls due in the run.
         async def one(i: int) -> None:
             opening = bench_opening(quiet_case_ids[i]).model_copy(update={"severity": Severity.SEV4})
             await open_case(client, opening, task_queue=queue)
 
-        await as_fast_as_taken(one, background, queue)
+        await start_as_fast_as_taken(client, queue, one, background)
 
     async def start_quiet_bare() -> None:
         async def one(i: int) -> None:
@@ -428,7 +437,7 @@ async def spread_each_alone(
                 BareDeadlineWorkflow.run, spec, id=quiet_bare_ids[i], task_queue=queue + "-bare"
             )
 
-        await as_fast_as_taken(one, background, queue + "-bare")
+        await start_as_fast_as_taken(client, queue + "-bare", one, background)
 
     async def our_deadlines() -> list[float]:
         rows = await pool.fetch(

@@ -4,8 +4,7 @@ collections as its workflow cache fills and then turns over.
 Starts a Temporal dev server as the benchmark does (state in a file, write-ahead logging), a database
 (``DATABASE_URL``'s server, else an embedded PostgreSQL), and one worker process (``worker.py``, as
 production runs it) with ``ESCALATIONS_MAX_CACHED_WORKFLOWS`` set to ``--cache``; then opens cases whose
-deadlines are a day away as fast as the worker takes their first tasks (the server's backlog for it kept
-under 500), and prints every 2,000 openings, and at the end, the worker's resident memory and its full
+deadlines are a day away as fast as the worker takes their first tasks (as the spread scenarios do), and prints every 2,000 openings, and at the end, the worker's resident memory and its full
 collections so far (``escalations_gc_pause_seconds``: how many, the time they stopped it, the mean). Past
 the cache's size every opening evicts a case, as in a long-running deployment. What chose the worker's
 default cache (README "Tuning"); for example:
@@ -29,12 +28,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import psutil
-from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from bench.deadline_bench import GATE, bench_opening
+from bench.deadline_bench import bench_opening
 from bench.net import free_port
-from bench.spread_bench import ROOT, one_level_policy, worker_gc, worker_process, workflow_backlog
+from bench.spread_bench import ROOT, one_level_policy, start_as_fast_as_taken, worker_gc, worker_process
 from cli.devstack import temporal_binary
 from cli.embedded_postgres import start_embedded_postgres, stop_embedded_postgres
 from events.database import create_database, drop_database
@@ -43,27 +41,7 @@ from workflows.client import open_case
 from workflows.core.vocabulary import Severity
 from workflows.data_converter import data_converter
 
-BACKLOG = 500  # workflow tasks waiting for the worker, at most (openings pause above it)
-EVERY = 2000  # openings between two readings
-
-
-async def _open_as_taken(client: Client, queue: str, count: int, report) -> None:  # noqa: ANN001 - a callback
-    gate = asyncio.Semaphore(GATE)
-
-    async def one(i: int) -> None:
-        async with gate:
-            # sev4: acknowledged within a day, so nothing falls due while the cache turns over.
-            opening = bench_opening(f"worker-memory-{i}-{uuid.uuid4().hex[:8]}")
-            await open_case(client, opening.model_copy(update={"severity": Severity.SEV4}), task_queue=queue)
-
-    for first in range(0, count, BACKLOG):
-        while await workflow_backlog(client, queue) > BACKLOG:
-            await asyncio.sleep(0.5)
-        await asyncio.gather(*(one(i) for i in range(first, min(count, first + BACKLOG))))
-        if first and first % EVERY == 0:
-            await report(first)
-    while await workflow_backlog(client, queue) > 0:
-        await asyncio.sleep(0.5)
+EVERY = 2000  # openings between two readings (a multiple of the chunk the openings go in)
 
 
 async def measure(cache: int, count: int) -> None:
@@ -100,6 +78,11 @@ async def measure(cache: int, count: int) -> None:
     )
     began = time.monotonic()
 
+    async def open_one(i: int) -> None:
+        # sev4: acknowledged within a day, so nothing falls due while the cache turns over.
+        opening = bench_opening(f"worker-memory-{i}-{uuid.uuid4().hex[:8]}")
+        await open_case(env.client, opening.model_copy(update={"severity": Severity.SEV4}), task_queue=queue)
+
     async def report(opened: int) -> None:
         gc = await worker_gc([metrics_address])
         rss = psutil.Process(worker.pid).memory_info().rss / 2**20
@@ -110,10 +93,14 @@ async def measure(cache: int, count: int) -> None:
             flush=True,
         )
 
+    async def report_every(opened: int) -> None:
+        if opened % EVERY == 0 and opened < count:
+            await report(opened)
+
     try:
         await asyncio.sleep(5)  # the worker connects and starts polling
         print(f"worker cache {cache} cases; opening {count}", flush=True)
-        await _open_as_taken(env.client, queue, count, report)
+        await start_as_fast_as_taken(env.client, queue, open_one, count, after_chunk=report_every)
         await report(count)
     finally:
         worker.terminate()
