@@ -40,6 +40,7 @@ from events.records import (
     check_batch,
     link_problem,
     parse_row,
+    recorded_as_made,
 )
 from observability import metrics, tracing
 from workflows.core.events import NewEvent, RecordedEvent
@@ -269,7 +270,7 @@ class EventStore:
             if row["out_outcome"] == "error":
                 raise EventStoreError(f"the append to {pending.stream_id} was refused: {row['out_detail']}")
         stored = [{column: row[f"out_{column}"] for column in _RECORD_COLUMNS} for row in rows]
-        return self._whole_batch(pending.stream_id, pending.events, stored, keys)
+        return self._whole_batch(pending.stream_id, pending.events, stored, keys, pending.prepared)
 
     @staticmethod
     def _whole_batch(
@@ -277,11 +278,13 @@ class EventStore:
         events: Sequence[NewEvent],
         rows: Sequence[Mapping[str, Any]],
         keys: Mapping[str, bytes | None],
+        prepared: _Prepared | None = None,
     ) -> list[RecordedEvent]:
         """The stored rows of exactly this batch, in version order, or ConcurrencyConflict.
 
         The rows are either the ones just inserted or, for a re-append, the ones
-        already stored under these ids; both must be this batch, whole.
+        already stored under these ids; both must be this batch, whole. A row holding the very body this
+        append made of its event is that event (``recorded_as_made``); any other (stored earlier) is parsed.
         """
         stored = {r["event_id"]: r for r in rows}
         for event in events:
@@ -291,7 +294,14 @@ class EventStore:
                     f'event store rule "idempotent append": event {event.event_id} does not match what is stored '
                     f"(a batch must be re-appended whole, at the same stream and versions)"
                 )
-        return [parse_row(stored[e.event_id], keys) for e in events]
+        made = prepared.bodies if prepared is not None else [None] * len(events)
+        return [
+            recorded_as_made(event, row, prepared.recorded_at)
+            if prepared is not None and row["body"] == body
+            else parse_row(row, keys)
+            for event, body in zip(events, made, strict=True)
+            for row in (stored[event.event_id],)
+        ]
 
     async def read_stream(self, stream_id: str, from_version: int = 1) -> list[RecordedEvent]:
         async with self._pool.acquire() as conn:
