@@ -15,6 +15,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import Problem, not_found, refusal
+from api.reply_folds import ReplyFolds
 from events import policy_versions
 from events.directory_store import DirectoryStore
 from events.log_keys import LogSigner
@@ -63,6 +64,11 @@ class Services:
     log_signer: LogSigner | None = None
     # How far past due a deadline with no breach stored may be before /readyz reports it (the watchdog).
     watchdog_margin: timedelta = DEFAULT_MARGIN
+    # The last folds of the cases this process answered commands for (made from ``pool``).
+    reply_folds: ReplyFolds = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.reply_folds = ReplyFolds(self.pool)
 
     @property
     def store(self) -> EventStore:
@@ -144,11 +150,12 @@ class Services:
         except WorkflowUpdateFailedError as exc:
             raise Problem(409, "Conflict", f"command failed: {exc.cause}", rule="command.failed") from None
         # The reply shows the case as the store holds it, not the workflow's memory: a text erased since the
-        # workflow loaded it must read as erased here too.
-        stored = await self.store.read_stream(stream_id_for(case_id))
+        # workflow loaded it must read as erased here too (ReplyFolds reads only what its last fold lacks).
         wanted = set(result.versions) if result.duplicate else {e.version for e in result.events}
+        stored, folded = await self.reply_folds.read(stream_id_for(case_id), min(wanted, default=1))
+        assert folded is not None  # the workflow stored the case before it answered
         events = [e for e in stored if e.version in wanted]
-        state = _view_of(stored)
+        state = case_view(folded)
         warnings = await self._assignment_warnings(command, state) if isinstance(command, AssignOwner) else []
         return Outcome(duplicate=result.duplicate, events=events, state=state, warnings=warnings)
 
