@@ -2,10 +2,15 @@
 
 * Command round trip over HTTP: ``POST /v1/escalations/{id}/notes`` (auth, idempotency
   record, update, event stored, reply), sequential. Baseline: ``start_workflow`` of a
-  bare workflow, sequential.
+  bare workflow, sequential; and, doing the same Temporal work, a no-op update of a bare
+  workflow. The same note sent two more ways, in the same loop, splits the round trip by
+  stage: through ``Services.run_command`` (the update, then the stream re-read and folded
+  for the reply; no HTTP, token or idempotency record), and the workflow update alone
+  (``send_command``).
 * Sustained ``POST /v1/escalations``: cases opened per second (each reply only after the
-  opening event is stored) with 16 requests in flight. Baseline: bare workflow starts per
-  second with 16 in flight.
+  opening event is stored) with 16 requests in flight. Baselines: bare workflow starts per
+  second with 16 in flight (a start does not wait for the workflow to run); and bare
+  update-with-starts, which wait for the new workflow's first task to answer, as an opening does.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ import uuid
 import asyncpg
 import httpx
 import uvicorn
-from temporalio.client import Client
+from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from api.app import create_app
@@ -29,6 +35,9 @@ from bench.net import free_port
 from bench.report import Row, percentile
 from events.store import EventStore
 from worker import build_worker
+from workflows.client import send_command
+from workflows.core.commands import AddNote
+from workflows.core.events import Actor
 from workflows.core.policy import Policy
 from workflows.core.vocabulary import Role
 from workflows.escalation_workflow import workflow_id_for
@@ -63,6 +72,9 @@ async def api_scenarios(client: Client, pool: asyncpg.Pool, dsn: str, policy: Po
     headers = {"Authorization": f"Bearer {token}"}
     ours_ms: list[float] = []
     bare_ms: list[float] = []
+    service_ms: list[float] = []  # Services.run_command: the update, then the re-read and fold for the reply
+    update_ms: list[float] = []  # send_command: the workflow update alone
+    bare_update_ms: list[float] = []
     started_cases: list[str] = []
     bare_ids: list[str] = []
     try:
@@ -74,10 +86,18 @@ async def api_scenarios(client: Client, pool: asyncpg.Pool, dsn: str, policy: Po
             workflow_runner=UnsandboxedWorkflowRunner(),
         )
         async with worker, bare_worker, httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as http:
-            opened = await http.post("/v1/escalations", json=_open_body(0))
-            opened.raise_for_status()
-            case_id = opened.json()["state"]["case_id"]
-            started_cases.append(case_id)
+            # One case per way of sending the note, so each grows alike (the reply refolds the whole case).
+            opened_cases = []
+            for n in range(3):
+                opened = await http.post("/v1/escalations", json=_open_body(n))
+                opened.raise_for_status()
+                opened_cases.append(opened.json()["state"]["case_id"])
+            started_cases.extend(opened_cases)
+            case_id, service_case_id, update_case_id = opened_cases
+            actor = Actor(id="bench", role=Role.SERVICE)
+            updated = f"bare-{uuid.uuid4().hex}"
+            updated_handle = await client.start_workflow(BareUpdateWorkflow.run, id=updated, task_queue=queue + "-bare")
+            bare_ids.append(updated)
             for i in range(commands):
                 t = time.perf_counter()
                 reply = await http.post(
@@ -92,6 +112,21 @@ async def api_scenarios(client: Client, pool: asyncpg.Pool, dsn: str, policy: Po
                 await client.start_workflow(BareUpdateWorkflow.run, id=workflow_id, task_queue=queue + "-bare")
                 bare_ms.append((time.perf_counter() - t) * 1000)
                 bare_ids.append(workflow_id)
+                t = time.perf_counter()
+                await services.run_command(
+                    service_case_id, AddNote(actor=actor, idempotency_key=uuid.uuid4().hex, text=f"service note {i}")
+                )
+                service_ms.append((time.perf_counter() - t) * 1000)
+                t = time.perf_counter()
+                await send_command(
+                    client,
+                    update_case_id,
+                    AddNote(actor=actor, idempotency_key=uuid.uuid4().hex, text=f"update note {i}"),
+                )
+                update_ms.append((time.perf_counter() - t) * 1000)
+                t = time.perf_counter()
+                await updated_handle.execute_update(BareUpdateWorkflow.noop, f"{i}")
+                bare_update_ms.append((time.perf_counter() - t) * 1000)
 
             async def open_many(n: int) -> float:
                 gate = asyncio.Semaphore(CONCURRENCY)
@@ -119,8 +154,30 @@ async def api_scenarios(client: Client, pool: asyncpg.Pool, dsn: str, policy: Po
                 await asyncio.gather(*(one() for _ in range(n)))
                 return n / (time.perf_counter() - t)
 
+            async def update_with_start_many(n: int) -> float:
+                gate = asyncio.Semaphore(CONCURRENCY)
+
+                async def one() -> None:
+                    async with gate:
+                        workflow_id = f"bare-{uuid.uuid4().hex}"
+                        start = WithStartWorkflowOperation(
+                            BareUpdateWorkflow.run,
+                            id=workflow_id,
+                            task_queue=queue + "-bare",
+                            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                        )
+                        await client.execute_update_with_start_workflow(
+                            BareUpdateWorkflow.noop, "opened", start_workflow_operation=start
+                        )
+                        bare_ids.append(workflow_id)
+
+                t = time.perf_counter()
+                await asyncio.gather(*(one() for _ in range(n)))
+                return n / (time.perf_counter() - t)
+
             ours_rps = await open_many(opens)
             bare_rps = await start_many(opens)
+            bare_answered_rps = await update_with_start_many(opens)
             for case in started_cases:
                 await client.get_workflow_handle(workflow_id_for(case)).terminate("benchmark done")
             for workflow_id in bare_ids:
@@ -136,11 +193,40 @@ async def api_scenarios(client: Client, pool: asyncpg.Pool, dsn: str, policy: Po
         ),
         Row("API command round trip p99", "ms", percentile(ours_ms, 99), percentile(bare_ms, 99), baseline),
         Row(
+            "API command round trip p50, against a bare update",
+            "ms",
+            percentile(ours_ms, 50),
+            percentile(bare_update_ms, 50),
+            "bare no-op update",
+        ),
+        Row(
+            "API command round trip p50, its service alone (no HTTP, token, idempotency record)",
+            "ms",
+            percentile(service_ms, 50),
+            percentile(bare_update_ms, 50),
+            "bare no-op update",
+        ),
+        Row(
+            "API command round trip p50, its workflow update alone",
+            "ms",
+            percentile(update_ms, 50),
+            percentile(bare_update_ms, 50),
+            "bare no-op update",
+        ),
+        Row(
             f"POST /v1/escalations sustained, {CONCURRENCY} in flight",
             "req/s",
             ours_rps,
             bare_rps,
             "bare workflow starts/s",
+            higher_is_better=True,
+        ),
+        Row(
+            f"POST /v1/escalations sustained, {CONCURRENCY} in flight, against answered starts",
+            "req/s",
+            ours_rps,
+            bare_answered_rps,
+            "bare update-with-starts/s",
             higher_is_better=True,
         ),
     ]
