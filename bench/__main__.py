@@ -19,7 +19,6 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from pathlib import Path
 
 from temporalio.client import Client
@@ -32,6 +31,7 @@ from bench.baseline_workflows import BareUpdateWorkflow
 from bench.capacity_bench import capacity
 from bench.chaos_bench import chaos
 from bench.deadline_bench import burst, event_append, open_throughput
+from bench.dev_server import start_dev_server
 from bench.history_bench import history_and_replay
 from bench.log_bench import append_with_and_without_the_log, proofs_and_bundles
 from bench.net import free_port
@@ -41,7 +41,6 @@ from bench.projection_bench import projection_lag, rebuild_throughput
 from bench.report import Row, percentile, print_table, write_json
 from bench.simulate_bench import shadow_run
 from bench.spread_bench import spread_each_alone
-from cli.devstack import temporal_binary
 from cli.embedded_postgres import start_embedded_postgres, stop_embedded_postgres
 from events.database import create_database, create_pool, drop_database
 from events.store import EventStore
@@ -50,7 +49,6 @@ from worker import build_worker, configure_logging, connect_client
 from workflows.client import case_state, open_case, send_command
 from workflows.core.commands import AddNote, OpenEscalation
 from workflows.core.vocabulary import NoteVisibility
-from workflows.data_converter import data_converter
 from workflows.escalation_workflow import workflow_id_for
 from workflows.policy_files import DEFAULT_POLICY_PATH, load_policy
 
@@ -164,20 +162,9 @@ async def run(args: argparse.Namespace) -> list[Row]:
             # it grew by about 200 KiB per open case and failed ("out of memory") on its way to the scale
             # scenario's 100,000 (docs/benchmarks.md, "The Temporal dev server").
             server_dir = Path(tempfile.mkdtemp(prefix="esc-bench-temporal-"))
-            env = await WorkflowEnvironment.start_local(
-                dev_server_extra_args=[
-                    "--metrics-port",
-                    str(metrics_port),
-                    "--db-filename",
-                    str(server_dir / "temporal.db"),
-                    "--sqlite-pragma",
-                    "journal_mode=WAL",
-                    *shlex.split(args.server_args),
-                ],
-                data_converter=data_converter,
-                dev_server_existing_path=temporal_binary(),
-                # The SDK's 5 s default is too short for a busy machine; a healthy server answers in under 1 s.
-                dev_server_startup_timeout=timedelta(seconds=60),
+            env = await start_dev_server(
+                ["--metrics-port", str(metrics_port), *shlex.split(args.server_args)],
+                state_file=server_dir / "temporal.db",
             )
             client = env.client
         if not server_dsn:

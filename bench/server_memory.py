@@ -21,27 +21,19 @@ import shlex
 import sys
 import time
 import uuid
-from datetime import timedelta
 
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from bench.baseline_workflows import BareDeadlineWorkflow, BareSpec
+from bench.dev_server import start_dev_server
 from bench.spread_bench import server_rss
-from cli.devstack import temporal_binary
-from workflows.data_converter import data_converter
 
 DAY = 24 * 3600.0
 IN_FLIGHT = 32
 
 
 async def measure(workflows: int, server_args: str) -> None:
-    env = await WorkflowEnvironment.start_local(
-        dev_server_extra_args=shlex.split(server_args),
-        data_converter=data_converter,  # the bare workflows' input is a pydantic model
-        dev_server_existing_path=temporal_binary(),
-        dev_server_startup_timeout=timedelta(seconds=60),
-    )
+    env = await start_dev_server(shlex.split(server_args))  # its state in memory unless the arguments say
     queue = f"server-memory-{uuid.uuid4().hex[:8]}"
     worker = Worker(
         env.client,

@@ -28,30 +28,23 @@ from datetime import timedelta
 from pathlib import Path
 
 import psutil
-from temporalio.testing import WorkflowEnvironment
 
 from bench.deadline_bench import bench_opening
+from bench.dev_server import start_dev_server
 from bench.net import free_port
 from bench.spread_bench import ROOT, one_level_policy, start_as_fast_as_taken, worker_gc, worker_process
-from cli.devstack import temporal_binary
 from cli.embedded_postgres import start_embedded_postgres, stop_embedded_postgres
 from events.database import create_database, drop_database
 from worker import Settings
 from workflows.client import open_case
 from workflows.core.vocabulary import Severity
-from workflows.data_converter import data_converter
 
 EVERY = 2000  # openings between two readings (a multiple of the chunk the openings go in)
 
 
 async def measure(cache: int, count: int) -> None:
     folder = Path(tempfile.mkdtemp(prefix="esc-worker-memory-"))
-    env = await WorkflowEnvironment.start_local(
-        dev_server_extra_args=["--db-filename", str(folder / "temporal.db"), "--sqlite-pragma", "journal_mode=WAL"],
-        data_converter=data_converter,
-        dev_server_existing_path=temporal_binary(),
-        dev_server_startup_timeout=timedelta(seconds=60),
-    )
+    env = await start_dev_server(state_file=folder / "temporal.db")
     server_dsn, pg_server = os.environ.get("DATABASE_URL"), None
     if not server_dsn:
         server_dsn, pg_server = start_embedded_postgres(folder / "pg")
