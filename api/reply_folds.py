@@ -11,6 +11,11 @@ keys, and texts a kept fold opened before it must now read as erased. So each re
 keys of the case's subject, and a fold kept under another count is dropped and the case folded afresh. The
 count is read before the events, so an erasure that commits in between is seen by the events' parse (they
 read as erased) or by the next count; never missed by both.
+
+A reply folded forward parses only the new events, so an older event tampered with in the database since its
+fold was kept is not seen by replies; every read of the case (``GET``, its audit trail, ``escalations verify``,
+the projector) and any fresh fold (another process, a fold evicted, an erasure) still reports it. A fold that
+fails to read keeps nothing, so the failure repeats until the record is repaired.
 """
 
 from __future__ import annotations
@@ -65,9 +70,9 @@ class ReplyFolds:
 
     def _keep(self, stream_id: str, fresh: _Kept) -> None:
         kept = self._kept.get(stream_id)
-        # Two replies of one case may read at once: keep the later fold, unless the erasures differ (the newer
-        # count wins then, whichever fold it came with, since the next read compares against it).
-        if kept is None or fresh.state.version >= kept.state.version or fresh.erased_keys != kept.erased_keys:
+        # Two replies of one case may read at once. Erased-key counts only grow, so the larger count is the newer;
+        # under the same count, the fold further along.
+        if kept is None or (fresh.erased_keys, fresh.state.version) >= (kept.erased_keys, kept.state.version):
             self._kept[stream_id] = fresh
         self._kept.move_to_end(stream_id)
         while len(self._kept) > self._size:

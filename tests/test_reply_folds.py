@@ -31,6 +31,30 @@ async def test_a_kept_fold_brought_forward_is_the_whole_stream_folded(own_db: tu
             assert state == fold(await store.read_stream(stream))
 
 
+async def test_a_reply_sees_events_stored_since_its_last_fold_and_a_repeat_sees_its_first_delivery(
+    own_db: tuple[asyncpg.Pool, str],
+) -> None:
+    """Between two commands the case's timers store warnings and breaches of their own (the second read asks
+    from past the kept fold); a repeated command's reply names versions behind the kept fold."""
+    pool, _ = own_db
+    store, folds = EventStore(pool), ReplyFolds(pool)
+    history = generate_case(random.Random(5), 0)
+    assert len(history) >= 6
+    stream = history[0].stream_id
+    await store.append(stream, 0, history[:2])
+    await folds.read(stream, 1)
+    await store.append(stream, 2, history[2:4])  # stored by the case itself, no reply read it
+    await store.append(stream, 4, history[4:6])  # the next command's events
+    events, state = await folds.read(stream, 5)
+    assert state == fold(await store.read_stream(stream))
+    assert [e.version for e in events if e.version >= 5] == [5, 6]
+    # A repeat of the command that stored versions 3 and 4: its reply shows them, and the case at its head.
+    events, state = await folds.read(stream, 3)
+    assert [e.version for e in events if e.version in (3, 4)] == [3, 4]
+    assert [e.event_id for e in events if e.version in (3, 4)] == [e.event_id for e in history[2:4]]
+    assert state == fold(await store.read_stream(stream))
+
+
 async def test_a_fold_kept_from_before_an_erasure_is_folded_afresh(own_db: tuple[asyncpg.Pool, str]) -> None:
     pool, _ = own_db
     store, folds = EventStore(pool), ReplyFolds(pool)
