@@ -4,9 +4,9 @@
   record, update, event stored, reply), sequential. Baseline: ``start_workflow`` of a
   bare workflow, sequential; and, doing the same Temporal work, a no-op update of a bare
   workflow. The same note sent two more ways, in the same loop, splits the round trip by
-  stage: through ``Services.run_command`` (the update, then the stream re-read and folded
-  for the reply; no HTTP, token or idempotency record), and the workflow update alone
-  (``send_command``).
+  stage: through ``Services.run_command`` (the update, then the case folded for the reply
+  from the events after its last fold; no HTTP, token or idempotency record), and the
+  workflow update alone (``send_command``).
 * Sustained ``POST /v1/escalations``: cases opened per second (each reply only after the
   opening event is stored) with 16 requests in flight. Baselines: bare workflow starts per
   second with 16 in flight (a start does not wait for the workflow to run); and bare
@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 
@@ -86,7 +87,7 @@ async def api_scenarios(client: Client, pool: asyncpg.Pool, dsn: str, policy: Po
             workflow_runner=UnsandboxedWorkflowRunner(),
         )
         async with worker, bare_worker, httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as http:
-            # One case per way of sending the note, so each grows alike (the reply refolds the whole case).
+            # One case per way of sending the note, so each case grows alike.
             opened_cases = []
             for n in range(3):
                 opened = await http.post("/v1/escalations", json=_open_body(n))
@@ -96,8 +97,8 @@ async def api_scenarios(client: Client, pool: asyncpg.Pool, dsn: str, policy: Po
             case_id, service_case_id, update_case_id = opened_cases
             actor = Actor(id="bench", role=Role.SERVICE)
             updated = f"bare-{uuid.uuid4().hex}"
-            updated_handle = await client.start_workflow(BareUpdateWorkflow.run, id=updated, task_queue=queue + "-bare")
             bare_ids.append(updated)
+            updated_handle = await client.start_workflow(BareUpdateWorkflow.run, id=updated, task_queue=queue + "-bare")
             for i in range(commands):
                 t = time.perf_counter()
                 reply = await http.post(
@@ -109,9 +110,9 @@ async def api_scenarios(client: Client, pool: asyncpg.Pool, dsn: str, policy: Po
                 ours_ms.append((time.perf_counter() - t) * 1000)
                 t = time.perf_counter()
                 workflow_id = f"bare-{uuid.uuid4().hex}"
+                bare_ids.append(workflow_id)
                 await client.start_workflow(BareUpdateWorkflow.run, id=workflow_id, task_queue=queue + "-bare")
                 bare_ms.append((time.perf_counter() - t) * 1000)
-                bare_ids.append(workflow_id)
                 t = time.perf_counter()
                 await services.run_command(
                     service_case_id, AddNote(actor=actor, idempotency_key=uuid.uuid4().hex, text=f"service note {i}")
@@ -147,8 +148,8 @@ async def api_scenarios(client: Client, pool: asyncpg.Pool, dsn: str, policy: Po
                 async def one() -> None:
                     async with gate:
                         workflow_id = f"bare-{uuid.uuid4().hex}"
-                        await client.start_workflow(BareUpdateWorkflow.run, id=workflow_id, task_queue=queue + "-bare")
                         bare_ids.append(workflow_id)
+                        await client.start_workflow(BareUpdateWorkflow.run, id=workflow_id, task_queue=queue + "-bare")
 
                 t = time.perf_counter()
                 await asyncio.gather(*(one() for _ in range(n)))
@@ -160,6 +161,7 @@ async def api_scenarios(client: Client, pool: asyncpg.Pool, dsn: str, policy: Po
                 async def one() -> None:
                     async with gate:
                         workflow_id = f"bare-{uuid.uuid4().hex}"
+                        bare_ids.append(workflow_id)
                         start = WithStartWorkflowOperation(
                             BareUpdateWorkflow.run,
                             id=workflow_id,
@@ -169,7 +171,6 @@ async def api_scenarios(client: Client, pool: asyncpg.Pool, dsn: str, policy: Po
                         await client.execute_update_with_start_workflow(
                             BareUpdateWorkflow.noop, "opened", start_workflow_operation=start
                         )
-                        bare_ids.append(workflow_id)
 
                 t = time.perf_counter()
                 await asyncio.gather(*(one() for _ in range(n)))
@@ -178,11 +179,9 @@ async def api_scenarios(client: Client, pool: asyncpg.Pool, dsn: str, policy: Po
             ours_rps = await open_many(opens)
             bare_rps = await start_many(opens)
             bare_answered_rps = await update_with_start_many(opens)
-            for case in started_cases:
-                await client.get_workflow_handle(workflow_id_for(case)).terminate("benchmark done")
-            for workflow_id in bare_ids:
-                await client.get_workflow_handle(workflow_id).signal(BareUpdateWorkflow.finish)
     finally:
+        # Whatever happened, end what the scenario started (terminating needs no worker).
+        await _terminate(client, [workflow_id_for(case) for case in started_cases] + bare_ids)
         server.should_exit = True
         await serving
         await api_pool.close()
@@ -230,3 +229,15 @@ async def api_scenarios(client: Client, pool: asyncpg.Pool, dsn: str, policy: Po
             higher_is_better=True,
         ),
     ]
+
+
+async def _terminate(client: Client, workflow_ids: list[str]) -> None:
+    """Terminate each of ``workflow_ids`` that still runs (64 at a time; one already gone is skipped)."""
+    gate = asyncio.Semaphore(64)
+
+    async def end(workflow_id: str) -> None:
+        async with gate:
+            with contextlib.suppress(Exception):  # already finished, or never started
+                await client.get_workflow_handle(workflow_id).terminate("benchmark done")
+
+    await asyncio.gather(*(end(w) for w in workflow_ids))

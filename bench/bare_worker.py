@@ -16,10 +16,12 @@ import asyncpg
 from temporalio import activity
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-# The workflow lives in an asyncpg-free module: a workflow module that imports asyncpg makes
-# the sandbox load asyncpg's C extension a second time, which crashed this process (invariant 7 of docs/architecture.md).
 from bench.baseline_workflows import RECORD, BareDeadlineWorkflow, BareRecord
 from observability import gc_pauses, metrics
+
+# The workflow lives in an asyncpg-free module: a workflow module that imports asyncpg makes
+# the sandbox load asyncpg's C extension a second time, which crashed this process (invariant 7 of docs/architecture.md).
+from worker import Settings
 
 TABLE_SQL = """CREATE TABLE IF NOT EXISTS bench_bare_deadlines (
     workflow_id text NOT NULL, seq int NOT NULL, due_at timestamptz NOT NULL, detected_at timestamptz NOT NULL,
@@ -53,8 +55,10 @@ def bare_worker(client, pool: asyncpg.Pool, task_queue: str) -> Worker:  # noqa:
         task_queue=task_queue,
         workflows=[BareDeadlineWorkflow],
         activities=[BareActivities(pool).record],
-        # As many as our worker keeps when the scenario sets it (ESCALATIONS_MAX_CACHED_WORKFLOWS).
-        max_cached_workflows=int(os.environ.get("ESCALATIONS_MAX_CACHED_WORKFLOWS", "20000")),
+        # As many as our worker keeps: ESCALATIONS_MAX_CACHED_WORKFLOWS when a scenario sets it, else production's.
+        max_cached_workflows=int(
+            os.environ.get("ESCALATIONS_MAX_CACHED_WORKFLOWS", str(Settings.max_cached_workflows))
+        ),
         max_concurrent_workflow_tasks=200,
         max_concurrent_local_activities=200,
         workflow_runner=UnsandboxedWorkflowRunner(),  # as our worker runs (worker.build_worker)

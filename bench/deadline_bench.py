@@ -203,19 +203,24 @@ async def burst(client: Client, pool: asyncpg.Pool, n: int, lead: float) -> list
             if datetime.now(UTC) > instant:
                 raise RuntimeError(f"burst: opening {n} cases took longer than the {lead}s lead; raise it")
             ours = await _wait_for(lambda: _ack_breaches(pool, case_ids), n, lead + 120)
-        instant = datetime.now(UTC) + timedelta(seconds=lead)
-        async with bare_worker(client, pool, queue + "-bare"):
+        await finish_workflows(client, case_ids, [])  # the bare side's server holds none of ours open
+        bare_instant = datetime.now(UTC) + timedelta(seconds=lead)
+        async with bare_worker(client, pool, queue + "-bare"):  # production's cache, as ours
 
             async def start_one(workflow_id: str) -> None:
                 async with gate:
                     await client.start_workflow(
-                        BareDeadlineWorkflow.run, BareSpec(due_at=instant), id=workflow_id, task_queue=queue + "-bare"
+                        BareDeadlineWorkflow.run,
+                        BareSpec(due_at=bare_instant),
+                        id=workflow_id,
+                        task_queue=queue + "-bare",
                     )
 
             await asyncio.gather(*(start_one(b) for b in bare_ids))
-            if datetime.now(UTC) > instant:
+            if datetime.now(UTC) > bare_instant:
                 raise RuntimeError(f"burst: starting {n} bare workflows took longer than the {lead}s lead; raise it")
             bare = await _wait_for(lambda: _bare_rows(pool, bare_ids), n, lead + 120)
+            await finish_workflows(client, [], bare_ids)  # signalled while their worker runs, so they end
         per_case = {}
         for r in ours:
             per_case[r["stream_id"]] = per_case.get(r["stream_id"], 0) + 1
