@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 import httpx
@@ -129,56 +130,32 @@ async def api_scenarios(client: Client, pool: asyncpg.Pool, dsn: str, policy: Po
                 await updated_handle.execute_update(BareUpdateWorkflow.noop, f"{i}")
                 bare_update_ms.append((time.perf_counter() - t) * 1000)
 
-            async def open_many(n: int) -> float:
-                gate = asyncio.Semaphore(CONCURRENCY)
+            async def open_one(i: int) -> None:
+                reply = await http.post("/v1/escalations", json=_open_body(i + 1))
+                reply.raise_for_status()
+                started_cases.append(reply.json()["state"]["case_id"])
 
-                async def one(i: int) -> None:
-                    async with gate:
-                        reply = await http.post("/v1/escalations", json=_open_body(i))
-                        reply.raise_for_status()
-                        started_cases.append(reply.json()["state"]["case_id"])
+            async def start_one(_: int) -> None:
+                workflow_id = f"bare-{uuid.uuid4().hex}"
+                bare_ids.append(workflow_id)
+                await client.start_workflow(BareUpdateWorkflow.run, id=workflow_id, task_queue=queue + "-bare")
 
-                t = time.perf_counter()
-                await asyncio.gather(*(one(i) for i in range(1, n + 1)))
-                return n / (time.perf_counter() - t)
+            async def update_with_start_one(_: int) -> None:
+                workflow_id = f"bare-{uuid.uuid4().hex}"
+                bare_ids.append(workflow_id)
+                start = WithStartWorkflowOperation(
+                    BareUpdateWorkflow.run,
+                    id=workflow_id,
+                    task_queue=queue + "-bare",
+                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                )
+                await client.execute_update_with_start_workflow(
+                    BareUpdateWorkflow.noop, "opened", start_workflow_operation=start
+                )
 
-            async def start_many(n: int) -> float:
-                gate = asyncio.Semaphore(CONCURRENCY)
-
-                async def one() -> None:
-                    async with gate:
-                        workflow_id = f"bare-{uuid.uuid4().hex}"
-                        bare_ids.append(workflow_id)
-                        await client.start_workflow(BareUpdateWorkflow.run, id=workflow_id, task_queue=queue + "-bare")
-
-                t = time.perf_counter()
-                await asyncio.gather(*(one() for _ in range(n)))
-                return n / (time.perf_counter() - t)
-
-            async def update_with_start_many(n: int) -> float:
-                gate = asyncio.Semaphore(CONCURRENCY)
-
-                async def one() -> None:
-                    async with gate:
-                        workflow_id = f"bare-{uuid.uuid4().hex}"
-                        bare_ids.append(workflow_id)
-                        start = WithStartWorkflowOperation(
-                            BareUpdateWorkflow.run,
-                            id=workflow_id,
-                            task_queue=queue + "-bare",
-                            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                        )
-                        await client.execute_update_with_start_workflow(
-                            BareUpdateWorkflow.noop, "opened", start_workflow_operation=start
-                        )
-
-                t = time.perf_counter()
-                await asyncio.gather(*(one() for _ in range(n)))
-                return n / (time.perf_counter() - t)
-
-            ours_rps = await open_many(opens)
-            bare_rps = await start_many(opens)
-            bare_answered_rps = await update_with_start_many(opens)
+            ours_rps = await _per_second(open_one, opens)
+            bare_rps = await _per_second(start_one, opens)
+            bare_answered_rps = await _per_second(update_with_start_one, opens)
     finally:
         # Whatever happened, end what the scenario started (terminating needs no worker).
         await _terminate(client, [workflow_id_for(case) for case in started_cases] + bare_ids)
@@ -241,3 +218,16 @@ async def _terminate(client: Client, workflow_ids: list[str]) -> None:
                 await client.get_workflow_handle(workflow_id).terminate("benchmark done")
 
     await asyncio.gather(*(end(w) for w in workflow_ids))
+
+
+async def _per_second(call: Callable[[int], Awaitable[None]], n: int) -> float:
+    """``call(0)`` .. ``call(n - 1)`` with ``CONCURRENCY`` in flight at once; how many completed per second."""
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(i: int) -> None:
+        async with gate:
+            await call(i)
+
+    t = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(n)))
+    return n / (time.perf_counter() - t)
