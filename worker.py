@@ -65,8 +65,12 @@ class Settings:
     namespace: str = "default"
     task_queue: str = TASK_QUEUE
     policy_path: Path = DEFAULT_POLICY_PATH
-    # Tuning knobs (see README "Tuning"): workflow tasks and local appends in flight.
-    max_concurrent_workflow_tasks: int = 200
+    # Tuning knobs (see README "Tuning"): workflow tasks and local appends in flight. The tasks a worker holds
+    # share one interpreter, so each waits for all the others: with 200 held while cases opened faster than it
+    # finished them, a fifth of the openings' first tasks outlived the 4 s task timeout and went back to the
+    # end of the queue. 32 held at about 30 ms of work each is about 1 s (docs/benchmarks.md, "Workflow tasks
+    # in flight").
+    max_concurrent_workflow_tasks: int = 32
     max_concurrent_local_activities: int = 200
     # Open cases kept in memory. Every full garbage collection walks all of them while the worker stops (about
     # 700 object references per cached case): at 10,000 cached one stopped it ~1.1 s, at 2,000 ~0.3 s (README
@@ -99,7 +103,13 @@ class Settings:
             namespace=env.get("TEMPORAL_NAMESPACE", "default"),
             task_queue=env.get("ESCALATIONS_TASK_QUEUE", TASK_QUEUE),
             policy_path=Path(env.get("ESCALATIONS_POLICY", str(DEFAULT_POLICY_PATH))),
-            max_concurrent_workflow_tasks=_whole(env, "ESCALATIONS_MAX_WORKFLOW_TASKS", 200, low=1),
+            max_concurrent_workflow_tasks=_whole(
+                env,
+                "ESCALATIONS_MAX_WORKFLOW_TASKS",
+                cls.max_concurrent_workflow_tasks,
+                low=2,
+                why="the SDK holds two at least beside a cache",
+            ),
             max_concurrent_local_activities=_whole(env, "ESCALATIONS_MAX_LOCAL_ACTIVITIES", 200, low=1),
             # A case's appends are local activities, which run while its workflow stays cached: with no cache
             # the SDK evicts the run mid-task, the task times out, and every deadline of the case is late.
@@ -241,8 +251,8 @@ def build_worker(
     policy: Policy | Callable[[], Policy | Awaitable[Policy]],
     *,
     task_queue: str = TASK_QUEUE,
-    max_concurrent_workflow_tasks: int = 200,
-    max_concurrent_local_activities: int = 200,
+    max_concurrent_workflow_tasks: int = Settings.max_concurrent_workflow_tasks,
+    max_concurrent_local_activities: int = Settings.max_concurrent_local_activities,
     max_cached_workflows: int = Settings.max_cached_workflows,
     sticky_timeout: timedelta = Settings.sticky_timeout,
     workflow_task_pollers: int = Settings.workflow_task_pollers,

@@ -173,6 +173,9 @@ class Side:
     task_times: TaskTimes = field(default_factory=TaskTimes)
     gc: Counter[str] = field(default_factory=Counter)  # the workers' full garbage collections in the run
     prepare_seconds: float = 0.0  # opening the background workflows until their first tasks were all done
+    # Workflow task timeouts per background workflow (a sample of their histories): a worker that takes more
+    # tasks than it finishes within the task timeout sends them back to the end of the queue.
+    prepare_task_timeouts: float = 0.0
 
 
 def worker_process(argv: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
@@ -305,10 +308,11 @@ async def _run_side(
     profile: Path | None = None,
     prepare: Callable[[], Awaitable[object]] | None = None,
     metrics_addresses: list[str] | None = None,
+    prepared_ids: list[str] | None = None,
 ) -> Side:
-    """Run ``prepare`` (the scale scenario's background workflows), then open ``n`` workflows evenly over
-    ``span`` with ``start_one``; wait for their ``2n`` deadlines (or until 60 s after the last is due);
-    measure. Memory is sampled from the start, so the peak includes what ``prepare`` left open."""
+    """Run ``prepare`` (the scale scenario's background workflows, ``prepared_ids``), then open ``n`` workflows
+    evenly over ``span`` with ``start_one``; wait for their ``2n`` deadlines (or until 60 s after the last is
+    due); measure. Memory is sampled from the start, so the peak includes what ``prepare`` left open."""
     side = Side()
     cpu = CpuMeter({**{f"worker {i + 1}": p.pid for i, p in enumerate(processes)}, "benchmark client": os.getpid()})
     gate = asyncio.Semaphore(GATE)
@@ -332,6 +336,8 @@ async def _run_side(
             await asyncio.sleep(1)
         await preparing
         side.prepare_seconds = time.monotonic() - started
+        if prepared_ids:
+            side.prepare_task_timeouts = (await _histories(client, prepared_ids))[2]
     profilers = (
         [profiler.record(p.pid, profile.with_suffix(f".{i}.txt")) for i, p in enumerate(processes)] if profile else []
     )
@@ -490,6 +496,7 @@ async def spread_each_alone(
             profile.with_name(profile.name + "-ours") if profile else None,
             open_quiet_ours if background else None,
             ours_metrics,
+            [workflow_id_for(c) for c in quiet_case_ids],
         )
     finally:
         await finish_workflows(client, case_ids + quiet_case_ids, [])
@@ -518,6 +525,7 @@ async def spread_each_alone(
             bare_profile,
             start_quiet_bare if background else None,
             bare_metrics,
+            quiet_bare_ids,
         )
     finally:
         await finish_workflows(client, [], bare_ids + quiet_bare_ids)
@@ -607,7 +615,15 @@ def _rows(n: int, span: float, workers: int, ours: Side, bare: Side, background:
                     background / bare.prepare_seconds,
                     base,
                     higher_is_better=True,
-                )
+                ),
+                Row(
+                    f"scale: {background} background workflows: workflow task timeouts per 1,000 "
+                    f"(histories of {min(HISTORY_SAMPLE, background)})",
+                    "count",
+                    ours.prepare_task_timeouts * 1000,
+                    bare.prepare_task_timeouts * 1000,
+                    base,
+                ),
             ]
             if background
             else []

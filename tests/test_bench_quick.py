@@ -42,7 +42,7 @@ def test_bench_quick_prints_the_table_with_a_baseline(dev_env: WorkflowEnvironme
         ("spread", 16),  # the scale scenario's run of the spread scenario (quick runs spread only through it)
         ("worker peak RSS", 1),
         ("Temporal server RSS growth", 1),
-        ("scale:", 1),  # its background workflows opened
+        ("scale:", 2),  # its background workflows opened, and their workflow task timeouts
     ):
         rows = [line for line in lines if line.startswith(prefix)]
         assert len(rows) == count, done.stdout

@@ -39,6 +39,7 @@ def test_a_sticky_timeout_outside_one_to_sixty_seconds_is_refused_naming_the_var
         ("ESCALATIONS_NONSTICKY_RATIO", "half"),
         ("ESCALATIONS_MAX_CACHED_WORKFLOWS", "lots"),
         ("ESCALATIONS_MAX_WORKFLOW_TASKS", "0"),
+        ("ESCALATIONS_MAX_WORKFLOW_TASKS", "1"),
         ("ESCALATIONS_MAX_LOCAL_ACTIVITIES", "-5"),
         ("ESCALATIONS_DB_POOL_SIZE", "twenty"),
         ("ESCALATIONS_WORKFLOW_SANDBOX", "maybe"),
@@ -47,6 +48,12 @@ def test_a_sticky_timeout_outside_one_to_sixty_seconds_is_refused_naming_the_var
 def test_worker_settings_outside_their_range_are_refused_naming_the_variable(variable: str, value: str) -> None:
     with pytest.raises(ValueError, match=variable):
         Settings.from_env({variable: value})
+
+
+def test_workflow_tasks_in_flight_default_to_32_and_read_the_environment() -> None:
+    # 200 in flight outlived the 4 s task timeout while cases opened faster than the worker finished them.
+    assert Settings.from_env({}).max_concurrent_workflow_tasks == 32
+    assert Settings.from_env({"ESCALATIONS_MAX_WORKFLOW_TASKS": "64"}).max_concurrent_workflow_tasks == 64
 
 
 def test_poller_settings_default_to_the_sdks_and_read_the_environment() -> None:
