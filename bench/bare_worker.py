@@ -59,8 +59,11 @@ def bare_worker(client, pool: asyncpg.Pool, task_queue: str) -> Worker:  # noqa:
         max_cached_workflows=int(
             os.environ.get("ESCALATIONS_MAX_CACHED_WORKFLOWS", str(Settings.max_cached_workflows))
         ),
-        max_concurrent_workflow_tasks=200,
-        max_concurrent_local_activities=200,
+        # As many tasks in flight as ours: ESCALATIONS_MAX_WORKFLOW_TASKS when a scenario sets it, else production's.
+        max_concurrent_workflow_tasks=int(
+            os.environ.get("ESCALATIONS_MAX_WORKFLOW_TASKS", str(Settings.max_concurrent_workflow_tasks))
+        ),
+        max_concurrent_local_activities=Settings.max_concurrent_local_activities,
         workflow_runner=UnsandboxedWorkflowRunner(),  # as our worker runs (worker.build_worker)
     )
 
