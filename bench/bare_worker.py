@@ -16,11 +16,10 @@ import asyncpg
 from temporalio import activity
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from bench.baseline_workflows import RECORD, BareDeadlineWorkflow, BareRecord
-from observability import gc_pauses, metrics
-
 # The workflow lives in an asyncpg-free module: a workflow module that imports asyncpg makes
 # the sandbox load asyncpg's C extension a second time, which crashed this process (invariant 7 of docs/architecture.md).
+from bench.baseline_workflows import RECORD, BareDeadlineWorkflow, BareRecord
+from observability import gc_pauses, metrics
 from worker import Settings
 
 TABLE_SQL = """CREATE TABLE IF NOT EXISTS bench_bare_deadlines (
@@ -50,20 +49,17 @@ class BareActivities:
 
 
 def bare_worker(client, pool: asyncpg.Pool, task_queue: str) -> Worker:  # noqa: ANN001 - temporalio Client
+    # Cached workflows and tasks in flight as our worker reads them: production's, or what a scenario sets in
+    # the environment (ESCALATIONS_MAX_CACHED_WORKFLOWS, ESCALATIONS_MAX_WORKFLOW_TASKS, ...).
+    settings = Settings.from_env()
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[BareDeadlineWorkflow],
         activities=[BareActivities(pool).record],
-        # As many as our worker keeps: ESCALATIONS_MAX_CACHED_WORKFLOWS when a scenario sets it, else production's.
-        max_cached_workflows=int(
-            os.environ.get("ESCALATIONS_MAX_CACHED_WORKFLOWS", str(Settings.max_cached_workflows))
-        ),
-        # As many tasks in flight as ours: ESCALATIONS_MAX_WORKFLOW_TASKS when a scenario sets it, else production's.
-        max_concurrent_workflow_tasks=int(
-            os.environ.get("ESCALATIONS_MAX_WORKFLOW_TASKS", str(Settings.max_concurrent_workflow_tasks))
-        ),
-        max_concurrent_local_activities=Settings.max_concurrent_local_activities,
+        max_cached_workflows=settings.max_cached_workflows,
+        max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+        max_concurrent_local_activities=settings.max_concurrent_local_activities,
         workflow_runner=UnsandboxedWorkflowRunner(),  # as our worker runs (worker.build_worker)
     )
 
