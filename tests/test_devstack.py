@@ -40,7 +40,7 @@ def test_escalations_up_serves_the_api_and_stops_cleanly_on_ctrl_c(tmp_path: Pat
                     break
             except httpx.HTTPError:
                 pass
-            assert stack.poll() is None and time.monotonic() < deadline, (tmp_path / "up.log").read_text()[-3000:]
+            assert stack.poll() is None and time.monotonic() < deadline, _tails(tmp_path / "up.log")
             time.sleep(0.3)
         # Nothing configured, nothing referenced but unconfigured, no deadline overdue: every check holds.
         assert ready.json()["checks"] == {
@@ -94,7 +94,7 @@ def test_escalations_up_serves_the_api_and_stops_cleanly_on_ctrl_c(tmp_path: Pat
         stack.send_signal(signal.SIGINT)
         status = stack.wait(timeout=60)
     output = (tmp_path / "up.log").read_text()
-    assert status == 0, output[-3000:]
+    assert status == 0, _tails(tmp_path / "up.log")
     assert "Temporal Web UI: http://127.0.0.1:" in output and "Stack stopped." in output
     assert f"Console: http://127.0.0.1:{api_port}/console" in output
     assert (tmp_path / ".data" / "temporal.db").exists() and (tmp_path / ".data" / "pg").is_dir()
@@ -120,8 +120,16 @@ def _start_up(tmp_path: Path, name: str, ports: dict[str, int]) -> tuple[subproc
                 return stack, log_path
         except httpx.HTTPError:
             pass
-        assert stack.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
+        assert stack.poll() is None and time.monotonic() < deadline, _tails(log_path)
         time.sleep(0.3)
+
+
+def _tails(log_path: Path) -> str:
+    """The end of the stack's output and of its Temporal server's log, for a failure's message: when the stack
+    stops because the server went away, only the server's log says whether it died or was still starting."""
+    server_log = log_path.parent / ".data" / "temporal.log"
+    server = server_log.read_text(errors="replace")[-3000:] if server_log.exists() else "(no temporal.log)"
+    return f"{log_path.read_text()[-3000:]}\n--- .data/temporal.log ---\n{server}"
 
 
 def _alive(pid: int) -> bool:
@@ -146,7 +154,7 @@ def test_a_killed_stack_leaves_servers_the_next_start_stops_and_says_so(tmp_path
     second, log_path = _start_up(tmp_path, "second", ports)
     try:
         output = log_path.read_text()
-        assert f"stopped the Temporal dev server (pid {recorded['temporal']})" in output, output[-3000:]
+        assert f"stopped the Temporal dev server (pid {recorded['temporal']})" in output, _tails(log_path)
         assert f"stopped the embedded PostgreSQL (pid {postmaster})" in output
         assert not _alive(recorded["temporal"]) and not _alive(postmaster)
         now = json.loads((tmp_path / ".data" / "stack.pid").read_text())
@@ -154,6 +162,6 @@ def test_a_killed_stack_leaves_servers_the_next_start_stops_and_says_so(tmp_path
     finally:
         second.send_signal(signal.SIGINT)
         status = second.wait(timeout=60)
-    assert status == 0, log_path.read_text()[-3000:]
+    assert status == 0, _tails(log_path)
     assert not _alive(now["temporal"]) and not _alive(new_postmaster), "Ctrl-C leaves nothing running"
     assert not (tmp_path / ".data" / "stack.pid").exists()
