@@ -31,10 +31,9 @@ from bench.baseline_workflows import BareUpdateWorkflow
 from bench.capacity_bench import capacity
 from bench.chaos_bench import chaos
 from bench.deadline_bench import burst, event_append, open_throughput
-from bench.dev_server import start_dev_server
+from bench.dev_server import BenchServer, ServerFactory, fresh_servers, shared_server, start_dev_server
 from bench.history_bench import history_and_replay
 from bench.log_bench import append_with_and_without_the_log, proofs_and_bundles
-from bench.net import free_port
 from bench.notify_bench import notify_latency
 from bench.observability_bench import observability_cost
 from bench.projection_bench import projection_lag, rebuild_throughput
@@ -148,25 +147,28 @@ async def run(args: argparse.Namespace) -> list[Row]:
     pg_server = None
     address = os.environ.get("TEMPORAL_ADDRESS")
     server_dsn = os.environ.get("DATABASE_URL")
-    # The Temporal server's Prometheus endpoint (persistence writes, cache misses): ours when we start it.
+    # The Prometheus endpoint (persistence writes, cache misses) of the server TEMPORAL_ADDRESS names; each
+    # server the benchmark starts for a deadline scenario's side serves its own.
     metrics_url = os.environ.get("TEMPORAL_METRICS_URL")
     if address and args.server_args:
         raise SystemExit("--server-args configures the server the benchmark starts; TEMPORAL_ADDRESS names another")
     try:
+        servers: ServerFactory  # the deadline scenarios' servers, one per side when we start them
         if address:
             client = await connect_client(address)
+            servers = shared_server(BenchServer(client, metrics_url))
         else:
-            metrics_port = free_port()
-            metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
-            # The server keeps its state in a file with write-ahead logging, as the dev stack's does: in memory
+            # This server runs every scenario but the deadline ones (spread, scale, capacity: a fresh server
+            # for each of their sides). It keeps its state in a file with write-ahead logging, as the dev stack's does: in memory
             # it grew by about 200 KiB per open case and failed ("out of memory") on its way to the scale
             # scenario's 100,000 (docs/benchmarks.md, "The Temporal dev server").
             server_dir = Path(tempfile.mkdtemp(prefix="esc-bench-temporal-"))
             env = await start_dev_server(
-                ["--metrics-port", str(metrics_port), *shlex.split(args.server_args)],
+                shlex.split(args.server_args),
                 state_file=server_dir / "temporal.db",
             )
             client = env.client
+            servers = fresh_servers(shlex.split(args.server_args))
         if not server_dsn:
             server_dsn, pg_server = start_embedded_postgres(Path(tempfile.mkdtemp(prefix="esc-bench-")) / "pg")
         database = f"esc_bench_{uuid.uuid4().hex[:8]}"
@@ -243,43 +245,31 @@ async def run(args: argparse.Namespace) -> list[Row]:
                     quiet, n, span = (50, 20, 3.0) if quick else (args.scale_open, 3000, 600.0)
                     keep(
                         await spread_each_alone(
-                            client,
+                            servers,
                             pool,
                             dsn,
                             n,
                             span=span,
                             lead=3 if quick else 60,
-                            metrics_url=metrics_url,
                             background=quiet,
                         )
                     )
             if "capacity" in wanted:
                 with profiler.profiled(args.profile, "capacity"):
                     rates = [20.0] if quick else args.capacity_rates
-                    keep(
-                        await capacity(
-                            client,
-                            pool,
-                            dsn,
-                            rates,
-                            span=3 if quick else 60,
-                            lead=3 if quick else 30,
-                            metrics_url=metrics_url,
-                        )
-                    )
+                    keep(await capacity(servers, pool, dsn, rates, span=3 if quick else 60, lead=3 if quick else 30))
             if "spread" in wanted:
                 with profiler.profiled(args.profile, "spread"):
                     # Quick: only long enough to prove every step runs (the suite waits for it).
                     n, span, lead = (60, 4, 4) if quick else (args.spread_cases, args.spread_span, 60)
                     keep(
                         await spread_each_alone(
-                            client,
+                            servers,
                             pool,
                             dsn,
                             n,
                             span=span,
                             lead=lead,
-                            metrics_url=metrics_url,
                             workers=args.spread_workers,
                             profile=args.spread_profile,
                         )

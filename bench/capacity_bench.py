@@ -1,5 +1,5 @@
-"""Scenario ``capacity``: a ramp of the deadline rate, each step the spread scenario (each side alone on the
-same server, the same wake-up schedule); the highest rate at which every deadline's stored - due p99 stays
+"""Scenario ``capacity``: a ramp of the deadline rate, each step the spread scenario (each side alone on a
+fresh server of its own, the same wake-up schedule); the highest rate at which every deadline's stored - due p99 stays
 within the target, for ours and for the bare baseline, and their ratio.
 
 A step opens ``rate * span / 2`` workflows evenly over ``span`` seconds (each has two deadlines in the window,
@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import asyncpg
-from temporalio.client import Client
 
+from bench.dev_server import ServerFactory
 from bench.report import Row
 from bench.spread_bench import spread_each_alone
 
@@ -22,14 +22,13 @@ TARGET_P99_MS = 1000.0
 
 
 async def capacity(
-    client: Client,
+    servers: ServerFactory,
     pool: asyncpg.Pool,
     dsn: str,
     rates: Sequence[float],
     *,
     span: float,
     lead: float,
-    metrics_url: str | None,
 ) -> list[Row]:
     """One spread run per rate (deadlines per second), lowest first; the per-step p99 rows and the capacity."""
     rows: list[Row] = []
@@ -38,7 +37,7 @@ async def capacity(
     base = ""
     for rate in rates:
         n = max(1, round(rate * span / 2))
-        step = await spread_each_alone(client, pool, dsn, n, span=span, lead=lead, metrics_url=metrics_url)
+        step = await spread_each_alone(servers, pool, dsn, n, span=span, lead=lead)
         p99 = next(r for r in step if r.scenario.endswith("stored - due p99"))
         enforced = next(r for r in step if "enforced within" in r.scenario)
         base = p99.baseline_name  # the spread scenario's own description of its baseline

@@ -126,8 +126,11 @@ class CpuMeter:
     sets how promptly either worker can run.
     """
 
-    def __init__(self, named: dict[str, int]) -> None:
-        self._named = {pid: role for role, pid in named.items()}  # the processes we started
+    def __init__(self, named: dict[str, int], server_pid: int | None = None) -> None:
+        """``named``: role by process id (the processes we started); ``server_pid``: the one Temporal server to
+        count (``None``: every ``temporal`` process here)."""
+        self._named = {pid: role for role, pid in named.items()}
+        self._server_pid = server_pid
         self._first: dict[int, float] = {}
         self._last: dict[int, tuple[str, float]] = {}
         self._sampled = False
@@ -137,7 +140,7 @@ class CpuMeter:
         if pid in self._named:
             return self._named[pid]
         if name == "temporal":
-            return "Temporal dev server"
+            return "Temporal dev server" if self._server_pid in (None, pid) else None
         if name.startswith("postgres"):
             return "PostgreSQL"
         return None

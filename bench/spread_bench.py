@@ -1,8 +1,9 @@
-"""Deadlines spread over time, each side alone on the same server: our cases, then bare workflows.
+"""Deadlines spread over time, each side alone: our cases, then bare workflows.
 
 Run side by side on one dev server, the two workers competed for it, and which side was late depended on
 who polled harder, not on who did less work. So each side now runs alone, one after the other, under the
-same load on the same server: ``n`` cases opened evenly over ``span`` seconds, each with one warning and one
+same load, each on a fresh dev server of its own with the same settings (or both on the one server named by
+``TEMPORAL_ADDRESS``, each side's workflows ended after it): ``n`` cases opened evenly over ``span`` seconds, each with one warning and one
 breach in the window (a one-level policy: the acknowledge deadline ``lead`` seconds after opening, its
 warning at the policy's fraction of it), against bare workflows that wake at the same two instants and run
 one activity each (``BareSpec.wake_seconds``). Every deadline counts, not only the first.
@@ -43,6 +44,7 @@ from bench import profile as profiler
 from bench.bare_worker import TABLE_SQL
 from bench.baseline_workflows import BareDeadlineWorkflow, BareSpec
 from bench.deadline_bench import GATE, CpuMeter, bench_opening, finish_workflows, with_p3_acknowledge
+from bench.dev_server import BenchServer, ServerFactory
 from bench.net import free_port
 from bench.report import Row, percentile
 from worker import Settings
@@ -183,8 +185,14 @@ def worker_process(argv: list[str], env: dict[str, str], log_path: Path) -> subp
         return subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=log)
 
 
-def server_rss() -> int:
-    """Resident bytes of the Temporal dev server processes on this machine (0 when none is local)."""
+def server_rss(pid: int | None = None) -> int:
+    """Resident bytes of the Temporal dev server process ``pid``, or of every one on this machine (0 when none is
+    local)."""
+    if pid is not None:
+        try:
+            return int(psutil.Process(pid).memory_info().rss)
+        except psutil.Error:
+            return 0
     total = 0
     for process in psutil.process_iter(["name", "memory_info"]):
         if process.info["name"] == "temporal" and process.info["memory_info"] is not None:
@@ -309,12 +317,17 @@ async def _run_side(
     prepare: Callable[[], Awaitable[object]] | None = None,
     metrics_addresses: list[str] | None = None,
     prepared_ids: list[str] | None = None,
+    server_pid: int | None = None,
 ) -> Side:
     """Run ``prepare`` (the scale scenario's background workflows, ``prepared_ids``), then open ``n`` workflows
     evenly over ``span`` with ``start_one``; wait for their ``2n`` deadlines (or until 60 s after the last is
-    due); measure. Memory is sampled from the start, so the peak includes what ``prepare`` left open."""
+    due); measure. Memory is sampled from the start, so the peak includes what ``prepare`` left open.
+    ``server_pid``: the side's own server, the only one measured (``None``: every Temporal server here)."""
     side = Side()
-    cpu = CpuMeter({**{f"worker {i + 1}": p.pid for i, p in enumerate(processes)}, "benchmark client": os.getpid()})
+    cpu = CpuMeter(
+        {**{f"worker {i + 1}": p.pid for i, p in enumerate(processes)}, "benchmark client": os.getpid()},
+        server_pid=server_pid,
+    )
     gate = asyncio.Semaphore(GATE)
 
     def sample() -> None:
@@ -323,7 +336,7 @@ async def _run_side(
             side.peak_rss = max(side.peak_rss, sum(psutil.Process(p.pid).memory_info().rss for p in processes))
         except psutil.Error:
             pass
-        server = server_rss()
+        server = server_rss(server_pid)
         side.server_rss_at_start = side.server_rss_at_start or server
         side.server_peak_rss = max(side.server_peak_rss, server)
 
@@ -386,18 +399,18 @@ async def _run_side(
 
 
 async def spread_each_alone(
-    client: Client,
+    servers: ServerFactory,
     pool: asyncpg.Pool,
     dsn: str,
     n: int,
     span: float,
     lead: float,
-    metrics_url: str | None,
     workers: int = 1,
     profile: Path | None = None,
     background: int = 0,
 ) -> list[Row]:
-    """Our cases alone, then bare workflows alone, on the same server under the same schedule; each side with
+    """Our cases alone, then bare workflows alone, under the same schedule, each side on the server ``servers``
+    gives it (a fresh one each, or one shared: then each side's workflows are ended after it); each side with
     ``workers`` worker processes, profiled with py-spy into ``profile``-named files when given.
 
     ``background``: workflows opened on each side before its measured ones, whose deadlines are a day away
@@ -411,22 +424,26 @@ async def spread_each_alone(
     policy_file = folder / "policy.json"
     policy_file.write_text(json.dumps(policy.content()))
     queue = f"bench-spread-{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": dsn,
-        "TEMPORAL_ADDRESS": client.service_client.config.target_host,
-        "ESCALATIONS_LOG_LEVEL": "WARNING",
-        "ESCALATIONS_TASK_QUEUE": queue,
-        "ESCALATIONS_POLICY": str(policy_file),
-        "BARE_TASK_QUEUE": queue + "-bare",
-        "ESCALATIONS_MAX_CACHED_WORKFLOWS": str(Settings.max_cached_workflows),
-    }
-    server = ServerMetrics(metrics_url)
+
+    def worker_env(server: BenchServer, metrics_address: str) -> dict[str, str]:
+        return {
+            **os.environ,
+            "DATABASE_URL": dsn,
+            "TEMPORAL_ADDRESS": server.client.service_client.config.target_host,
+            "ESCALATIONS_LOG_LEVEL": "WARNING",
+            "ESCALATIONS_TASK_QUEUE": queue,
+            "ESCALATIONS_POLICY": str(policy_file),
+            "BARE_TASK_QUEUE": queue + "-bare",
+            "ESCALATIONS_MAX_CACHED_WORKFLOWS": str(Settings.max_cached_workflows),
+            "ESCALATIONS_METRICS_ADDRESS": metrics_address,
+        }
+
     case_ids = [f"spread-{uuid.uuid4().hex[:12]}" for _ in range(n)]
     bare_ids = [f"bare-spread-{uuid.uuid4().hex[:12]}" for _ in range(n)]
     quiet_case_ids = [f"spread-quiet-{uuid.uuid4().hex[:12]}" for _ in range(background)]
     quiet_bare_ids = [f"bare-spread-quiet-{uuid.uuid4().hex[:12]}" for _ in range(background)]
     day = 24 * 3600.0
+    client: Client  # the side's server's client, set as each side starts
 
     async def open_quiet_ours() -> None:
         # sev4 x enterprise: P4, acknowledged within a day; nothing of theirs falls due in the run.
@@ -473,63 +490,67 @@ async def spread_each_alone(
         await client.start_workflow(BareDeadlineWorkflow.run, spec, id=bare_ids[i], task_queue=queue + "-bare")
 
     # Each worker serves its metrics (its full garbage collections, both sides) on a port of its own.
-    ours_metrics = [f"127.0.0.1:{free_port()}" for _ in range(workers)]
-    ours_processes = [
-        worker_process(
-            [sys.executable, str(ROOT / "worker.py")],
-            {**env, "ESCALATIONS_METRICS_ADDRESS": address},
-            folder / f"ours-{i}.log",
-        )
-        for i, address in enumerate(ours_metrics)
-    ]
-    try:
-        ours = await _run_side(
-            client,
-            ours_processes,
-            open_ours,
-            our_deadlines,
-            [workflow_id_for(c) for c in case_ids],
-            n,
-            span,
-            lead,
-            server,
-            profile.with_name(profile.name + "-ours") if profile else None,
-            open_quiet_ours if background else None,
-            ours_metrics,
-            [workflow_id_for(c) for c in quiet_case_ids],
-        )
-    finally:
-        await finish_workflows(client, case_ids + quiet_case_ids, [])
-        _stop(ours_processes)
-    bare_metrics = [f"127.0.0.1:{free_port()}" for _ in range(workers)]
-    bare_processes = [
-        worker_process(
-            [sys.executable, "-m", "bench.bare_worker"],
-            {**env, "ESCALATIONS_METRICS_ADDRESS": address},
-            folder / f"bare-{i}.log",
-        )
-        for i, address in enumerate(bare_metrics)
-    ]
-    try:
-        bare_profile = profile.with_name(profile.name + "-bare") if profile else None
-        bare = await _run_side(
-            client,
-            bare_processes,
-            start_bare,
-            bare_deadlines,
-            bare_ids,
-            n,
-            span,
-            lead,
-            server,
-            bare_profile,
-            start_quiet_bare if background else None,
-            bare_metrics,
-            quiet_bare_ids,
-        )
-    finally:
-        await finish_workflows(client, [], bare_ids + quiet_bare_ids)
-        _stop(bare_processes)
+    async with servers() as server:
+        client = server.client
+        ours_metrics = [f"127.0.0.1:{free_port()}" for _ in range(workers)]
+        ours_processes = [
+            worker_process(
+                [sys.executable, str(ROOT / "worker.py")], worker_env(server, address), folder / f"ours-{i}.log"
+            )
+            for i, address in enumerate(ours_metrics)
+        ]
+        try:
+            ours = await _run_side(
+                client,
+                ours_processes,
+                open_ours,
+                our_deadlines,
+                [workflow_id_for(c) for c in case_ids],
+                n,
+                span,
+                lead,
+                ServerMetrics(server.metrics_url),
+                profile.with_name(profile.name + "-ours") if profile else None,
+                open_quiet_ours if background else None,
+                ours_metrics,
+                [workflow_id_for(c) for c in quiet_case_ids],
+                server.pid,
+            )
+        finally:
+            if not server.fresh:  # a fresh server's workflows go with it
+                await finish_workflows(client, case_ids + quiet_case_ids, [])
+            _stop(ours_processes)
+    async with servers() as server:
+        client = server.client
+        bare_metrics = [f"127.0.0.1:{free_port()}" for _ in range(workers)]
+        bare_processes = [
+            worker_process(
+                [sys.executable, "-m", "bench.bare_worker"], worker_env(server, address), folder / f"bare-{i}.log"
+            )
+            for i, address in enumerate(bare_metrics)
+        ]
+        try:
+            bare_profile = profile.with_name(profile.name + "-bare") if profile else None
+            bare = await _run_side(
+                client,
+                bare_processes,
+                start_bare,
+                bare_deadlines,
+                bare_ids,
+                n,
+                span,
+                lead,
+                ServerMetrics(server.metrics_url),
+                bare_profile,
+                start_quiet_bare if background else None,
+                bare_metrics,
+                quiet_bare_ids,
+                server.pid,
+            )
+        finally:
+            if not server.fresh:
+                await finish_workflows(client, [], bare_ids + quiet_bare_ids)
+            _stop(bare_processes)
     return _rows(n, span, workers, ours, bare, background)
 
 
