@@ -152,6 +152,8 @@ async def run(args: argparse.Namespace) -> list[Row]:
     metrics_url = os.environ.get("TEMPORAL_METRICS_URL")
     if address and args.server_args:
         raise SystemExit("--server-args configures the server the benchmark starts; TEMPORAL_ADDRESS names another")
+    if "--metrics-port" in shlex.split(args.server_args):
+        raise SystemExit("--server-args: the benchmark sets each server's --metrics-port itself (it reads them)")
     try:
         servers: ServerFactory  # the deadline scenarios' servers, one per side when we start them
         if address:
@@ -314,7 +316,7 @@ def main() -> None:
     parser.add_argument(
         "--server-args",
         default="",
-        help="more arguments for the Temporal dev server the benchmark starts (one string), e.g. "
+        help="more arguments for the Temporal dev servers the benchmark starts (one string), e.g. "
         "'--dynamic-config-value history.hostLevelCacheMaxSize=131072'; by default it keeps its state in a "
         "temporary SQLite file with write-ahead logging (as the dev stack does) and start-dev's caches",
     )

@@ -87,20 +87,32 @@ def fresh_servers(extra_args: Sequence[str] = ()) -> ServerFactory:
         metrics_port = free_port()
         try:
             env = await start_dev_server(["--metrics-port", str(metrics_port), *extra_args], state_file=state_file)
-            pid = _server_pid(state_file)
+            pid: int | None = None
             try:
+                pid = _server_pid(state_file)
                 yield BenchServer(env.client, f"http://127.0.0.1:{metrics_port}/metrics", pid)
             finally:
                 await env.shutdown()
-                # Gone before the next side starts, or its shutdown would be measured as the next side's load.
-                try:
-                    psutil.Process(pid).wait(timeout=60)
-                except psutil.NoSuchProcess:
-                    pass
+                if pid is not None:
+                    _wait_gone(pid)
         finally:
             shutil.rmtree(folder, ignore_errors=True)  # gigabytes after the scale scenario
 
     return fresh
+
+
+def _wait_gone(pid: int) -> None:
+    """Wait for the server process ``pid`` to exit (killed after 60 s): gone before the next side starts, or its
+    shutdown would be measured as the next side's load, and its folder is not deleted under it."""
+    try:
+        process = psutil.Process(pid)
+        try:
+            process.wait(timeout=60)
+        except psutil.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+    except psutil.NoSuchProcess:
+        pass
 
 
 def _server_pid(state_file: Path) -> int:

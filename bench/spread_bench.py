@@ -163,8 +163,8 @@ class Side:
 
     lateness_ms: list[float] = field(default_factory=list)
     peak_rss: int = 0
-    # The Temporal server's resident memory when the side began and at its highest during it: the server keeps
-    # the earlier side's (ended) workflows, so what a side costs it is the growth, not the level.
+    # The Temporal server's resident memory when the side began (its first sample, the server just started
+    # when it is the side's own) and at its highest during it: what the side cost the server is the growth.
     server_rss_at_start: int = 0
     server_peak_rss: int = 0
     cpu: dict[str, float] = field(default_factory=dict)
