@@ -161,9 +161,9 @@ async def run(args: argparse.Namespace) -> list[Row]:
             servers = shared_server(BenchServer(client, metrics_url))
         else:
             # This server runs every scenario but the deadline ones (spread, scale, capacity: a fresh server
-            # for each of their sides). It keeps its state in a file with write-ahead logging, as the dev stack's does: in memory
-            # it grew by about 200 KiB per open case and failed ("out of memory") on its way to the scale
-            # scenario's 100,000 (docs/benchmarks.md, "The Temporal dev server").
+            # for each of their sides). It keeps its state in a file with write-ahead logging, as the dev
+            # stack's does: in memory it grew by about 200 KiB per open case and failed ("out of memory") on
+            # its way to the scale scenario's 100,000 (docs/benchmarks.md, "The Temporal dev server").
             server_dir = Path(tempfile.mkdtemp(prefix="esc-bench-temporal-"))
             env = await start_dev_server(
                 shlex.split(args.server_args),

@@ -1,6 +1,6 @@
 """Scenario ``capacity``: a ramp of the deadline rate, each step the spread scenario (each side alone on a
-fresh server of its own, the same wake-up schedule); the highest rate at which every deadline's stored - due p99 stays
-within the target, for ours and for the bare baseline, and their ratio.
+fresh server of its own, the same wake-up schedule); the highest rate at which every deadline's stored - due
+p99 stays within the target, for ours and for the bare baseline, and their ratio.
 
 A step opens ``rate * span / 2`` workflows evenly over ``span`` seconds (each has two deadlines in the window,
 a warning and a breach, ``lead`` seconds after opening), so deadlines fall at ``rate`` per second once the

@@ -3,10 +3,10 @@
 Run side by side on one dev server, the two workers competed for it, and which side was late depended on
 who polled harder, not on who did less work. So each side now runs alone, one after the other, under the
 same load, each on a fresh dev server of its own with the same settings (or both on the one server named by
-``TEMPORAL_ADDRESS``, each side's workflows ended after it): ``n`` cases opened evenly over ``span`` seconds, each with one warning and one
-breach in the window (a one-level policy: the acknowledge deadline ``lead`` seconds after opening, its
-warning at the policy's fraction of it), against bare workflows that wake at the same two instants and run
-one activity each (``BareSpec.wake_seconds``). Every deadline counts, not only the first.
+``TEMPORAL_ADDRESS``, each side's workflows ended after it): ``n`` cases opened evenly over ``span`` seconds,
+each with one warning and one breach in the window (a one-level policy: the acknowledge deadline ``lead``
+seconds after opening, its warning at the policy's fraction of it), against bare workflows that wake at the
+same two instants and run one activity each (``BareSpec.wake_seconds``). Every deadline counts, not only the first.
 
 Beside the lateness rows: each side's peak worker memory, the Temporal server's CPU seconds per 1,000
 deadlines, each workflow's history (events and bytes, from a sample) and, when the server's metrics are
