@@ -489,68 +489,65 @@ async def spread_each_alone(
         spec = BareSpec(wake_seconds=[lead - warning_lead, lead])
         await client.start_workflow(BareDeadlineWorkflow.run, spec, id=bare_ids[i], task_queue=queue + "-bare")
 
-    # Each worker serves its metrics (its full garbage collections, both sides) on a port of its own.
-    async with servers() as server:
-        client = server.client
-        ours_metrics = [f"127.0.0.1:{free_port()}" for _ in range(workers)]
-        ours_processes = [
-            worker_process(
-                [sys.executable, str(ROOT / "worker.py")], worker_env(server, address), folder / f"ours-{i}.log"
-            )
-            for i, address in enumerate(ours_metrics)
-        ]
-        try:
-            ours = await _run_side(
-                client,
-                ours_processes,
-                open_ours,
-                our_deadlines,
-                [workflow_id_for(c) for c in case_ids],
-                n,
-                span,
-                lead,
-                ServerMetrics(server.metrics_url),
-                profile.with_name(profile.name + "-ours") if profile else None,
-                open_quiet_ours if background else None,
-                ours_metrics,
-                [workflow_id_for(c) for c in quiet_case_ids],
-                server.pid,
-            )
-        finally:
-            if not server.fresh:  # a fresh server's workflows go with it
-                await finish_workflows(client, case_ids + quiet_case_ids, [])
-            _stop(ours_processes)
-    async with servers() as server:
-        client = server.client
-        bare_metrics = [f"127.0.0.1:{free_port()}" for _ in range(workers)]
-        bare_processes = [
-            worker_process(
-                [sys.executable, "-m", "bench.bare_worker"], worker_env(server, address), folder / f"bare-{i}.log"
-            )
-            for i, address in enumerate(bare_metrics)
-        ]
-        try:
-            bare_profile = profile.with_name(profile.name + "-bare") if profile else None
-            bare = await _run_side(
-                client,
-                bare_processes,
-                start_bare,
-                bare_deadlines,
-                bare_ids,
-                n,
-                span,
-                lead,
-                ServerMetrics(server.metrics_url),
-                bare_profile,
-                start_quiet_bare if background else None,
-                bare_metrics,
-                quiet_bare_ids,
-                server.pid,
-            )
-        finally:
-            if not server.fresh:
-                await finish_workflows(client, [], bare_ids + quiet_bare_ids)
-            _stop(bare_processes)
+    async def alone(
+        name: str,
+        argv: list[str],
+        start_one: Callable[[int], Awaitable[object]],
+        deadlines: Callable[[], Awaitable[list[float]]],
+        measured_ids: list[str],
+        prepare: Callable[[], Awaitable[object]],
+        prepared_ids: list[str],
+    ) -> Side:
+        """One side on the server ``servers`` gives it, with ``workers`` processes of ``argv`` (workflow ids)."""
+        nonlocal client
+        async with servers() as server:
+            client = server.client
+            # Each worker serves its metrics (its full garbage collections, both sides) on a port of its own.
+            metrics = [f"127.0.0.1:{free_port()}" for _ in range(workers)]
+            processes = [
+                worker_process(argv, worker_env(server, address), folder / f"{name}-{i}.log")
+                for i, address in enumerate(metrics)
+            ]
+            try:
+                return await _run_side(
+                    client,
+                    processes,
+                    start_one,
+                    deadlines,
+                    measured_ids,
+                    n,
+                    span,
+                    lead,
+                    ServerMetrics(server.metrics_url),
+                    profile.with_name(f"{profile.name}-{name}") if profile else None,
+                    prepare if background else None,
+                    metrics,
+                    prepared_ids,
+                    server.pid,
+                )
+            finally:
+                if not server.fresh:  # a fresh server's workflows go with it
+                    await finish_workflows(client, [], measured_ids + prepared_ids)
+                _stop(processes)
+
+    ours = await alone(
+        "ours",
+        [sys.executable, str(ROOT / "worker.py")],
+        open_ours,
+        our_deadlines,
+        [workflow_id_for(c) for c in case_ids],
+        open_quiet_ours,
+        [workflow_id_for(c) for c in quiet_case_ids],
+    )
+    bare = await alone(
+        "bare",
+        [sys.executable, "-m", "bench.bare_worker"],
+        start_bare,
+        bare_deadlines,
+        bare_ids,
+        start_quiet_bare,
+        quiet_bare_ids,
+    )
     return _rows(n, span, workers, ours, bare, background)
 
 
