@@ -40,9 +40,9 @@ test-fast: install browser deploy-tools
 bench: install
 	$(BIN)/python -m bench
 
-# make bench plus the long scenarios (capacity: a ramp of the deadline rate, about 16 minutes; scale: 100,000
-# open cases with 10 deadlines/s falling due, 1 hour 47 minutes on a 2-core machine; all of it about 2 hours
-# 50 minutes there, from its parts).
+# make bench plus the long scenarios (capacity: a ramp of the deadline rate, 10 minutes; scale:
+# 100,000 open cases with 10 deadlines/s falling due, 1 hour 44 minutes on a 2-core machine; all of it
+# 2 hours 43 minutes there).
 bench-long: install
 	$(BIN)/python -m bench --long
 
